@@ -1,0 +1,109 @@
+"""The small kit every client/v4 endpoint stands on: method dispatch, bearer
+authentication, JSON bodies whatever their Content-Type, and one mapping from
+domain errors (and anything unforeseen) to the envelope."""
+
+import json
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts.exceptions import (
+    AuthenticationRequired,
+    DomainError,
+    InvalidInput,
+    PayloadTooLarge,
+    ServiceUnavailable,
+)
+from accounts.services.tokens import authenticate_token
+
+from . import envelope
+
+logger = logging.getLogger("claimportal.api")
+
+Handler = Callable[..., HttpResponse]
+
+# Points an agent that got a 401 to the instructions for getting a token.
+WWW_AUTHENTICATE = 'Bearer realm="claimportal", auth_md="/auth.md"'
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def json_body(request: HttpRequest, *, default: Any = None) -> Any:
+    """The request body as JSON, whatever Content-Type it was labelled with."""
+    try:
+        raw = request.body
+    except RequestDataTooBig as exc:
+        raise PayloadTooLarge() from exc
+    if not raw.strip():
+        if default is not None:
+            return default
+        raise InvalidInput("A JSON request body is required.")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidInput("The request body is not valid JSON.") from exc
+
+
+def json_object(request: HttpRequest, *, required: bool = True) -> dict[str, Any]:
+    body = json_body(request, default=None if required else {})
+    if not isinstance(body, dict):
+        raise InvalidInput("The request body must be a JSON object.")
+    return body
+
+
+def endpoint(*, auth: bool = True) -> Callable[[dict[str, Handler]], Handler]:
+    """Build one view from handlers keyed by HTTP method.
+
+    With ``auth``, the bearer token must open the account named by the URL's
+    ``account_id``; handlers then get ``request.api_token`` and
+    ``request.cloud_account``.
+    """
+
+    def build(handlers: dict[str, Handler]) -> Handler:
+        @csrf_exempt
+        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            handler = handlers.get(request.method or "")
+            if handler is None:
+                return envelope.failure(
+                    code=10405,
+                    message=f"{request.method} is not allowed here.",
+                    status=HTTPStatus.METHOD_NOT_ALLOWED,
+                )
+            try:
+                if auth:
+                    token = authenticate_token(
+                        raw_token=bearer_token(request),
+                        account_id=kwargs.get("account_id"),
+                        now=timezone.now(),
+                    )
+                    request.api_token = token
+                    request.cloud_account = token.account
+                return handler(request, *args, **kwargs)
+            except DomainError as error:
+                response = envelope.from_error(error)
+                if isinstance(error, AuthenticationRequired):
+                    response["WWW-Authenticate"] = WWW_AUTHENTICATE
+                return response
+            except RequestDataTooBig:
+                return envelope.from_error(PayloadTooLarge())
+            except DatabaseError:
+                logger.exception("database error on %s", request.method)
+                return envelope.from_error(ServiceUnavailable())
+
+        view.handlers = handlers  # the OpenAPI test reads which methods exist
+        return view
+
+    return build

@@ -1,0 +1,22 @@
+"""Rows as the JSON shapes the Cloudflare v4 API uses."""
+
+from datetime import UTC, datetime
+
+from accounts.models import CloudAccount
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO-8601 UTC with milliseconds, as JavaScript's Date.parse wants."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def account_json(account: CloudAccount) -> dict:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "type": "standard",
+        "created_on": iso(account.created_at),
+        "settings": {"enforce_twofactor": False},
+    }

@@ -1,0 +1,120 @@
+"""Domain errors. Each carries the Cloudflare-style numeric code the API answers with
+and the HTTP status; the API maps them to the envelope and pages to a template, in
+one place each."""
+
+from http import HTTPStatus
+
+
+class DomainError(Exception):
+    code: int = 10000
+    status: int = HTTPStatus.BAD_REQUEST
+    message: str = "The request could not be completed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: int | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.message = message or self.message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        super().__init__(self.message)
+
+
+class InvalidInput(DomainError):
+    code = 10001
+    status = HTTPStatus.BAD_REQUEST
+    message = "The request body or parameters are not valid."
+
+
+class PayloadTooLarge(DomainError):
+    code = 10013
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    message = "The request is larger than this service accepts."
+
+
+class AuthenticationRequired(DomainError):
+    code = 10000
+    status = HTTPStatus.UNAUTHORIZED
+    message = (
+        "Authentication error: send an API token as 'Authorization: Bearer <token>'."
+    )
+
+
+class TokenRevoked(DomainError):
+    """The token was real once; the message says what happened to it."""
+
+    code = 10000
+    status = HTTPStatus.UNAUTHORIZED
+
+
+class AccountNotFound(DomainError):
+    # Not 10007/10090: wrangler would read those as "worker not found" and go on.
+    code = 7003
+    status = HTTPStatus.NOT_FOUND
+    message = "Could not route to this account: it does not exist or is not yours."
+
+
+class NotFound(DomainError):
+    code = 10007
+    status = HTTPStatus.NOT_FOUND
+    message = "Not found."
+
+
+class Conflict(DomainError):
+    code = 10014
+    status = HTTPStatus.CONFLICT
+    message = "That conflicts with something that already exists."
+
+
+class RateLimited(DomainError):
+    code = 10429
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    message = "Too many requests. Try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Forbidden(DomainError):
+    code = 10403
+    status = HTTPStatus.FORBIDDEN
+    message = "This operation is not allowed."
+
+
+class ServiceUnavailable(DomainError):
+    code = 10503
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    message = "The service is briefly unavailable. Try again shortly."
+
+
+# --- Claims ---------------------------------------------------------------------
+
+
+class ClaimError(DomainError):
+    status = HTTPStatus.BAD_REQUEST
+
+
+class ClaimLinkUnknown(ClaimError):
+    status = HTTPStatus.NOT_FOUND
+    message = "This claim link is not valid."
+
+
+class ClaimExpired(ClaimError):
+    status = HTTPStatus.GONE
+    message = "This deployment was not claimed in time and has been deleted."
+
+
+class AlreadyClaimed(ClaimError):
+    status = HTTPStatus.CONFLICT
+    message = "This deployment has already been claimed."
+
+
+class AccountSuspended(ClaimError):
+    status = HTTPStatus.FORBIDDEN
+    message = "This deployment was suspended by a moderator."

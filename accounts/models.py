@@ -1,0 +1,688 @@
+"""Rows of claimportal and the predicates that concern one row.
+
+A *cloud account* is what an agent provisions and a person claims; a *user* is the
+person's login. Every resource hangs off a cloud account and is deleted with it.
+"""
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from . import tokens
+
+
+class User(AbstractUser):
+    """A person who signs in to claim and own cloud accounts."""
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+
+class Event(models.Model):
+    """A hackathon or workshop whose code gives temporary accounts its own terms."""
+
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    claim_window = models.DurationField(
+        help_text="How long accounts made under this event wait for a claim."
+    )
+    quota = models.PositiveIntegerField(
+        help_text="How many accounts the event may make."
+    )
+    accounts_created = models.PositiveIntegerField(default=0, editable=False)
+    disabled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-starts_at"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def seats_left(self) -> int:
+        return max(self.quota - self.accounts_created, 0)
+
+
+class CloudAccountQuerySet(models.QuerySet):
+    def pending(self) -> "CloudAccountQuerySet":
+        return self.filter(state=CloudAccount.State.PENDING)
+
+    def past_deadline(self, now: datetime) -> "CloudAccountQuerySet":
+        """Pending accounts whose claim deadline or lifetime has run out."""
+        return self.pending().filter(
+            Q(claim_expires_at__lte=now) | Q(expires_at__lte=now)
+        )
+
+    def awaiting_purge(self) -> "CloudAccountQuerySet":
+        return self.filter(state=CloudAccount.State.EXPIRED, purged_at__isnull=True)
+
+
+class CloudAccount(models.Model):
+    """A Cloudflare-shaped account: temporary until a person claims it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for a claim"
+        CLAIMED = "claimed", "Claimed"
+        EXPIRED = "expired", "Expired"
+        SUSPENDED = "suspended", "Suspended"
+
+    id = models.CharField(
+        primary_key=True, max_length=32, default=tokens.new_account_id, editable=False
+    )
+    name = models.CharField(max_length=100)
+    subdomain = models.CharField(max_length=63, unique=True)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    # Where a suspended account returns to when a moderator lifts the suspension.
+    state_before_suspension = models.CharField(
+        max_length=16, choices=State.choices, blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(help_text="When an unclaimed account is purged.")
+    claim_expires_at = models.DateTimeField(help_text="The last moment to claim.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cloud_accounts",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+    terms_of_service_url = models.URLField(max_length=500, blank=True)
+    privacy_policy_url = models.URLField(max_length=500, blank=True)
+    terms_accepted_at = models.DateTimeField(null=True, blank=True)
+    origin_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="Keyed hash of the client IP.",
+    )
+    origin_hint = models.CharField(
+        max_length=64, blank=True, help_text="Coarse origin shown to the claimant."
+    )
+    user_agent = models.CharField(max_length=300, blank=True)
+    event = models.ForeignKey(
+        Event,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="accounts",
+    )
+
+    objects = CloudAccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "claim_expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    def is_past_deadline(self, now: datetime) -> bool:
+        return now >= self.claim_expires_at or now >= self.expires_at
+
+    def is_claimable(self, now: datetime) -> bool:
+        return self.state == self.State.PENDING and not self.is_past_deadline(now)
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self, now: datetime) -> "ApiTokenQuerySet":
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class ApiToken(models.Model):
+    """A bearer token scoped to one cloud account. Only its hash is stored."""
+
+    class Kind(models.TextChoices):
+        TEMPORARY = "temporary", "Temporary (the agent's)"
+        AGENT_GRACE = "agent_grace", "Agent, kept after claim"
+        OWNER = "owner", "Created by the owner"
+
+    class RevokedBecause(models.TextChoices):
+        CLAIMED = "claimed", "The account was claimed"
+        EXPIRED = "expired", "The account expired and was deleted"
+        SUSPENDED = "suspended", "A moderator suspended the account"
+        MODERATOR = "moderator", "A moderator revoked it"
+        OWNER = "owner", "The owner revoked it"
+
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="tokens"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=tokens.VISIBLE_PREFIX_LENGTH, db_index=True)
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_because = models.CharField(
+        max_length=16, choices=RevokedBecause.choices, blank=True
+    )
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.get_kind_display()})"
+
+    def is_usable(self, now: datetime) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now
+
+
+class ClaimLink(models.Model):
+    """The one-shot link a person opens to claim a cloud account."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        USED = "used", "Used"
+        REVOKED = "revoked", "Revoked"
+
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="claim_links"
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"claim link for {self.account_id} ({self.state})"
+
+    def is_usable(self, now: datetime) -> bool:
+        return self.state == self.State.ACTIVE and now < self.expires_at
+
+
+class AuditEvent(models.Model):
+    """One row per state change. Kept (detached) when its account row is deleted."""
+
+    class Kind(models.TextChoices):
+        PROVISIONED = "provisioned", "Provisioned"
+        DEPLOYED = "deployed", "Deployed"
+        CLAIMED = "claimed", "Claimed"
+        DECLINED = "declined", "Declined and deleted"
+        EXPIRED = "expired", "Expired"
+        PURGED = "purged", "Purged"
+        SUSPENDED = "suspended", "Suspended"
+        UNSUSPENDED = "unsuspended", "Unsuspended"
+        EXTENDED = "extended", "Claim window extended"
+        TOKEN_CREATED = "token_created", "Token created"
+        TOKEN_REVOKED = "token_revoked", "Token revoked"
+        ORIGIN_BLOCKED = "origin_blocked", "Origin blocked"
+        REPORTED = "reported", "Abuse reported"
+
+    account = models.ForeignKey(
+        CloudAccount,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+    )
+    account_ref = models.CharField(max_length=32, db_index=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    origin_hash = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.account_ref} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class BlockedOrigin(models.Model):
+    """A network (CIDR) or origin hash that may not provision accounts."""
+
+    network = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="An IP address or CIDR, e.g. 203.0.113.0/24",
+    )
+    origin_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(network="") | ~Q(origin_hash=""),
+                name="blocked_origin_has_network_or_hash",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.network or f"origin {self.origin_hash[:12]}…"
+
+
+class AbuseReport(models.Model):
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="abuse_reports"
+    )
+    reason = models.TextField(max_length=2000)
+    contact_email = models.EmailField(blank=True)
+    origin_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"report on {self.account_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PurgeRun(models.Model):
+    """What one purge pass did, for the admin's operations summary."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    accounts = models.PositiveIntegerField(default=0)
+    resources = models.PositiveIntegerField(default=0)
+    bytes_deleted = models.PositiveBigIntegerField(default=0)
+    max_lag_seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+
+# --- Resources: everything a deploy creates, all cascading with the account ---------
+
+
+def hex_id() -> str:
+    return uuid.uuid4().hex
+
+
+class WorkerScript(models.Model):
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="workers"
+    )
+    name = models.CharField(max_length=63)
+    tag = models.CharField(max_length=32, default=hex_id)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    current_version = models.ForeignKey(
+        "WorkerVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    migration_tag = models.CharField(max_length=100, blank=True)
+    workers_dev_enabled = models.BooleanField(default=False)
+    previews_enabled = models.BooleanField(default=False)
+    cron_schedules = models.JSONField(default=list, blank=True)
+    # observability, tags, logpush, tail consumers: kept as wrangler sent them.
+    script_settings = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "name"], name="unique_worker_name_per_account"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkerVersion(models.Model):
+    """One upload of a Worker: modules, resolved bindings and config, immutable."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    script = models.ForeignKey(
+        WorkerScript, on_delete=models.CASCADE, related_name="versions"
+    )
+    number = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    etag = models.CharField(max_length=64, default=hex_id)
+    main_module = models.CharField(max_length=255, blank=True)
+    compatibility_date = models.CharField(max_length=10, blank=True)
+    compatibility_flags = models.JSONField(default=list, blank=True)
+    # Bindings with every id resolved (no "inherit"), in upload-metadata shape.
+    bindings = models.JSONField(default=list, blank=True)
+    # The whole upload metadata as received, less secrets, for faithful re-rendering.
+    metadata = models.JSONField(default=dict, blank=True)
+    # Static assets: {"manifest": {path: {"hash", "size"}}, "config": {...}}.
+    assets = models.JSONField(default=dict, blank=True)
+    annotations = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=32, default="wrangler")
+    startup_time_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["script", "number"], name="unique_version_number_per_script"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.script_id} v{self.number}"
+
+
+class WorkerModule(models.Model):
+    version = models.ForeignKey(
+        WorkerVersion, on_delete=models.CASCADE, related_name="modules"
+    )
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    content = models.BinaryField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "name"], name="unique_module_name_per_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkerDeployment(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    script = models.ForeignKey(
+        WorkerScript, on_delete=models.CASCADE, related_name="deployments"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    strategy = models.CharField(max_length=32, default="percentage")
+    versions = models.JSONField(default=list)
+    annotations = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=32, default="wrangler")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class WorkerSecret(models.Model):
+    """Write-only: the value is used by the runtime and never shown back."""
+
+    script = models.ForeignKey(
+        WorkerScript, on_delete=models.CASCADE, related_name="secrets"
+    )
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=32, default="secret_text")
+    value = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["script", "name"], name="unique_secret_name_per_script"
+            )
+        ]
+
+
+class AssetUploadSession(models.Model):
+    """The manifest wrangler announced, and which blobs it still has to send."""
+
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="asset_upload_sessions"
+    )
+    script_name = models.CharField(max_length=63)
+    manifest = models.JSONField(default=dict)
+    upload_token_hash = models.CharField(max_length=64, unique=True)
+    completion_token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+
+class AssetBlob(models.Model):
+    """Content-addressed bytes of one static asset, kept in default storage."""
+
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="asset_blobs"
+    )
+    hash = models.CharField(max_length=32)
+    size = models.PositiveBigIntegerField()
+    content_type = models.CharField(max_length=100, blank=True)
+    storage_name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "hash"], name="unique_asset_hash_per_account"
+            )
+        ]
+
+
+class KVNamespace(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=hex_id)
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="kv_namespaces"
+    )
+    title = models.CharField(max_length=512)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "title"], name="unique_kv_title_per_account"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class KVEntry(models.Model):
+    namespace = models.ForeignKey(
+        KVNamespace, on_delete=models.CASCADE, related_name="entries"
+    )
+    key = models.CharField(max_length=512)
+    value = models.BinaryField()
+    metadata = models.JSONField(null=True, blank=True)
+    expiration = models.BigIntegerField(
+        null=True, blank=True, help_text="Unix seconds after which the key is gone."
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["namespace", "key"], name="unique_kv_key_per_namespace"
+            )
+        ]
+
+
+class D1Database(models.Model):
+    """A real SQLite database, one file in default storage per database."""
+
+    uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="d1_databases"
+    )
+    name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    storage_name = models.CharField(max_length=255, blank=True)
+    file_size = models.PositiveBigIntegerField(default=0)
+    table_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "name"], name="unique_d1_name_per_account"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DurableObjectNamespace(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=hex_id)
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="durable_object_namespaces"
+    )
+    script = models.ForeignKey(
+        WorkerScript, on_delete=models.CASCADE, related_name="durable_object_namespaces"
+    )
+    class_name = models.CharField(max_length=255)
+    use_sqlite = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["class_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["script", "class_name"], name="unique_do_class_per_script"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.class_name
+
+
+class Queue(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=hex_id)
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="queues"
+    )
+    name = models.CharField(max_length=63)
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    modified_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "name"], name="unique_queue_name_per_account"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QueueConsumer(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=hex_id)
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="consumers")
+    type = models.CharField(max_length=16, default="worker")
+    script_name = models.CharField(max_length=63, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
+    dead_letter_queue = models.CharField(max_length=63, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class QueueMessage(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="messages")
+    body = models.BinaryField()
+    content_type = models.CharField(max_length=16, default="json")
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    visible_at = models.DateTimeField(default=timezone.now, db_index=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["visible_at", "created_at"]
+
+
+class HyperdriveConfig(models.Model):
+    """A database connection config. The password is write-only."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=hex_id)
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="hyperdrive_configs"
+    )
+    name = models.CharField(max_length=255)
+    origin = models.JSONField(default=dict, help_text="Host, port, database, user.")
+    password = models.TextField(blank=True)
+    caching = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    modified_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "name"], name="unique_hyperdrive_name_per_account"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Certificate(models.Model):
+    """An uploaded mTLS certificate or CA. A private key is never shown back."""
+
+    class Kind(models.TextChoices):
+        MTLS = "mtls", "mTLS certificate"
+        CA = "ca", "Certificate authority"
+
+    id = models.CharField(primary_key=True, max_length=32, default=hex_id)
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="certificates"
+    )
+    name = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    certificate = models.TextField()
+    private_key = models.TextField(blank=True)
+    issuer = models.CharField(max_length=500, blank=True)
+    serial_number = models.CharField(max_length=100, blank=True)
+    signature = models.CharField(max_length=100, blank=True)
+    expires_on = models.DateTimeField(null=True, blank=True)
+    uploaded_on = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["uploaded_on"]
+
+    def __str__(self) -> str:
+        return self.name or self.id

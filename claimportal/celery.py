@@ -1,0 +1,25 @@
+import os
+from datetime import timedelta
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.dev")
+
+app = Celery("claimportal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
+    """The beat schedule, declared once; each entry expires before the next run."""
+    from django.conf import settings
+
+    interval = timedelta(seconds=settings.CLAIMPORTAL_PURGE_INTERVAL_SECONDS)
+    sender.conf.beat_schedule = {
+        "purge-expired-accounts": {
+            "task": "accounts.tasks.purge_expired_accounts",
+            "schedule": interval,
+            "options": {"expires": interval.total_seconds()},
+        },
+    }

@@ -1,0 +1,212 @@
+"""Settings shared by every environment. Values from outside come through env."""
+
+from pathlib import Path
+
+import dj_database_url
+
+from . import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env.text("CLAIMPORTAL_VAR_DIR", str(BASE_DIR / "var")))
+
+SECRET_KEY = env.text("SECRET_KEY", "dev-only-insecure-key-change-me-0123456789abcdef")
+DEBUG = env.boolean("DEBUG", False)
+ALLOWED_HOSTS = env.strings("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+# The origin that claim URLs (and preview links) are built from.
+PUBLIC_BASE_URL = env.text("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+CSRF_TRUSTED_ORIGINS = env.strings("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "accounts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "claimportal.urls"
+WSGI_APPLICATION = "claimportal.wsgi.application"
+ASGI_APPLICATION = "claimportal.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env.text("DATABASE_URL", f"sqlite:///{VAR_DIR / 'claimportal.sqlite3'}"),
+        conn_max_age=env.integer("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+_VALIDATORS = "django.contrib.auth.password_validation."
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": _VALIDATORS + name}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env.text("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = None  # stored bytes (D1 files, asset blobs) are never served directly
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# Redis serves as Celery's broker and as the shared cache (rate limits, PoW replay).
+REDIS_URL = env.text("REDIS_URL")
+CELERY_BROKER_URL = env.text("CELERY_BROKER_URL", REDIS_URL)
+if CELERY_BROKER_URL is None:
+    # The embedded default: a broker in plain files, good for one machine.
+    CELERY_BROKER_URL = "filesystem://"
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_RESULT_BACKEND = env.text("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_DEFAULT_QUEUE = env.text("CLAIMPORTAL_CELERY_QUEUE", "celery")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.text("CLAIMPORTAL_CACHE_PREFIX", "claimportal"),
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# django-allauth: email is the login; verification is by code so the person
+# never leaves the claim page's tab.
+SITE_ID = 1
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = env.text("CLAIMPORTAL_EMAIL_VERIFICATION", "mandatory")
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key", "signup": "20/m/ip"}
+LOGIN_REDIRECT_URL = "accounts:mine"
+LOGIN_URL = "account_login"
+
+EMAIL_BACKEND = env.text(
+    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "claimportal <noreply@localhost>")
+
+# Claim pages must not leak their key through Referer.
+SECURE_REFERRER_POLICY = "no-referrer"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Our own knobs (CLAIMPORTAL_*).
+CLAIMPORTAL_ACCOUNT_LIFETIME = env.minutes("CLAIMPORTAL_ACCOUNT_LIFETIME_MINUTES", 60)
+CLAIMPORTAL_CLAIM_WINDOW = env.minutes("CLAIMPORTAL_CLAIM_WINDOW_MINUTES", 60)
+CLAIMPORTAL_MAX_EXTENSION = env.minutes("CLAIMPORTAL_MAX_EXTENSION_MINUTES", 24 * 60)
+CLAIMPORTAL_POW_K = env.integer("CLAIMPORTAL_POW_K", 64)
+CLAIMPORTAL_POW_G = env.integer("CLAIMPORTAL_POW_G", 9000)
+CLAIMPORTAL_POW_CHALLENGE_TTL = env.minutes("CLAIMPORTAL_POW_CHALLENGE_TTL_MINUTES", 5)
+CLAIMPORTAL_POW_SPOT_CHECKS = env.integer("CLAIMPORTAL_POW_SPOT_CHECKS", 3)
+CLAIMPORTAL_RATE_LIMIT_PER_IP = env.integer("CLAIMPORTAL_RATE_LIMIT_PER_IP", 30)
+CLAIMPORTAL_RATE_LIMIT_GLOBAL = env.integer("CLAIMPORTAL_RATE_LIMIT_GLOBAL", 600)
+CLAIMPORTAL_RATE_LIMIT_WINDOW_SECONDS = env.integer(
+    "CLAIMPORTAL_RATE_LIMIT_WINDOW_SECONDS", 60
+)
+CLAIMPORTAL_PURGE_INTERVAL_SECONDS = env.integer(
+    "CLAIMPORTAL_PURGE_INTERVAL_SECONDS", 30
+)
+CLAIMPORTAL_PURGE_BATCH_SIZE = env.integer("CLAIMPORTAL_PURGE_BATCH_SIZE", 200)
+CLAIMPORTAL_PREVIEW_DOMAIN = env.text("CLAIMPORTAL_PREVIEW_DOMAIN", "preview.localhost")
+CLAIMPORTAL_PREVIEW_BASE_URL = env.text(
+    "CLAIMPORTAL_PREVIEW_BASE_URL", "http://{host}:8787"
+)
+# Keyed hashing of client addresses: we keep where an account came from without
+# keeping the address itself.
+CLAIMPORTAL_ORIGIN_HASH_KEY = env.text("CLAIMPORTAL_ORIGIN_HASH_KEY", SECRET_KEY)
+CLAIMPORTAL_MAX_REQUEST_BYTES = env.integer(
+    "CLAIMPORTAL_MAX_REQUEST_BYTES", 50 * 1024 * 1024
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = CLAIMPORTAL_MAX_REQUEST_BYTES
+DATA_UPLOAD_MAX_NUMBER_FILES = 1000
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.text("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Request lines carry paths, and claim paths carry keys: never log them.
+        "django.server": {"handlers": [], "propagate": False},
+    },
+}

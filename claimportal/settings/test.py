@@ -1,0 +1,32 @@
+"""Tests: the real PostgreSQL and Redis of this machine, unless told otherwise."""
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR, dj_database_url, env
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env.text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/claimportal"),
+        conn_max_age=0,
+    )
+}
+REDIS_URL = env.text("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env.text("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.text("CLAIMPORTAL_CACHE_PREFIX", "claimportal-test"),
+    }
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MEDIA_ROOT = VAR_DIR / "test-media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Cheap proof of work keeps the suite fast; the e2e tests use the real default.
+CLAIMPORTAL_POW_K = env.integer("CLAIMPORTAL_POW_K", 8)
+CLAIMPORTAL_POW_G = env.integer("CLAIMPORTAL_POW_G", 50)

@@ -1,0 +1,109 @@
+"""Builders and live processes shared by the suite."""
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.services.provisioning import ProvisionedAccount, create_temporary_account
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path) -> Path:
+    """Each test stores bytes in its own folder, so files can be counted."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def now() -> datetime:
+    return timezone.now()
+
+
+@pytest.fixture
+def provision(now):
+    """Make a pending temporary account the way the provisioning API does."""
+
+    def make(**kwargs) -> ProvisionedAccount:
+        kwargs.setdefault("now", now)
+        kwargs.setdefault("origin_hash", "0" * 64)
+        kwargs.setdefault("user_agent", "wrangler/4.164.0")
+        return create_temporary_account(**kwargs)
+
+    return make
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(
+        username="ada", email="ada@example.com", password="correct horse battery"
+    )
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for a child process that must see this test's database."""
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "claimportal.settings.test",
+        "DATABASE_URL": (
+            f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
+            f"{db['PORT'] or 5432}/{db['NAME']}"
+        ),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings) -> Iterator[str]:
+    """A real Celery worker process on Redis, consuming a queue of its own.
+
+    Yields the queue name; send tasks with ``apply_async(queue=...)``.
+    """
+    from accounts.tasks import check_database
+
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "claimportal",
+            "worker",
+            "--queues",
+            queue,
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=subprocess_env(
+            CLAIMPORTAL_CELERY_QUEUE=queue, MEDIA_ROOT=str(settings.MEDIA_ROOT)
+        ),
+    )
+    try:
+        assert check_database.apply_async(queue=queue).get(timeout=60) is True
+        yield queue
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
