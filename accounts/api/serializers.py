@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from accounts.models import CloudAccount
+from accounts.models import CloudAccount, KVNamespace
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -19,4 +19,12 @@ def account_json(account: CloudAccount) -> dict:
         "type": "standard",
         "created_on": iso(account.created_at),
         "settings": {"enforce_twofactor": False},
+    }
+
+
+def kv_namespace_json(namespace: KVNamespace) -> dict:
+    return {
+        "id": namespace.id,
+        "title": namespace.title,
+        "supports_url_encoding": True,
     }

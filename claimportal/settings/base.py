@@ -197,6 +197,14 @@ CLAIMPORTAL_MAX_REQUEST_BYTES = env.integer(
 DATA_UPLOAD_MAX_MEMORY_SIZE = CLAIMPORTAL_MAX_REQUEST_BYTES
 DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 
+# Data products of an account (KV, D1, Queues, Hyperdrive, certificates): how many
+# of each, and how big. Cloudflare's free-plan figures unless a temporary account
+# calls for less.
+CLAIMPORTAL_KV_MAX_NAMESPACES = env.integer("CLAIMPORTAL_KV_MAX_NAMESPACES", 100)
+CLAIMPORTAL_KV_MAX_VALUE_BYTES = env.integer(
+    "CLAIMPORTAL_KV_MAX_VALUE_BYTES", 25 * 1024 * 1024
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

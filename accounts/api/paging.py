@@ -1,0 +1,58 @@
+"""Page-number listings as wrangler reads them (spec 1.3).
+
+A page past the end is an empty list, never an error: wrangler's SDK-backed
+listings keep asking for page N+1 until they get one.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+
+from accounts.services.validation import whole_number
+
+from . import envelope
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    number: int
+    size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+
+def page_request(
+    request: HttpRequest, *, default_size: int = 20, max_size: int = 1000
+) -> PageRequest:
+    """``page`` and ``per_page`` from the query string, checked."""
+    number = whole_number(
+        request.GET.get("page", 1), field="page", minimum=1, maximum=10**6
+    )
+    size = whole_number(
+        request.GET.get("per_page", default_size),
+        field="per_page",
+        minimum=1,
+        maximum=max_size,
+    )
+    return PageRequest(number=number, size=size)
+
+
+def paged_response(
+    rows: QuerySet | Sequence,
+    page: PageRequest,
+    serialize: Callable[[Any], dict],
+) -> JsonResponse:
+    """One page of ``rows`` in the envelope, with page-number ``result_info``."""
+    total = rows.count() if isinstance(rows, QuerySet) else len(rows)
+    items = [serialize(row) for row in rows[page.offset : page.offset + page.size]]
+    return envelope.success(
+        items,
+        result_info=envelope.page_info(
+            page=page.number, per_page=page.size, count=len(items), total_count=total
+        ),
+    )

@@ -1,0 +1,57 @@
+"""Checks on values that come from clients before they reach a row.
+
+PostgreSQL refuses NUL characters in text and JSON, so a value carrying one would
+turn into a database error; these checks turn it into a clear 400 instead.
+"""
+
+import contextlib
+import json
+from typing import Any
+
+from accounts.exceptions import InvalidInput
+
+
+def clean_text(
+    value: Any, *, field: str, max_length: int, required: bool = True
+) -> str:
+    """A string fit to store, or InvalidInput naming ``field``."""
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"'{field}' must be a string.")
+    if required and not value.strip():
+        raise InvalidInput(f"'{field}' is required and may not be empty.")
+    if "\x00" in value:
+        raise InvalidInput(f"'{field}' may not contain NUL characters.")
+    if len(value) > max_length:
+        raise InvalidInput(f"'{field}' is longer than {max_length} characters.")
+    return value
+
+
+def clean_json(value: Any, *, field: str, max_bytes: int) -> Any:
+    """A JSON value fit for a JSONField, at most ``max_bytes`` once serialized."""
+    try:
+        text = json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"'{field}' must be JSON.") from exc
+    if "\\u0000" in text:
+        raise InvalidInput(f"'{field}' may not contain NUL characters.")
+    if len(text.encode()) > max_bytes:
+        raise InvalidInput(f"'{field}' is larger than {max_bytes} bytes.")
+    return value
+
+
+def whole_number(
+    value: Any, *, field: str, minimum: int = 0, maximum: int = 2**53
+) -> int:
+    """An integer (JSON number or decimal text) within [minimum, maximum]."""
+    if isinstance(value, str) and value.strip().isascii():
+        with contextlib.suppress(ValueError):
+            value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(f"'{field}' must be a whole number.")
+    if not minimum <= value <= maximum:
+        raise InvalidInput(f"'{field}' must be between {minimum} and {maximum}.")
+    return value
