@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from accounts.models import CloudAccount, KVNamespace
+from accounts.models import CloudAccount, KVEntry, KVNamespace
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -28,3 +28,13 @@ def kv_namespace_json(namespace: KVNamespace) -> dict:
         "title": namespace.title,
         "supports_url_encoding": True,
     }
+
+
+def kv_key_json(entry: KVEntry) -> dict:
+    """A key as KV lists it: name, and expiration and metadata when it has them."""
+    item: dict = {"name": entry.key}
+    if entry.expiration is not None:
+        item["expiration"] = entry.expiration
+    if entry.metadata is not None:
+        item["metadata"] = entry.metadata
+    return item

@@ -1,7 +1,8 @@
 """Checks on values that come from clients before they reach a row.
 
-PostgreSQL refuses NUL characters in text and JSON, so a value carrying one would
-turn into a database error; these checks turn it into a clear 400 instead.
+PostgreSQL refuses NUL characters (and lone surrogates) in text and JSON, so a
+value carrying one would turn into a database error; these checks turn it into a
+clear 400 instead.
 """
 
 import contextlib
@@ -21,8 +22,10 @@ def clean_text(
         raise InvalidInput(f"'{field}' must be a string.")
     if required and not value.strip():
         raise InvalidInput(f"'{field}' is required and may not be empty.")
-    if "\x00" in value:
-        raise InvalidInput(f"'{field}' may not contain NUL characters.")
+    if not _storable(value):
+        raise InvalidInput(
+            f"'{field}' may not contain NUL characters or lone surrogates."
+        )
     if len(value) > max_length:
         raise InvalidInput(f"'{field}' is longer than {max_length} characters.")
     return value
@@ -31,14 +34,36 @@ def clean_text(
 def clean_json(value: Any, *, field: str, max_bytes: int) -> Any:
     """A JSON value fit for a JSONField, at most ``max_bytes`` once serialized."""
     try:
-        text = json.dumps(value, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
+        size = len(json.dumps(value, separators=(",", ":")).encode())
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidInput(f"'{field}' must be JSON.") from exc
-    if "\\u0000" in text:
-        raise InvalidInput(f"'{field}' may not contain NUL characters.")
-    if len(text.encode()) > max_bytes:
+    if size > max_bytes:
         raise InvalidInput(f"'{field}' is larger than {max_bytes} bytes.")
+    if not _storable_json(value):
+        raise InvalidInput(
+            f"'{field}' may not contain NUL characters or lone surrogates."
+        )
     return value
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable_json(value: Any) -> bool:
+    if isinstance(value, str):
+        return _storable(value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable_json(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable_json(v) for v in value)
+    return True
 
 
 def whole_number(
