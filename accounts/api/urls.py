@@ -1,12 +1,26 @@
 from django.urls import path, re_path
 
-from . import accounts, kv
+from . import accounts, kv, openapi, provisioning
 
 ACCOUNT = "accounts/<str:account_id>/"
 KV = ACCOUNT + "storage/kv/namespaces"
+PREVIEWS = "provisioning/previews"
 
 urlpatterns = [
     path("accounts", accounts.accounts, name="api-accounts"),
+    # Provisioning: temporary accounts for unauthenticated callers.
+    path(PREVIEWS, provisioning.previews, name="api-provisioning-previews"),
+    path(
+        PREVIEWS + "/challenge",
+        provisioning.challenge,
+        name="api-provisioning-challenge",
+    ),
+    path(
+        PREVIEWS + "/<str:account_id>",
+        provisioning.preview_status,
+        name="api-provisioning-status",
+    ),
+    path("openapi.json", openapi.openapi_json, name="api-openapi"),
     # Data: KV, D1, Queues, Hyperdrive, certificates, R2 (refused).
     path(KV, kv.namespaces, name="api-kv-namespaces"),
     path(KV + "/<str:namespace_id>", kv.namespace, name="api-kv-namespace"),

@@ -1,17 +1,38 @@
-"""Creating temporary cloud accounts: the account, its token and its claim link."""
+"""Creating temporary cloud accounts: the account, its token and its claim link,
+and the gate in front of it for unauthenticated callers (proof of work, rate
+limits, the blocklist, event codes and their quotas)."""
 
+import ipaddress
+import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from http import HTTPStatus
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F, Q
 from django.urls import reverse
 
 from accounts import tokens
-from accounts.models import ApiToken, AuditEvent, ClaimLink, CloudAccount, Event
+from accounts.exceptions import DomainError, Forbidden
+from accounts.models import (
+    ApiToken,
+    AuditEvent,
+    BlockedOrigin,
+    ClaimLink,
+    CloudAccount,
+    Event,
+)
+from accounts.services import pow
 from accounts.services.audit import record_event
+from accounts.services.ratelimit import enforce_rate_limit
 from accounts.services.tokens import issue_token
+
+logger = logging.getLogger("claimportal.provisioning")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -43,6 +64,7 @@ def create_temporary_account(
     user_agent: str = "",
     terms_of_service_url: str = "",
     privacy_policy_url: str = "",
+    terms_accepted: bool = False,
     event: Event | None = None,
     claim_window: timedelta | None = None,
 ) -> ProvisionedAccount:
@@ -68,7 +90,9 @@ def create_temporary_account(
                     user_agent=user_agent[:300],
                     terms_of_service_url=terms_of_service_url,
                     privacy_policy_url=privacy_policy_url,
-                    terms_accepted_at=now if terms_of_service_url else None,
+                    terms_accepted_at=(
+                        now if terms_accepted or terms_of_service_url else None
+                    ),
                     event=event,
                 )
             break
@@ -106,3 +130,254 @@ def create_temporary_account(
         api_token_id=issued.token.pk,
         claim_key=claim_key,
     )
+
+
+# --- Where a request comes from -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientOrigin:
+    """A client address as provisioning uses it. Rows keep only the keyed hash
+    and the coarse hint; the rate-limit subject is one IPv4 address or an IPv6
+    /64 (what one subscriber usually holds), also hashed."""
+
+    ip: IPAddress | None
+    origin_hash: str
+    hint: str
+    subject: str
+
+
+def client_origin(address: str) -> ClientOrigin:
+    key = settings.CLAIMPORTAL_ORIGIN_HASH_KEY
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        unknown = tokens.keyed_origin_hash(address, key=key)
+        return ClientOrigin(ip=None, origin_hash=unknown, hint="unknown", subject="?")
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    own, coarse = (32, 24) if ip.version == 4 else (64, 48)
+    subject = ipaddress.ip_network(f"{ip}/{own}", strict=False)
+    return ClientOrigin(
+        ip=ip,
+        origin_hash=tokens.keyed_origin_hash(str(ip), key=key),
+        hint=(
+            "loopback"
+            if ip.is_loopback
+            else str(ipaddress.ip_network(f"{ip}/{coarse}", strict=False))
+        ),
+        subject=tokens.keyed_origin_hash(str(subject), key=key)[:32],
+    )
+
+
+class OriginBlocked(Forbidden):
+    code = 1120
+    message = "Temporary accounts cannot be created from your network."
+
+
+def is_origin_blocked(*, origin: ClientOrigin, now: datetime) -> bool:
+    """Whether an unexpired BlockedOrigin names this origin's hash or a network
+    that holds its address."""
+    rows = (
+        BlockedOrigin.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .filter(Q(origin_hash=origin.origin_hash) | ~Q(network=""))
+        .values_list("network", "origin_hash")
+    )
+    for network, blocked_hash in rows:
+        if blocked_hash == origin.origin_hash:
+            return True
+        if origin.ip is None:
+            continue
+        try:
+            if origin.ip in ipaddress.ip_network(network.strip(), strict=False):
+                return True
+        except ValueError:
+            logger.warning("Blocked origin %r is not an address or network", network)
+    return False
+
+
+def admit_client(*, action: str, origin: ClientOrigin, now: datetime) -> None:
+    """Let one provisioning call through, or raise RateLimited or OriginBlocked.
+
+    The per-client limit comes first, so a flood from one client costs only a
+    cache hit, and a limited or blocked client never spends the global budget.
+    """
+    window = settings.CLAIMPORTAL_RATE_LIMIT_WINDOW_SECONDS
+    enforce_rate_limit(
+        bucket=f"{action}:client:{origin.subject}",
+        limit=settings.CLAIMPORTAL_RATE_LIMIT_PER_IP,
+        window=window,
+        now=now,
+        message="Too many temporary-account requests from your network.",
+    )
+    if is_origin_blocked(origin=origin, now=now):
+        raise OriginBlocked()
+    enforce_rate_limit(
+        bucket=f"{action}:global",
+        limit=settings.CLAIMPORTAL_RATE_LIMIT_GLOBAL,
+        window=window,
+        now=now,
+        message="Too many temporary accounts are being requested. Try again soon.",
+    )
+
+
+# --- Event codes (the codes and texts wrangler maps, spec 6.7) ------------------
+
+EVENT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class EventCodeMalformed(DomainError):
+    code = 1035
+    message = "The event code is malformed. Check it and try again."
+
+
+class EventNotFound(DomainError):
+    code = 1036
+    status = HTTPStatus.NOT_FOUND
+    message = "The event code was not found. Check it and try again."
+
+
+class EventNotStarted(DomainError):
+    code = 1037
+    status = HTTPStatus.FORBIDDEN
+    message = "This event has not started yet."
+
+
+class EventEnded(DomainError):
+    code = 1038
+    status = HTTPStatus.GONE
+    message = "This event has ended."
+
+
+class EventDisabled(DomainError):
+    code = 1039
+    status = HTTPStatus.FORBIDDEN
+    message = "This event is disabled. Contact the event organizer."
+
+
+class EventExhausted(DomainError):
+    code = 1040
+    status = HTTPStatus.CONFLICT
+    message = "This event has no temporary accounts remaining."
+
+
+class EventAccountFailed(DomainError):
+    code = 1041
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    message = (
+        "The event account could not be prepared. "
+        "Try again later or contact the event organizer."
+    )
+
+
+def _ensure_event_open(event: Event, now: datetime) -> None:
+    if event.disabled:
+        raise EventDisabled()
+    if now < event.starts_at:
+        raise EventNotStarted()
+    if now >= event.ends_at:
+        raise EventEnded()
+
+
+def take_event_seat(*, code: str, now: datetime) -> Event:
+    """Take one of the event's seats, or raise the event error that says why not.
+
+    Call it inside the transaction that creates the account, so a failed
+    creation gives the seat back. Raises EventCodeMalformed, EventNotFound,
+    EventDisabled, EventNotStarted, EventEnded or EventExhausted.
+    """
+    if not EVENT_CODE.fullmatch(code):
+        raise EventCodeMalformed()
+    event = Event.objects.filter(code=code).first()
+    if event is None:
+        raise EventNotFound()
+    _ensure_event_open(event, now)
+    # One conditional UPDATE: PostgreSQL re-evaluates the condition after
+    # waiting for a concurrent taker's row lock, so the last seat has one winner.
+    taken = Event.objects.filter(
+        pk=event.pk,
+        disabled=False,
+        starts_at__lte=now,
+        ends_at__gt=now,
+        accounts_created__lt=F("quota"),
+    ).update(accounts_created=F("accounts_created") + 1)
+    if not taken:
+        event.refresh_from_db()
+        _ensure_event_open(event, now)  # it may have changed since the read
+        raise EventExhausted()
+    return event
+
+
+# --- The two calls wrangler makes -----------------------------------------------
+
+
+def issue_provisioning_challenge(
+    *, origin: ClientOrigin, now: datetime
+) -> pow.Challenge:
+    """A proof-of-work challenge at the configured difficulty.
+
+    Raises RateLimited or OriginBlocked.
+    """
+    admit_client(action="challenge", origin=origin, now=now)
+    return pow.issue_challenge(
+        now=now,
+        k=settings.CLAIMPORTAL_POW_K,
+        g=settings.CLAIMPORTAL_POW_G,
+        ttl=settings.CLAIMPORTAL_POW_CHALLENGE_TTL,
+    )
+
+
+def provision_account(
+    *,
+    origin: ClientOrigin,
+    now: datetime,
+    challenge_token: str,
+    checkpoints: str,
+    user_agent: str = "",
+    terms_of_service_url: str = "",
+    privacy_policy_url: str = "",
+    event_code: str | None = None,
+) -> ProvisionedAccount:
+    """Create a temporary account for a client that solved a challenge and
+    accepted the terms (the caller checked that).
+
+    With ``event_code`` the account takes one of the event's seats and its claim
+    window. Raises RateLimited, OriginBlocked, the pow.Challenge* and Solution*
+    errors, the Event* errors, and EventAccountFailed when an event account
+    could not be written.
+    """
+    admit_client(action="previews", origin=origin, now=now)
+    pow.redeem_challenge(
+        token=challenge_token,
+        checkpoints=checkpoints,
+        now=now,
+        spot_checks=settings.CLAIMPORTAL_POW_SPOT_CHECKS,
+    )
+    fields = {
+        "now": now,
+        "origin_hash": origin.origin_hash,
+        "origin_hint": origin.hint,
+        "user_agent": user_agent,
+        "terms_of_service_url": terms_of_service_url,
+        "privacy_policy_url": privacy_policy_url,
+        "terms_accepted": True,
+    }
+    if event_code is None:
+        return create_temporary_account(**fields)
+    try:
+        with transaction.atomic():
+            event = take_event_seat(code=event_code, now=now)
+            return create_temporary_account(
+                **fields, event=event, claim_window=event.claim_window
+            )
+    except (DatabaseError, RuntimeError) as exc:
+        logger.exception("could not create an account for an event")
+        raise EventAccountFailed() from exc
+
+
+def agent_visible_state(*, account: CloudAccount, now: datetime) -> str:
+    """What the agent is told: pending, claimed, expired or suspended. A pending
+    account past its deadline is expired already, before the purge reaches it."""
+    if account.state == CloudAccount.State.PENDING and account.is_past_deadline(now):
+        return CloudAccount.State.EXPIRED.value
+    return str(account.state)

@@ -33,6 +33,13 @@ REVOKED_MESSAGES = {
 EXPIRED_TOKEN_MESSAGE = "This API token has expired. " + _LOGOUT_HINT
 
 
+def revoked_message(token: ApiToken) -> str:
+    # A token revoked by hand in the admin may carry no reason.
+    return REVOKED_MESSAGES.get(
+        token.revoked_because, "This API token was revoked. " + _LOGOUT_HINT
+    )
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     token: ApiToken
@@ -60,15 +67,7 @@ def issue_token(
     return IssuedToken(token=token, secret=secret)
 
 
-def authenticate_token(
-    *, raw_token: str | None, account_id: str | None, now: datetime
-) -> ApiToken:
-    """The usable token for ``account_id``, or a domain error that says why not.
-
-    Raises AuthenticationRequired (no or unknown token), TokenRevoked (revoked,
-    expired, or its account expired or was suspended), AccountNotFound (the token
-    belongs to another account: answered as if the account did not exist).
-    """
+def _find_token(*, raw_token: str | None, account_id: str | None) -> ApiToken:
     if not raw_token:
         raise AuthenticationRequired()
     token = (
@@ -80,8 +79,21 @@ def authenticate_token(
         raise AuthenticationRequired("Invalid API token.")
     if account_id is not None and token.account_id != account_id:
         raise AccountNotFound()
+    return token
+
+
+def authenticate_token(
+    *, raw_token: str | None, account_id: str | None, now: datetime
+) -> ApiToken:
+    """The usable token for ``account_id``, or a domain error that says why not.
+
+    Raises AuthenticationRequired (no or unknown token), TokenRevoked (revoked,
+    expired, or its account expired or was suspended), AccountNotFound (the token
+    belongs to another account: answered as if the account did not exist).
+    """
+    token = _find_token(raw_token=raw_token, account_id=account_id)
     if token.revoked_at is not None:
-        raise TokenRevoked(REVOKED_MESSAGES[token.revoked_because])
+        raise TokenRevoked(revoked_message(token))
     if token.expires_at is not None and token.expires_at <= now:
         raise TokenRevoked(EXPIRED_TOKEN_MESSAGE)
     account = token.account
@@ -94,6 +106,30 @@ def authenticate_token(
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+    return token
+
+
+# What happened to an account is no secret from the token it was made with:
+# claim, expiry and suspension leave that token able to read its account's status.
+STATUS_READABLE_AFTER = {
+    ApiToken.RevokedBecause.CLAIMED,
+    ApiToken.RevokedBecause.EXPIRED,
+    ApiToken.RevokedBecause.SUSPENDED,
+}
+
+
+def token_for_status(*, raw_token: str | None, account_id: str) -> ApiToken:
+    """The token for ``account_id`` for a status read only: unlike
+    authenticate_token it also accepts a token that has run out of time or was
+    revoked by the account's claim, expiry or suspension.
+
+    Raises AuthenticationRequired, AccountNotFound, and TokenRevoked for a token
+    that a person (moderator or owner) revoked.
+    """
+    token = _find_token(raw_token=raw_token, account_id=account_id)
+    revoked = token.revoked_at is not None
+    if revoked and token.revoked_because not in STATUS_READABLE_AFTER:
+        raise TokenRevoked(revoked_message(token))
     return token
 
 

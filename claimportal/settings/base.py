@@ -181,10 +181,21 @@ CLAIMPORTAL_RATE_LIMIT_GLOBAL = env.integer("CLAIMPORTAL_RATE_LIMIT_GLOBAL", 600
 CLAIMPORTAL_RATE_LIMIT_WINDOW_SECONDS = env.integer(
     "CLAIMPORTAL_RATE_LIMIT_WINDOW_SECONDS", 60
 )
+# How many reverse proxies in front append to X-Forwarded-For; 0 trusts only
+# REMOTE_ADDR (the client IP that rate limits and the blocklist go by).
+CLAIMPORTAL_TRUSTED_PROXY_COUNT = env.integer("CLAIMPORTAL_TRUSTED_PROXY_COUNT", 0)
 CLAIMPORTAL_PURGE_INTERVAL_SECONDS = env.integer(
     "CLAIMPORTAL_PURGE_INTERVAL_SECONDS", 30
 )
 CLAIMPORTAL_PURGE_BATCH_SIZE = env.integer("CLAIMPORTAL_PURGE_BATCH_SIZE", 200)
+# Purged accounts keep a tombstone (row, revoked tokens, trail) this long, so an
+# old token or claim link can still say "expired".
+CLAIMPORTAL_TOMBSTONE_RETENTION = env.minutes(
+    "CLAIMPORTAL_TOMBSTONE_RETENTION_MINUTES", 30 * 24 * 60
+)
+# Dotted paths of callables(account_ids=[...]) run after each purge batch, for
+# data kept outside default storage.
+CLAIMPORTAL_PURGE_CLEANERS: list[str] = []
 CLAIMPORTAL_PREVIEW_DOMAIN = env.text("CLAIMPORTAL_PREVIEW_DOMAIN", "preview.localhost")
 CLAIMPORTAL_PREVIEW_BASE_URL = env.text(
     "CLAIMPORTAL_PREVIEW_BASE_URL", "http://{host}:8787"

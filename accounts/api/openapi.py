@@ -1,0 +1,408 @@
+"""The OpenAPI 3.1 description of client/v4, served at /client/v4/openapi.json.
+
+To describe a new endpoint, add its path to PATHS with one ``operation()`` per
+method (reuse or add a schema in SCHEMAS). tests/test_openapi.py fails while a
+route in urls.py is not described here, or a path here does not resolve to a
+view that answers the described methods.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .kit import endpoint
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(required: list[str] | None = None, **properties: Schema) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+STRING: Schema = {"type": "string"}
+INTEGER: Schema = {"type": "integer"}
+BOOLEAN: Schema = {"type": "boolean"}
+TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
+HEX_ID: Schema = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+
+
+def param(name: str, description: str, schema: Schema = STRING) -> Schema:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def query(name: str, description: str, schema: Schema = STRING) -> Schema:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+ACCOUNT_ID = param("account_id", "The account's 32-hex id.", HEX_ID)
+NAMESPACE_ID = param("namespace_id", "The KV namespace's id.", HEX_ID)
+KV_KEY = param("key", "The key, percent-encoded.")
+
+ERROR_STATUSES = {
+    "400": "Bad input (a JSON body is parsed whatever its Content-Type).",
+    "401": "No token, an unknown one, or a revoked one (the message says why).",
+    "404": "Not found; code 7003 for an account the token does not open.",
+}
+
+
+def operation(
+    summary: str,
+    *,
+    tag: str,
+    result: Schema | None = None,
+    body: Schema | None = None,
+    auth: bool = True,
+    listing: bool = False,
+    parameters: list[Schema] | None = None,
+    errors: dict[str, str] | None = None,
+    raw: Schema | None = None,
+) -> Schema:
+    """One operation answering in the v4 envelope around ``result`` (a list of
+    them with ``listing``), or with ``raw`` content when it is not enveloped."""
+    if raw is not None:
+        success = {"description": "OK", "content": raw}
+    else:
+        result_schema = {"type": "array", "items": result} if listing else result
+        envelope = {"allOf": [ref("Envelope"), obj(result=result_schema or {})]}
+        success = {
+            "description": "OK",
+            "content": {"application/json": {"schema": envelope}},
+        }
+    failure = {"content": {"application/json": {"schema": ref("Envelope")}}}
+    responses = {"200": success}
+    for status, text in (errors or ERROR_STATUSES).items():
+        responses[status] = {"description": text, **failure}
+    op: Schema = {"summary": summary, "tags": [tag], "responses": responses}
+    if parameters:
+        op["parameters"] = parameters
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": body}},
+        }
+    if not auth:
+        op["security"] = []
+    return op
+
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": obj(["code", "message"], code=INTEGER, message=STRING),
+    "ResultInfo": obj(
+        page=INTEGER,
+        per_page=INTEGER,
+        count=INTEGER,
+        total_count=INTEGER,
+        total_pages=INTEGER,
+        cursor=STRING,
+    ),
+    "Envelope": obj(
+        ["success", "errors", "messages", "result"],
+        success=BOOLEAN,
+        errors={"type": "array", "items": ref("Error")},
+        messages={"type": "array", "items": {}},
+        result={},
+        result_info=ref("ResultInfo"),
+    ),
+    "Account": obj(
+        ["id", "name", "type"],
+        id=HEX_ID,
+        name=STRING,
+        type=STRING,
+        created_on=TIMESTAMP,
+        settings={"type": "object"},
+    ),
+    "Challenge": obj(
+        ["challengeToken", "seed", "k", "g"],
+        challengeToken=STRING,
+        seed={**STRING, "description": "32 random bytes, base64url."},
+        k={**INTEGER, "description": "Checkpoints (segments) to compute."},
+        g={**INTEGER, "description": "Chained SHA-256 calls per segment."},
+        expiresAt=TIMESTAMP,
+    ),
+    "PreviewRequest": obj(
+        ["acceptTermsOfService", "challengeToken", "solution"],
+        acceptTermsOfService={"const": "yes"},
+        termsOfService={**STRING, "format": "uri"},
+        privacyPolicy={**STRING, "format": "uri"},
+        challengeToken=STRING,
+        solution=obj(
+            ["checkpoints"],
+            checkpoints={
+                **STRING,
+                "description": "Standard base64 of the k+1 32-byte checkpoints.",
+            },
+        ),
+        eventCode=STRING,
+    ),
+    "PreviewAccount": obj(
+        ["account", "claim"],
+        account=obj(
+            ["id", "name", "apiToken", "expiresAt"],
+            id=HEX_ID,
+            name=STRING,
+            type=STRING,
+            apiToken={**STRING, "description": "Shown once; stored only hashed."},
+            tokenId=STRING,
+            expiresAt=TIMESTAMP,
+        ),
+        claim=obj(
+            ["url", "expiresAt"], url={**STRING, "format": "uri"}, expiresAt=TIMESTAMP
+        ),
+        eventCodeAccepted={
+            **BOOLEAN,
+            "description": "Present, and true, when an event code was sent.",
+        },
+    ),
+    "PreviewStatus": obj(
+        ["id", "state", "expiresAt", "claim"],
+        id=HEX_ID,
+        name=STRING,
+        state={"enum": ["pending", "claimed", "expired", "suspended"]},
+        expiresAt=TIMESTAMP,
+        claim=obj(
+            ["expiresAt"],
+            expiresAt=TIMESTAMP,
+            claimedAt={"type": ["string", "null"], "format": "date-time"},
+        ),
+    ),
+    "KVNamespace": obj(
+        ["id", "title"],
+        id=HEX_ID,
+        title=STRING,
+        supports_url_encoding=BOOLEAN,
+    ),
+    "KVKey": obj(["name"], name=STRING, expiration=INTEGER, metadata={}),
+    "KVWrite": obj(
+        ["key", "value"],
+        key=STRING,
+        value=STRING,
+        base64=BOOLEAN,
+        expiration=INTEGER,
+        expiration_ttl=INTEGER,
+        metadata={},
+    ),
+}
+
+PROVISIONING_ERRORS = {
+    "400": "Bad input: terms not accepted, malformed solution or event code (1035).",
+    "403": "Credentials sent, origin blocked, forged challenge or wrong solution; "
+    "event disabled (1039) or not started (1037).",
+    "404": "Event code not found (1036).",
+    "409": "Challenge already used; event has no accounts left (1040).",
+    "410": "Challenge expired; event has ended (1038).",
+    "429": "Rate limited; see Retry-After.",
+    "503": "The event account could not be prepared (1041).",
+}
+KV = "/accounts/{account_id}/storage/kv/namespaces"
+KV_NS = KV + "/{namespace_id}"
+
+PATHS: dict[str, Schema] = {
+    "/openapi.json": {
+        "get": operation(
+            "This document.",
+            tag="meta",
+            auth=False,
+            errors={},
+            raw={"application/json": {"schema": {"type": "object"}}},
+        )
+    },
+    "/accounts": {
+        "get": operation(
+            "The account the token opens.",
+            tag="accounts",
+            result=ref("Account"),
+            listing=True,
+        )
+    },
+    # --- Provisioning -----------------------------------------------------------
+    "/provisioning/previews/challenge": {
+        "post": operation(
+            "A proof-of-work challenge for a temporary account.",
+            tag="provisioning",
+            auth=False,
+            result=ref("Challenge"),
+            errors={
+                "403": "Credentials sent, or origin blocked.",
+                "429": "Rate limited; see Retry-After.",
+            },
+        )
+    },
+    "/provisioning/previews": {
+        "post": operation(
+            "A temporary account, its API token and its claim URL.",
+            tag="provisioning",
+            auth=False,
+            body=ref("PreviewRequest"),
+            result=ref("PreviewAccount"),
+            errors=PROVISIONING_ERRORS,
+        )
+    },
+    "/provisioning/previews/{account_id}": {
+        "get": operation(
+            "Claim status for the agent, with the temporary token even after the "
+            "claim or expiry.",
+            tag="provisioning",
+            parameters=[ACCOUNT_ID],
+            result=ref("PreviewStatus"),
+        )
+    },
+    # --- KV -----------------------------------------------------------------------
+    KV: {
+        "get": operation(
+            "List namespaces (a page past the end is empty).",
+            tag="kv",
+            parameters=[
+                ACCOUNT_ID,
+                query("page", "Page number from 1.", INTEGER),
+                query("per_page", "Page size.", INTEGER),
+                query("order", "id or title."),
+                query("direction", "asc or desc."),
+            ],
+            result=ref("KVNamespace"),
+            listing=True,
+        ),
+        "post": operation(
+            "Create a namespace (idempotent by title).",
+            tag="kv",
+            parameters=[ACCOUNT_ID],
+            body=obj(["title"], title=STRING),
+            result=ref("KVNamespace"),
+        ),
+    },
+    KV_NS: {
+        "get": operation(
+            "One namespace.",
+            tag="kv",
+            parameters=[ACCOUNT_ID, NAMESPACE_ID],
+            result=ref("KVNamespace"),
+        ),
+        "put": operation(
+            "Rename a namespace.",
+            tag="kv",
+            parameters=[ACCOUNT_ID, NAMESPACE_ID],
+            body=obj(["title"], title=STRING),
+            result=ref("KVNamespace"),
+        ),
+        "delete": operation(
+            "Delete a namespace and its keys.",
+            tag="kv",
+            parameters=[ACCOUNT_ID, NAMESPACE_ID],
+        ),
+    },
+    KV_NS + "/values/{key}": {
+        "get": operation(
+            "A value's raw bytes (not enveloped).",
+            tag="kv",
+            parameters=[ACCOUNT_ID, NAMESPACE_ID, KV_KEY],
+            raw={"application/octet-stream": {"schema": {}}},
+        ),
+        "put": operation(
+            "Write a value: raw bytes, or multipart with value and metadata.",
+            tag="kv",
+            parameters=[
+                ACCOUNT_ID,
+                NAMESPACE_ID,
+                KV_KEY,
+                query("expiration", "Unix seconds.", INTEGER),
+                query("expiration_ttl", "Seconds from now.", INTEGER),
+            ],
+        ),
+        "delete": operation(
+            "Delete a key.", tag="kv", parameters=[ACCOUNT_ID, NAMESPACE_ID, KV_KEY]
+        ),
+    },
+    KV_NS + "/metadata/{key}": {
+        "get": operation(
+            "A key's metadata.", tag="kv", parameters=[ACCOUNT_ID, NAMESPACE_ID, KV_KEY]
+        )
+    },
+    KV_NS + "/keys": {
+        "get": operation(
+            "List keys, with cursor paging.",
+            tag="kv",
+            parameters=[
+                ACCOUNT_ID,
+                NAMESPACE_ID,
+                query("prefix", "Only keys starting with this."),
+                query("cursor", "From the previous page's result_info."),
+                query("limit", "Page size.", INTEGER),
+            ],
+            result=ref("KVKey"),
+            listing=True,
+        )
+    },
+    KV_NS + "/bulk": {
+        "put": operation(
+            "Write many keys.",
+            tag="kv",
+            parameters=[ACCOUNT_ID, NAMESPACE_ID],
+            body={"type": "array", "items": ref("KVWrite")},
+        ),
+        "delete": operation(
+            "Delete many keys.",
+            tag="kv",
+            parameters=[ACCOUNT_ID, NAMESPACE_ID],
+            body={"type": "array", "items": STRING},
+        ),
+    },
+    KV_NS + "/bulk/get": {
+        "post": operation(
+            "Read many keys.",
+            tag="kv",
+            parameters=[ACCOUNT_ID, NAMESPACE_ID],
+            body=obj(["keys"], keys={"type": "array", "items": STRING}),
+            result=obj(values={"type": "object"}),
+        )
+    },
+    KV_NS + "/bulk/delete": {
+        "post": operation(
+            "Delete many keys.",
+            tag="kv",
+            parameters=[ACCOUNT_ID, NAMESPACE_ID],
+            body={"type": "array", "items": STRING},
+        )
+    },
+}
+
+
+def document() -> Schema:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "claimportal client/v4",
+            "version": "4",
+            "description": (
+                "The Cloudflare-v4-compatible API that wrangler --temporary and "
+                "platform backends talk to. Every answer (but raw KV values and "
+                "this document) is the v4 envelope."
+            ),
+        },
+        "servers": [{"url": f"{settings.PUBLIC_BASE_URL}/client/v4"}],
+        "security": [{"bearer": []}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _openapi(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(document())
+
+
+openapi_json = endpoint(auth=False)({"GET": _openapi})

@@ -1,0 +1,179 @@
+"""Proof of work for unauthenticated provisioning, as wrangler solves it.
+
+A challenge is a random 32-byte seed and a difficulty (k segments of g chained
+SHA-256 calls each). The client sends back the k+1 checkpoints of the chain; the
+server recomputes only a few random segments, so checking costs s*g hashes
+against the client's k*g.
+
+Challenge tokens are signed, not stored: the token carries seed, k, g and its
+expiry under Django's signing key. Redeeming one records its id in the shared
+cache until it expires, and only the first redeemer wins, so a token works once.
+"""
+
+import base64
+import binascii
+import hashlib
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from http import HTTPStatus
+
+from django.core import signing
+from django.core.cache import cache
+
+from accounts.exceptions import DomainError
+
+SEED_BYTES = 32
+DIGEST_BYTES = 32
+# wrangler refuses a challenge above this many hashes before doing any work.
+MAX_ITERATIONS = 64_000_000
+_SALT = "claimportal.pow.challenge"
+_USED_KEY = "pow:used:{}"
+_random = secrets.SystemRandom()
+
+
+class ChallengeRefused(DomainError):
+    """The challenge token or its solution is not acceptable."""
+
+    code = 1100
+    status = HTTPStatus.FORBIDDEN
+
+
+class ChallengeForged(ChallengeRefused):
+    code = 1101
+    message = "The challenge token is not one this server issued."
+
+
+class ChallengeExpired(ChallengeRefused):
+    code = 1102
+    status = HTTPStatus.GONE
+    message = "The challenge has expired. Request a new one."
+
+
+class ChallengeReplayed(ChallengeRefused):
+    code = 1103
+    status = HTTPStatus.CONFLICT
+    message = "The challenge was already used. Request a new one."
+
+
+class SolutionMalformed(ChallengeRefused):
+    code = 1104
+    status = HTTPStatus.BAD_REQUEST
+    message = "The solution must carry k+1 checkpoints of 32 bytes, in base64."
+
+
+class SolutionWrong(ChallengeRefused):
+    code = 1105
+    message = "The proof of work is not correct."
+
+
+@dataclass(frozen=True)
+class Challenge:
+    token: str
+    seed: str  # base64url, no padding
+    k: int
+    g: int
+    expires_at: datetime
+
+
+def issue_challenge(*, now: datetime, k: int, g: int, ttl: timedelta) -> Challenge:
+    """A fresh signed challenge that expires ``ttl`` after ``now``."""
+    if k <= 0 or g <= 0 or k * g > MAX_ITERATIONS:
+        raise ValueError(f"Difficulty k={k}, g={g} is outside what wrangler solves.")
+    seed = base64.urlsafe_b64encode(secrets.token_bytes(SEED_BYTES)).rstrip(b"=")
+    expires_at = now + ttl
+    payload = {
+        "id": secrets.token_hex(16),
+        "seed": seed.decode(),
+        "k": k,
+        "g": g,
+        "exp": math.ceil(expires_at.timestamp()),
+    }
+    return Challenge(
+        token=signing.dumps(payload, salt=_SALT, compress=False),
+        seed=payload["seed"],
+        k=k,
+        g=g,
+        expires_at=expires_at,
+    )
+
+
+def redeem_challenge(
+    *, token: str, checkpoints: str, now: datetime, spot_checks: int
+) -> None:
+    """Accept a solution to a challenge this server issued, once.
+
+    The challenge is used up by this call whatever the verdict on the solution,
+    so a partial solution cannot be retried until the random spot checks miss
+    its gaps. Raises ChallengeForged, ChallengeExpired, ChallengeReplayed,
+    SolutionMalformed or SolutionWrong.
+    """
+    try:
+        payload = signing.loads(token, salt=_SALT)
+        challenge_id, seed = str(payload["id"]), str(payload["seed"])
+        k, g, expires = int(payload["k"]), int(payload["g"]), int(payload["exp"])
+    except (
+        signing.BadSignature,
+        AttributeError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as exc:
+        raise ChallengeForged() from exc
+    remaining = expires - now.timestamp()
+    if remaining <= 0:
+        raise ChallengeExpired()
+    # add() is atomic in the shared cache: of two concurrent redeemers, one wins.
+    if not cache.add(_USED_KEY.format(challenge_id), 1, timeout=math.ceil(remaining)):
+        raise ChallengeReplayed()
+    chain = decode_checkpoints(checkpoints, k=k)
+    if not verify_chain(
+        seed=decode_seed(seed), chain=chain, g=g, samples=min(spot_checks, k)
+    ):
+        raise SolutionWrong()
+
+
+def decode_seed(seed: str) -> bytes:
+    return base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))
+
+
+def decode_checkpoints(checkpoints: str, *, k: int) -> list[bytes]:
+    """The k+1 digests of a solution, or SolutionMalformed."""
+    if not isinstance(checkpoints, str):
+        raise SolutionMalformed()
+    try:
+        raw = base64.b64decode(checkpoints, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SolutionMalformed() from exc
+    if len(raw) != DIGEST_BYTES * (k + 1):
+        raise SolutionMalformed(
+            f"The solution has {len(raw) // DIGEST_BYTES} checkpoints; "
+            f"this challenge needs {k + 1}."
+        )
+    return [raw[i : i + DIGEST_BYTES] for i in range(0, len(raw), DIGEST_BYTES)]
+
+
+def run_segment(start: bytes, g: int) -> bytes:
+    digest = start
+    for _ in range(g):
+        digest = hashlib.sha256(digest).digest()
+    return digest
+
+
+def verify_chain(*, seed: bytes, chain: list[bytes], g: int, samples: int) -> bool:
+    """Check the first link and ``samples`` random segments of the chain."""
+    if not secrets.compare_digest(chain[0], hashlib.sha256(seed).digest()):
+        return False
+    for j in _random.sample(range(len(chain) - 1), samples):
+        if not secrets.compare_digest(run_segment(chain[j], g), chain[j + 1]):
+            return False
+    return True
+
+
+def solve(*, seed: str, k: int, g: int) -> str:
+    """The honest solution (what wrangler computes): all k segments, in order."""
+    chain = [hashlib.sha256(decode_seed(seed)).digest()]
+    for _ in range(k):
+        chain.append(run_segment(chain[-1], g))
+    return base64.b64encode(b"".join(chain)).decode()
