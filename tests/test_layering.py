@@ -22,6 +22,7 @@ LAYERS = {
     "forms": 3,
     "urls": 3,
     "management": 3,
+    "previews": 3,
 }
 
 

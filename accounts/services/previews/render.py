@@ -1,0 +1,398 @@
+"""workerd configs for one Worker version and for the edge, as pure functions.
+
+``render_worker`` maps what wrangler uploaded (modules, bindings, Durable Object
+classes, static assets) to a config and the files it embeds; ``render_edge``
+maps the route table to the edge router's config. Neither touches the disk,
+the database or the clock, so both are tested without workerd. Every string a
+user chose goes through ``capnp.text``.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from accounts.exceptions import DomainError
+
+from . import capnp
+
+# Our own Workers (bridge, trigger, edge ...) are embedded from the import path
+# that workerd gets with ``-I``: a leading "/" means that path, not the root.
+JS = "/js/"
+OWN_COMPATIBILITY_DATE = "2025-09-01"
+DEFAULT_COMPATIBILITY_DATE = "2025-09-01"
+
+MODULE_KINDS = {
+    "application/javascript+module": "esModule",
+    "text/javascript": "esModule",
+    "application/javascript": "commonJsModule",
+    "text/plain": "text",
+    "application/octet-stream": "data",
+    "application/wasm": "wasm",
+    "application/json": "json",
+}
+# Parts a Worker may upload that the runtime has no use for.
+IGNORED_CONTENT_TYPES = {"application/source-map"}
+# Binding types that are plain values.
+VALUE_BINDINGS = {"plain_text": "text", "secret_text": "text", "json": "json"}
+
+
+class WorkerConfigInvalid(DomainError):
+    """What wrangler shows for an upload that cannot run (Cloudflare's 10021)."""
+
+    code = 10021
+    message = "The uploaded script is not valid."
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class DurableObjectClass:
+    class_name: str
+    unique_key: str  # stable across versions: where the objects' data lives
+    enable_sql: bool
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything needed to run one version of one Worker."""
+
+    script_name: str
+    version_id: str
+    version_created: str  # ISO 8601, for the version_metadata binding
+    compatibility_date: str
+    compatibility_flags: tuple[str, ...]
+    modules: tuple[Module, ...]  # the main module first
+    bindings: tuple[dict[str, Any], ...]  # upload-metadata shape, secrets included
+    durable_objects: tuple[DurableObjectClass, ...] = ()
+    assets_config: dict[str, Any] | None = None  # None: the Worker has no assets
+    service_worker: bool = False  # the old format: one script, global bindings
+    # The credential the bridge presents to Django for this version's bindings.
+    binding_token: str = ""
+
+
+@dataclass(frozen=True)
+class WorkerPaths:
+    """Where the runtime keeps this Worker's things (absolute paths)."""
+
+    control_socket: str  # Django's internal binding endpoints
+    durable_objects: str  # a directory, kept across versions
+    assets: str  # a directory holding this version's asset files
+    services: dict[str, str] = field(default_factory=dict)  # script -> http socket
+
+
+@dataclass(frozen=True)
+class RenderedWorker:
+    config: str
+    files: dict[str, bytes]  # relative to the config file
+
+
+def _base_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _bridge(kind: str, resource: Any, token: str) -> str:
+    """A typed binding served by the bridge, which tells Django who is asking."""
+    props = capnp.json_text({"kind": kind, "id": str(resource or ""), "token": token})
+    return f'(name = "bridge", props = (json = {props}))'
+
+
+def _unsupported(name: str, kind: str, why: str = "") -> str:
+    """A binding whose every method throws a clear error when it is called."""
+    inner = [
+        f"(name = {capnp.text(k)}, text = {capnp.text(v)})"
+        for k, v in (("binding", name), ("type", kind), ("why", why))
+    ]
+    return (
+        f'wrapped = (moduleName = "claimportal:unsupported", '
+        f"innerBindings = [{', '.join(inner)}])"
+    )
+
+
+def _binding(binding: dict[str, Any], spec: WorkerSpec, paths: WorkerPaths) -> str:
+    name = str(binding.get("name", ""))
+    kind = str(binding.get("type", ""))
+    token = spec.binding_token
+    if kind in VALUE_BINDINGS:
+        if kind == "json":
+            value = capnp.json_text(binding.get("json"))
+        else:
+            value = capnp.text(str(binding.get("text", "")))
+        body = f"{VALUE_BINDINGS[kind]} = {value}"
+    elif kind == "kv_namespace":
+        body = f"kvNamespace = {_bridge('kv', binding.get('namespace_id'), token)}"
+    elif kind == "d1":
+        fetcher = _bridge("d1", binding.get("id"), token)
+        body = (
+            'wrapped = (moduleName = "cloudflare-internal:d1-api", '
+            f'innerBindings = [(name = "fetcher", service = {fetcher})])'
+        )
+    elif kind == "queue":
+        body = f"queue = {_bridge('queue', binding.get('queue_name'), token)}"
+    elif kind == "durable_object_namespace":
+        own = binding.get("script_name") in (None, "", spec.script_name)
+        if own:
+            body = (
+                "durableObjectNamespace = (className = "
+                f"{capnp.text(str(binding['class_name']))})"
+            )
+        else:
+            why = "Durable Objects of another Worker are not bound in previews"
+            body = _unsupported(name, kind, why)
+    elif kind == "assets" and spec.assets_config is not None:
+        body = 'service = (name = "assets", entrypoint = "AssetWorker")'
+    elif kind == "service" and binding.get("service") == spec.script_name:
+        body = 'service = "app"'
+    elif kind == "service" and binding.get("service") in paths.services:
+        body = f"service = {capnp.text('service:' + str(binding['service']))}"
+    elif kind == "version_metadata":
+        meta = {"id": spec.version_id, "tag": "", "timestamp": spec.version_created}
+        body = f"json = {capnp.json_text(meta)}"
+    else:
+        body = _unsupported(name, kind)
+    return f"(name = {capnp.text(name)}, {body})"
+
+
+def _module(index: int, module: Module) -> str:
+    kind = MODULE_KINDS.get(_base_type(module.content_type))
+    if kind is None:
+        raise WorkerConfigInvalid(
+            f"Module {module.name!r} has content type {module.content_type!r}, "
+            "which previews cannot run."
+        )
+    return f'(name = {capnp.text(module.name)}, {kind} = embed "modules/{index}")'
+
+
+def _assets_config(config: dict[str, Any]) -> dict[str, Any]:
+    """wrangler's uploaded assets config in the shape workerd's assets service
+    reads: the text of ``_headers`` and ``_redirects`` under its own keys."""
+    out = {
+        key: config[key]
+        for key in ("html_handling", "not_found_handling", "run_worker_first")
+        if key in config
+    }
+    for uploaded, ours in (("_headers", "headers"), ("_redirects", "redirects")):
+        if isinstance(config.get(uploaded), str):
+            out[ours] = config[uploaded]
+    return out
+
+
+def _worker(
+    name: str,
+    *,
+    code: str,
+    date: str,
+    flags: tuple[str, ...] = (),
+    bindings: list[str] | None = None,
+    extra: str = "",
+) -> str:
+    """A worker service; every Worker, ours included, gets no outbound network."""
+    flag_list = ", ".join(capnp.text(flag) for flag in flags)
+    return (
+        f"(name = {capnp.text(name)}, worker = ({code}, "
+        f"compatibilityDate = {capnp.text(date)}, compatibilityFlags = [{flag_list}], "
+        f"bindings = [{', '.join(bindings or [])}], {extra}"
+        'globalOutbound = "outbound"))'
+    )
+
+
+def _own_worker(
+    name: str, script: str, bindings: list[str], flags: tuple[str, ...] = ()
+) -> str:
+    code = f'modules = [(name = "{script}", esModule = embed "{JS}{script}")]'
+    return _worker(
+        name, code=code, date=OWN_COMPATIBILITY_DATE, flags=flags, bindings=bindings
+    )
+
+
+def _external(name: str, socket: str) -> str:
+    address = capnp.text("unix:" + socket)
+    return f"(name = {capnp.text(name)}, external = (address = {address}, http = ()))"
+
+
+def _common_services() -> list[str]:
+    return [
+        _own_worker("outbound", "outbound.js", []),
+        # Belt and braces: the implicit "internet" service would allow the public
+        # internet; ours allows nothing.
+        '(name = "internet", network = (allow = []))',
+    ]
+
+
+EXTENSIONS = (
+    'extensions = [(modules = [(name = "claimportal:unsupported", internal = true, '
+    f'esModule = embed "{JS}unsupported.js")])]'
+)
+
+
+def _assets_service(spec: WorkerSpec, paths: WorkerPaths, has_code: bool) -> str:
+    assert spec.assets_config is not None
+    parts = [
+        f"path = {capnp.text(paths.assets)}",
+        f"config = {capnp.json_text(_assets_config(spec.assets_config))}",
+    ]
+    if has_code:
+        parts.append('userWorker = "app"')
+    else:  # assets only: the service needs the dates a user Worker would give it
+        date = spec.compatibility_date or DEFAULT_COMPATIBILITY_DATE
+        flags = ", ".join(capnp.text(flag) for flag in spec.compatibility_flags)
+        parts += [
+            f"compatibilityDate = {capnp.text(date)}",
+            f"compatibilityFlags = [{flags}]",
+        ]
+    return f'(name = "assets", assets = ({", ".join(parts)}))'
+
+
+def _app_services(
+    spec: WorkerSpec, paths: WorkerPaths, modules: list[Module]
+) -> list[str]:
+    if spec.service_worker:
+        code = 'serviceWorkerScript = embed "modules/0"'
+    else:
+        code = f"modules = [{', '.join(_module(i, m) for i, m in enumerate(modules))}]"
+    services = []
+    extra = ""
+    if spec.durable_objects:
+        classes = ", ".join(
+            f"(className = {capnp.text(do.class_name)}, "
+            f"uniqueKey = {capnp.text(do.unique_key)}, "
+            f"enableSql = {'true' if do.enable_sql else 'false'})"
+            for do in spec.durable_objects
+        )
+        extra = (
+            f"durableObjectNamespaces = [{classes}], "
+            'durableObjectStorage = (localDisk = "do-disk"), '
+        )
+        disk = capnp.text(paths.durable_objects)
+        services.append(f'(name = "do-disk", disk = (path = {disk}, writable = true))')
+    app = _worker(
+        "app",
+        code=code,
+        date=spec.compatibility_date or DEFAULT_COMPATIBILITY_DATE,
+        flags=spec.compatibility_flags,
+        bindings=[_binding(b, spec, paths) for b in spec.bindings],
+        extra=extra,
+    )
+    bridge = _own_worker(
+        "bridge", "bridge.js", ['(name = "CONTROL", service = "control")']
+    )
+    services = [app, *services, bridge, _external("control", paths.control_socket)]
+    services += [
+        _external(f"service:{script}", socket)
+        for script, socket in sorted(paths.services.items())
+    ]
+    return services
+
+
+def _config(services: list[str], *tail: str) -> str:
+    lines = [
+        'using Workerd = import "/workerd/workerd.capnp";',
+        "const config :Workerd.Config = (",
+        "  services = [\n    " + ",\n    ".join(services) + "\n  ],",
+        *(f"  {line}," for line in tail),
+        ");",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_worker(
+    spec: WorkerSpec, *, paths: WorkerPaths, heap_mb: int
+) -> RenderedWorker:
+    """The workerd config that runs ``spec``, and the module files it embeds.
+
+    Sockets ``http`` (visitors) and ``admin`` (queue and cron triggers) have no
+    address: the runtime passes them as file descriptors. Raises
+    WorkerConfigInvalid for an upload that cannot run.
+    """
+    modules = [
+        m
+        for m in spec.modules
+        if _base_type(m.content_type) not in IGNORED_CONTENT_TYPES
+    ]
+    has_code = bool(modules)
+    if not has_code and spec.assets_config is None:
+        raise WorkerConfigInvalid("The upload has neither modules nor static assets.")
+    services = _app_services(spec, paths, modules) if has_code else []
+    trigger = ['(name = "USER", service = "app")'] if has_code else []
+    services.append(
+        _own_worker(
+            "trigger", "trigger.js", trigger, flags=("service_binding_extra_handlers",)
+        )
+    )
+    if spec.assets_config is not None:
+        services.append(_assets_service(spec, paths, has_code))
+    services += _common_services()
+    front = "assets" if spec.assets_config is not None else "app"
+    config = _config(
+        services,
+        EXTENSIONS,
+        f'v8Flags = ["--max-old-space-size={int(heap_mb)}"]',
+        f'sockets = [(name = "http", http = (), service = "{front}"), '
+        '(name = "admin", http = (), service = "trigger")]',
+    )
+    files = {f"modules/{i}": m.content for i, m in enumerate(modules)}
+    return RenderedWorker(config=config, files=files)
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the edge does for one preview host."""
+
+    host: str  # "<script>.<subdomain>", without the preview domain
+    key: str  # the runtime's name for the Worker (supervisor calls)
+    socket: str  # the Worker's http socket
+    banner: str = ""  # text of the unclaimed-preview banner, if any
+    report_url: str = ""
+
+
+@dataclass(frozen=True)
+class GoneAccount:
+    """A subdomain whose previews no longer answer."""
+
+    subdomain: str
+    state: str  # "suspended" or "expired"
+    detail: str = ""  # a sentence for the page, e.g. when it expired
+
+
+def render_edge(
+    *,
+    routes: list[Route],
+    gone: list[GoneAccount],
+    domain: str,
+    supervisor_socket: str,
+    timeout_ms: int,
+) -> str:
+    """The edge router's config: one external service per Worker's socket, the
+    route table as JSON, and the supervisor for states it cannot know alone."""
+    table: dict[str, Any] = {}
+    bindings = ['(name = "SUPERVISOR", service = "supervisor")']
+    backends = []
+    for index, route in enumerate(sorted(routes, key=lambda r: r.host)):
+        service = f"w{index}"
+        table[route.host.lower()] = {
+            "service": service,
+            "key": route.key,
+            "banner": route.banner,
+            "report": route.report_url,
+        }
+        bindings.append(f'(name = "{service}", service = "{service}")')
+        backends.append(_external(service, route.socket))
+    accounts = {
+        g.subdomain.lower(): {"state": g.state, "detail": g.detail} for g in gone
+    }
+    options = {"domain": domain.lower(), "timeout_ms": int(timeout_ms)}
+    bindings += [
+        f'(name = "ROUTES", json = {capnp.json_text(table)})',
+        f'(name = "ACCOUNTS", json = {capnp.json_text(accounts)})',
+        f'(name = "OPTIONS", json = {capnp.json_text(options)})',
+    ]
+    services = [
+        _own_worker("edge", "edge.js", bindings),
+        *backends,
+        _external("supervisor", supervisor_socket),
+        *_common_services(),
+    ]
+    return _config(services, 'sockets = [(name = "http", http = (), service = "edge")]')
