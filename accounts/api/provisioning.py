@@ -6,6 +6,8 @@ so every refusal there picks a status whose text tells the reason.
 """
 
 import ipaddress
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +21,7 @@ from accounts.services import provisioning
 from accounts.services.tokens import token_for_status
 
 from . import envelope
-from .kit import bearer_token, endpoint, json_object
+from .kit import Handler, bearer_token, endpoint, json_object
 from .serializers import iso
 
 CREDENTIAL_HEADERS = (
@@ -61,9 +63,25 @@ def client_address(request: HttpRequest) -> str:
         return remote
 
 
-def _refuse_credentials(request: HttpRequest) -> None:
-    if any(name in request.headers for name in CREDENTIAL_HEADERS):
-        raise CredentialsRefused()
+def admitted(action: str) -> Callable[[Handler], Handler]:
+    """Run a handler only for a caller without credentials that its origin's
+    rate limits and the blocklist let through; every attempt counts, well
+    formed or not. The handler finds the caller at ``request.client_origin``."""
+
+    def wrap(handler: Handler) -> Handler:
+        @wraps(handler)
+        def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if any(name in request.headers for name in CREDENTIAL_HEADERS):
+                raise CredentialsRefused()
+            request.client_origin = provisioning.client_origin(client_address(request))
+            provisioning.admit_client(
+                action=action, origin=request.client_origin, now=timezone.now()
+            )
+            return handler(request, *args, **kwargs)
+
+        return gated
+
+    return wrap
 
 
 def _optional_url(body: dict[str, Any], name: str) -> str:
@@ -88,12 +106,9 @@ def _required_string(body: dict[str, Any], *path: str) -> str:
     return value
 
 
+@admitted("challenge")
 def _challenge(request: HttpRequest) -> HttpResponse:
-    _refuse_credentials(request)
-    challenge = provisioning.issue_provisioning_challenge(
-        origin=provisioning.client_origin(client_address(request)),
-        now=timezone.now(),
-    )
+    challenge = provisioning.issue_provisioning_challenge(now=timezone.now())
     return envelope.success(
         {
             "challengeToken": challenge.token,
@@ -105,8 +120,8 @@ def _challenge(request: HttpRequest) -> HttpResponse:
     )
 
 
+@admitted("previews")
 def _create(request: HttpRequest) -> HttpResponse:
-    _refuse_credentials(request)
     body = json_object(request)
     if str(body.get("acceptTermsOfService", "")).lower() != "yes":
         raise InvalidInput(
@@ -116,7 +131,7 @@ def _create(request: HttpRequest) -> HttpResponse:
     if event_code is not None and not isinstance(event_code, str):
         raise provisioning.EventCodeMalformed()
     made = provisioning.provision_account(
-        origin=provisioning.client_origin(client_address(request)),
+        origin=request.client_origin,
         now=timezone.now(),
         challenge_token=_required_string(body, "challengeToken"),
         checkpoints=_required_string(body, "solution", "checkpoints"),

@@ -311,14 +311,8 @@ def take_event_seat(*, code: str, now: datetime) -> Event:
 # --- The two calls wrangler makes -----------------------------------------------
 
 
-def issue_provisioning_challenge(
-    *, origin: ClientOrigin, now: datetime
-) -> pow.Challenge:
-    """A proof-of-work challenge at the configured difficulty.
-
-    Raises RateLimited or OriginBlocked.
-    """
-    admit_client(action="challenge", origin=origin, now=now)
+def issue_provisioning_challenge(*, now: datetime) -> pow.Challenge:
+    """A proof-of-work challenge at the configured difficulty."""
     return pow.issue_challenge(
         now=now,
         k=settings.CLAIMPORTAL_POW_K,
@@ -338,15 +332,13 @@ def provision_account(
     privacy_policy_url: str = "",
     event_code: str | None = None,
 ) -> ProvisionedAccount:
-    """Create a temporary account for a client that solved a challenge and
-    accepted the terms (the caller checked that).
+    """Create a temporary account for an admitted client (see admit_client) that
+    solved a challenge and accepted the terms (the caller checked both).
 
     With ``event_code`` the account takes one of the event's seats and its claim
-    window. Raises RateLimited, OriginBlocked, the pow.Challenge* and Solution*
-    errors, the Event* errors, and EventAccountFailed when an event account
-    could not be written.
+    window. Raises the pow.Challenge* and Solution* errors, the Event* errors,
+    and EventAccountFailed when an event account could not be written.
     """
-    admit_client(action="previews", origin=origin, now=now)
     pow.redeem_challenge(
         token=challenge_token,
         checkpoints=checkpoints,
@@ -370,7 +362,7 @@ def provision_account(
             return create_temporary_account(
                 **fields, event=event, claim_window=event.claim_window
             )
-    except (DatabaseError, RuntimeError) as exc:
+    except (DatabaseError, OverflowError, RuntimeError) as exc:
         logger.exception("could not create an account for an event")
         raise EventAccountFailed() from exc
 
