@@ -195,6 +195,40 @@ SCHEMAS: dict[str, Schema] = {
         expiration_ttl=INTEGER,
         metadata={},
     ),
+    "WorkerScript": obj(
+        ["id", "tag", "etag"],
+        id=STRING,
+        tag=STRING,
+        etag=STRING,
+        migration_tag={"type": ["string", "null"]},
+        deployment_id={**STRING, "description": "The new version's id (PUT only)."},
+        compatibility_date=STRING,
+        created_on=TIMESTAMP,
+        modified_on=TIMESTAMP,
+    ),
+    "WorkerVersion": obj(
+        ["id", "number", "resources"],
+        id=STRING,
+        number=INTEGER,
+        metadata={"type": "object"},
+        annotations={"type": "object"},
+        resources=obj(
+            ["script"],
+            script=obj(["etag"], etag=STRING),
+            bindings={"type": "array", "items": {"type": "object"}},
+        ),
+    ),
+    "WorkerDeployment": obj(
+        ["id", "versions"],
+        id=STRING,
+        created_on=TIMESTAMP,
+        strategy=STRING,
+        versions={
+            "type": "array",
+            "items": obj(version_id=STRING, percentage={"type": "number"}),
+        },
+        annotations={"type": "object"},
+    ),
 }
 
 PROVISIONING_ERRORS = {
@@ -207,6 +241,26 @@ PROVISIONING_ERRORS = {
     "429": "Rate limited; see Retry-After.",
     "503": "The event account could not be prepared (1041).",
 }
+WORKERS = "/accounts/{account_id}/workers"
+SCRIPT = WORKERS + "/scripts/{script_name}"
+SCRIPT_NAME = param("script_name", "The Worker's name.")
+SECRET_NAME = param("name", "The secret's name, percent-encoded.")
+UPLOAD_ERRORS = {
+    **ERROR_STATUSES,
+    "400": "Malformed multipart or metadata; bad bindings (10021, R2 refused).",
+    "413": "Larger than the configured limits.",
+}
+
+
+def multipart(op: Schema) -> Schema:
+    """An upload operation: its body is multipart/form-data."""
+    op["requestBody"] = {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {"type": "object"}}},
+    }
+    return op
+
+
 KV = "/accounts/{account_id}/storage/kv/namespaces"
 KV_NS = KV + "/{namespace_id}"
 
@@ -374,6 +428,223 @@ PATHS: dict[str, Schema] = {
             tag="kv",
             parameters=[ACCOUNT_ID, NAMESPACE_ID],
             body={"type": "array", "items": STRING},
+        )
+    },
+    # --- Workers ------------------------------------------------------------------
+    WORKERS + "/scripts": {
+        "get": operation(
+            "The account's Workers.",
+            tag="workers",
+            parameters=[ACCOUNT_ID],
+            result=ref("WorkerScript"),
+            listing=True,
+        )
+    },
+    SCRIPT: {
+        "put": multipart(
+            operation(
+                "Upload and deploy a Worker (metadata part + module parts).",
+                tag="workers",
+                parameters=[ACCOUNT_ID, SCRIPT_NAME],
+                result=ref("WorkerScript"),
+                errors=UPLOAD_ERRORS,
+            )
+        ),
+        "delete": operation(
+            "Delete a Worker.", tag="workers", parameters=[ACCOUNT_ID, SCRIPT_NAME]
+        ),
+    },
+    SCRIPT + "/versions": {
+        "get": operation(
+            "Versions, newest first ({items: [...]}).",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            result=obj(items={"type": "array", "items": ref("WorkerVersion")}),
+        ),
+        "post": multipart(
+            operation(
+                "Upload a version without deploying it.",
+                tag="workers",
+                parameters=[ACCOUNT_ID, SCRIPT_NAME],
+                result=ref("WorkerVersion"),
+                errors=UPLOAD_ERRORS,
+            )
+        ),
+    },
+    SCRIPT + "/versions/{version_id}": {
+        "get": operation(
+            "One version.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME, param("version_id", "A uuid.")],
+            result=ref("WorkerVersion"),
+        )
+    },
+    SCRIPT + "/deployments": {
+        "get": operation(
+            "Deployments, newest first ({deployments: [...]}).",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            result=obj(deployments={"type": "array", "items": ref("WorkerDeployment")}),
+        ),
+        "post": operation(
+            "Deploy uploaded versions by percentage.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            body=obj(["versions"], strategy=STRING, versions={"type": "array"}),
+            result=ref("WorkerDeployment"),
+        ),
+    },
+    SCRIPT + "/script-settings": {
+        "get": operation(
+            "Observability, tags, logpush, tail consumers.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+        ),
+        "patch": operation(
+            "Change observability, tags, logpush, tail consumers.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            body={"type": "object"},
+        ),
+    },
+    SCRIPT + "/settings": {
+        "get": operation(
+            "The current version's resolved bindings (secrets by name only).",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+        )
+    },
+    SCRIPT + "/references": {
+        "get": operation(
+            "Workers that bind to this one.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+        )
+    },
+    SCRIPT + "/secrets": {
+        "get": operation(
+            "Secret names and types (values are write-only).",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            listing=True,
+            result=obj(name=STRING, type=STRING),
+        ),
+        "put": operation(
+            "Create or replace a secret.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            body=obj(["name", "text"], name=STRING, text=STRING, type=STRING),
+        ),
+    },
+    SCRIPT + "/secrets/{name}": {
+        "get": operation(
+            "A secret's name and type.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME, SECRET_NAME],
+        ),
+        "delete": operation(
+            "Delete a secret.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME, SECRET_NAME],
+        ),
+    },
+    SCRIPT + "/schedules": {
+        "get": operation(
+            "Cron triggers.", tag="workers", parameters=[ACCOUNT_ID, SCRIPT_NAME]
+        ),
+        "put": operation(
+            "Replace the cron triggers.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            body={"type": "array", "items": obj(["cron"], cron=STRING)},
+        ),
+    },
+    SCRIPT + "/subdomain": {
+        "get": operation(
+            "Whether the preview host is on.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+        ),
+        "post": operation(
+            "Turn the preview host on or off.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            body=obj(["enabled"], enabled=BOOLEAN, previews_enabled=BOOLEAN),
+        ),
+    },
+    SCRIPT + "/assets-upload-session": {
+        "post": operation(
+            "Announce an asset manifest; get the buckets still missing and a token.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            body=obj(["manifest"], manifest={"type": "object"}),
+            result=obj(jwt=STRING, buckets={"type": "array"}),
+        )
+    },
+    WORKERS + "/assets/upload": {
+        "post": multipart(
+            operation(
+                "Upload a bucket of asset blobs (parts named by hash, base64 "
+                "bodies) with the session's upload token as bearer.",
+                tag="workers",
+                parameters=[
+                    ACCOUNT_ID,
+                    query("base64", "true: part bodies are base64.", BOOLEAN),
+                ],
+                result=obj(jwt=STRING),
+                errors=UPLOAD_ERRORS,
+            )
+        )
+    },
+    WORKERS + "/services/{script_name}": {
+        "get": operation(
+            "A Worker's tag and migration tag (10090 when missing).",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+        ),
+        "delete": operation(
+            "Delete a Worker.", tag="workers", parameters=[ACCOUNT_ID, SCRIPT_NAME]
+        ),
+    },
+    WORKERS + "/workers/{script_name}": {
+        "get": operation(
+            "A Worker's preview host: subdomain.url.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+        )
+    },
+    WORKERS + "/subdomain": {
+        "get": operation(
+            "The account's subdomain.", tag="workers", parameters=[ACCOUNT_ID]
+        ),
+        "put": operation(
+            "Change the account's subdomain.",
+            tag="workers",
+            parameters=[ACCOUNT_ID],
+            body=obj(["subdomain"], subdomain=STRING),
+        ),
+    },
+    WORKERS + "/subdomains/{name}": {
+        "get": operation(
+            "Availability: 404 code 10032 = available, 10031 = taken.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, param("name", "A candidate subdomain.")],
+        )
+    },
+    WORKERS + "/tails/by-consumer/{script_name}": {
+        "get": operation(
+            "Workers that send traces to this one.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            listing=True,
+        )
+    },
+    WORKERS + "/durable_objects/namespaces": {
+        "get": operation(
+            "Durable Object namespaces made by migrations.",
+            tag="workers",
+            parameters=[ACCOUNT_ID],
+            listing=True,
         )
     },
 }

@@ -2,7 +2,15 @@
 
 from datetime import UTC, datetime
 
-from accounts.models import CloudAccount, KVEntry, KVNamespace
+from accounts.models import (
+    CloudAccount,
+    DurableObjectNamespace,
+    KVEntry,
+    KVNamespace,
+    WorkerDeployment,
+    WorkerScript,
+    WorkerVersion,
+)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -38,3 +46,93 @@ def kv_key_json(entry: KVEntry) -> dict:
     if entry.metadata is not None:
         item["metadata"] = entry.metadata
     return item
+
+
+# --- Workers -------------------------------------------------------------------
+
+
+def worker_script_json(script: WorkerScript) -> dict:
+    """A script as the services look-up and the upload answer describe it."""
+    version = script.current_version
+    return {
+        "id": script.name,
+        "tag": script.tag,
+        "tags": script.script_settings.get("tags") or [],
+        "etag": version.etag if version else None,
+        "handlers": [],
+        "migration_tag": script.migration_tag or None,
+        # Never "dash": that makes wrangler fetch and diff a remote config.
+        "last_deployed_from": "wrangler",
+        "compatibility_date": version.compatibility_date if version else None,
+        "compatibility_flags": version.compatibility_flags if version else [],
+        "has_assets": bool(version and version.assets),
+        "has_modules": bool(version and version.main_module),
+        "logpush": bool(script.script_settings.get("logpush")),
+        "usage_model": "standard",
+        "created_on": iso(script.created_at),
+        "modified_on": iso(script.updated_at),
+    }
+
+
+def worker_service_json(script: WorkerScript) -> dict:
+    return {
+        "id": script.name,
+        "default_environment": {
+            "environment": "production",
+            "created_on": iso(script.created_at),
+            "modified_on": iso(script.updated_at),
+            "script": worker_script_json(script),
+        },
+        "created_on": iso(script.created_at),
+        "modified_on": iso(script.updated_at),
+    }
+
+
+def worker_version_json(version: WorkerVersion, bindings: list | None = None) -> dict:
+    return {
+        "id": str(version.pk),
+        "number": version.number,
+        "metadata": {
+            "created_on": iso(version.created_at),
+            "modified_on": iso(version.created_at),
+            "source": version.source,
+            "author_email": "",
+            "has_preview": False,
+        },
+        "annotations": version.annotations,
+        "resources": {
+            "script": {
+                "etag": version.etag,
+                "handlers": [],
+                "last_deployed_from": "wrangler",
+            },
+            "script_runtime": {
+                "compatibility_date": version.compatibility_date,
+                "compatibility_flags": version.compatibility_flags,
+                "usage_model": "standard",
+            },
+            "bindings": version.bindings if bindings is None else bindings,
+        },
+    }
+
+
+def worker_deployment_json(deployment: WorkerDeployment) -> dict:
+    return {
+        "id": str(deployment.pk),
+        "created_on": iso(deployment.created_at),
+        "source": deployment.source,
+        "strategy": deployment.strategy,
+        "author_email": "",
+        "annotations": deployment.annotations,
+        "versions": deployment.versions,
+    }
+
+
+def durable_object_namespace_json(namespace: DurableObjectNamespace) -> dict:
+    return {
+        "id": namespace.id,
+        "name": f"{namespace.script.name}_{namespace.class_name}",
+        "script": namespace.script.name,
+        "class": namespace.class_name,
+        "use_sqlite": namespace.use_sqlite,
+    }

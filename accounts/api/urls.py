@@ -1,9 +1,11 @@
 from django.urls import path, re_path
 
-from . import accounts, kv, openapi, provisioning
+from . import accounts, assets, kv, openapi, provisioning, workers
 
 ACCOUNT = "accounts/<str:account_id>/"
 KV = ACCOUNT + "storage/kv/namespaces"
+WORKERS = ACCOUNT + "workers/"
+SCRIPT = WORKERS + "scripts/<str:script_name>"
 PREVIEWS = "provisioning/previews"
 
 urlpatterns = [
@@ -37,6 +39,65 @@ urlpatterns = [
         KV + "/<str:namespace_id>/bulk/delete",
         kv.bulk_delete,
         name="api-kv-bulk-delete",
+    ),
+    # Workers: what wrangler deploy calls.
+    path(WORKERS + "scripts", workers.scripts, name="api-workers-scripts"),
+    path(SCRIPT, workers.script, name="api-workers-script"),
+    path(SCRIPT + "/versions", workers.versions, name="api-workers-versions"),
+    path(
+        SCRIPT + "/versions/<str:version_id>",
+        workers.version,
+        name="api-workers-version",
+    ),
+    path(SCRIPT + "/deployments", workers.deployments, name="api-workers-deployments"),
+    path(
+        SCRIPT + "/script-settings",
+        workers.script_settings,
+        name="api-workers-script-settings",
+    ),
+    path(
+        SCRIPT + "/settings", workers.script_settings_all, name="api-workers-settings"
+    ),
+    path(SCRIPT + "/references", workers.references, name="api-workers-references"),
+    path(SCRIPT + "/secrets", workers.secrets, name="api-workers-secrets"),
+    path(SCRIPT + "/secrets/<path:name>", workers.secret, name="api-workers-secret"),
+    path(SCRIPT + "/schedules", workers.schedules, name="api-workers-schedules"),
+    path(
+        SCRIPT + "/subdomain",
+        workers.script_subdomain,
+        name="api-workers-script-subdomain",
+    ),
+    path(
+        SCRIPT + "/assets-upload-session",
+        assets.upload_session,
+        name="api-workers-assets-session",
+    ),
+    path(WORKERS + "assets/upload", assets.upload, name="api-workers-assets-upload"),
+    path(
+        WORKERS + "services/<str:script_name>",
+        workers.service,
+        name="api-workers-service",
+    ),
+    path(
+        WORKERS + "workers/<str:script_name>", workers.worker, name="api-workers-worker"
+    ),
+    path(
+        WORKERS + "subdomain", workers.account_subdomain, name="api-workers-subdomain"
+    ),
+    path(
+        WORKERS + "subdomains/<str:name>",
+        workers.subdomain_availability,
+        name="api-workers-subdomain-availability",
+    ),
+    path(
+        WORKERS + "tails/by-consumer/<str:script_name>",
+        workers.tail_producers,
+        name="api-workers-tail-producers",
+    ),
+    path(
+        WORKERS + "durable_objects/namespaces",
+        workers.durable_object_namespaces,
+        name="api-workers-do-namespaces",
     ),
     # Everything else under client/v4 answers in the envelope, never with HTML.
     re_path(r"^(?P<path>.*)$", accounts.unknown_route, name="api-unknown"),

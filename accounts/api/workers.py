@@ -1,0 +1,311 @@
+"""Workers endpoints of client/v4: what ``wrangler deploy`` calls (spec 2.2-2.10,
+4.3-4.15). Each view checks its input, calls one service, and answers in the
+envelope."""
+
+from http import HTTPStatus
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.exceptions import Conflict, NotFound
+from accounts.services import workers
+from accounts.services.multipart import Part, parse_form
+
+from . import envelope
+from .kit import endpoint, json_body, json_object
+from .paging import page_request, paged_response
+from .serializers import (
+    durable_object_namespace_json,
+    worker_deployment_json,
+    worker_script_json,
+    worker_service_json,
+    worker_version_json,
+)
+
+SCRIPT_SETTINGS_DEFAULTS = {
+    "logpush": False,
+    "observability": {"enabled": False},
+    "tags": [],
+    "tail_consumers": [],
+}
+
+
+def multipart_parts(request: HttpRequest) -> list[Part]:
+    """The parts of a multipart request; the body's size is bounded by Django."""
+    return parse_form(
+        request.body,
+        content_type=request.META.get("CONTENT_TYPE", ""),
+        max_parts=settings.DATA_UPLOAD_MAX_NUMBER_FILES,
+    )
+
+
+def _actor(request: HttpRequest) -> str:
+    return f"API token {request.api_token.prefix}…"
+
+
+def _script(request: HttpRequest, script_name: str):
+    return workers.get_script(account=request.cloud_account, name=script_name)
+
+
+# --- scripts and services ----------------------------------------------------------
+
+
+def _get_service(request: HttpRequest, account_id: str, script_name: str):
+    script = workers.get_script(
+        account=request.cloud_account, name=script_name, code=10090
+    )
+    return envelope.success(worker_service_json(script))
+
+
+def _delete_service(request: HttpRequest, account_id: str, script_name: str):
+    workers.delete_script(
+        account=request.cloud_account, script_name=script_name, now=timezone.now()
+    )
+    return envelope.success({})
+
+
+def _list_scripts(request: HttpRequest, account_id: str):
+    scripts = workers.list_scripts(account=request.cloud_account)
+    return envelope.success([worker_script_json(s) for s in scripts])
+
+
+def _upload(request: HttpRequest, script_name: str, *, deploy: bool):
+    return workers.upload_version(
+        account=request.cloud_account,
+        script_name=script_name,
+        parts=multipart_parts(request),
+        deploy=deploy,
+        now=timezone.now(),
+        actor_label=_actor(request),
+    )
+
+
+def _put_script(request: HttpRequest, account_id: str, script_name: str):
+    uploaded = _upload(request, script_name, deploy=True)
+    result = worker_script_json(uploaded.script)
+    result["deployment_id"] = str(uploaded.version.pk)
+    return envelope.success(result)
+
+
+def _list_versions(request: HttpRequest, account_id: str, script_name: str):
+    versions = workers.list_versions(script=_script(request, script_name))[:100]
+    return envelope.success({"items": [worker_version_json(v) for v in versions]})
+
+
+def _post_version(request: HttpRequest, account_id: str, script_name: str):
+    uploaded = _upload(request, script_name, deploy=False)
+    return envelope.success(worker_version_json(uploaded.version))
+
+
+def _get_version(
+    request: HttpRequest, account_id: str, script_name: str, version_id: str
+):
+    version = workers.get_version(
+        script=_script(request, script_name), version_id=version_id
+    )
+    return envelope.success(worker_version_json(version))
+
+
+def _list_deployments(request: HttpRequest, account_id: str, script_name: str):
+    deployments = workers.list_deployments(script=_script(request, script_name))
+    return envelope.success(
+        {"deployments": [worker_deployment_json(d) for d in deployments[:100]]}
+    )
+
+
+def _post_deployment(request: HttpRequest, account_id: str, script_name: str):
+    deployment = workers.create_deployment(
+        account=request.cloud_account,
+        script_name=script_name,
+        body=json_object(request),
+        now=timezone.now(),
+        actor_label=_actor(request),
+    )
+    return envelope.success(worker_deployment_json(deployment))
+
+
+def _script_settings(script) -> dict[str, Any]:
+    return {**SCRIPT_SETTINGS_DEFAULTS, **script.script_settings}
+
+
+def _get_script_settings(request: HttpRequest, account_id: str, script_name: str):
+    return envelope.success(_script_settings(_script(request, script_name)))
+
+
+def _patch_script_settings(request: HttpRequest, account_id: str, script_name: str):
+    updated = workers.update_script_settings(
+        account=request.cloud_account,
+        script_name=script_name,
+        changes=json_object(request),
+        now=timezone.now(),
+    )
+    return envelope.success({**SCRIPT_SETTINGS_DEFAULTS, **updated})
+
+
+def _get_settings(request: HttpRequest, account_id: str, script_name: str):
+    script = _script(request, script_name)
+    version = script.current_version
+    metadata = version.metadata if version else {}
+    return envelope.success(
+        {
+            **_script_settings(script),
+            "bindings": workers.settings_bindings(script=script),
+            "compatibility_date": version.compatibility_date if version else None,
+            "compatibility_flags": version.compatibility_flags if version else [],
+            "placement": metadata.get("placement") or {},
+            "limits": metadata.get("limits") or {},
+            "usage_model": "standard",
+        }
+    )
+
+
+def _get_references(request: HttpRequest, account_id: str, script_name: str):
+    return envelope.success(workers.references(script=_script(request, script_name)))
+
+
+# --- secrets -----------------------------------------------------------------------
+
+
+def _secret_json(secret) -> dict[str, str]:
+    return {"name": secret.name, "type": secret.type}
+
+
+def _list_secrets(request: HttpRequest, account_id: str, script_name: str):
+    script = _script(request, script_name)
+    return envelope.success([_secret_json(s) for s in script.secrets.all()])
+
+
+def _put_secret(request: HttpRequest, account_id: str, script_name: str):
+    secret = workers.put_secret(
+        account=request.cloud_account,
+        script_name=script_name,
+        body=json_object(request),
+        now=timezone.now(),
+    )
+    return envelope.success(_secret_json(secret))
+
+
+def _get_secret(request: HttpRequest, account_id: str, script_name: str, name: str):
+    secret = _script(request, script_name).secrets.filter(name=name).first()
+    if secret is None:
+        raise NotFound(f"This Worker has no secret named {name[:100]!r}.", code=10056)
+    return envelope.success(_secret_json(secret))
+
+
+def _delete_secret(request: HttpRequest, account_id: str, script_name: str, name: str):
+    workers.delete_secret(
+        account=request.cloud_account, script_name=script_name, name=name
+    )
+    return envelope.success({})
+
+
+# --- triggers and the workers.dev-style preview host ------------------------------
+
+
+def _schedules(request: HttpRequest, account_id: str, script_name: str):
+    if request.method == "PUT":
+        schedules = workers.set_schedules(
+            account=request.cloud_account,
+            script_name=script_name,
+            schedules=json_body(request),
+            now=timezone.now(),
+        )
+    else:
+        schedules = _script(request, script_name).cron_schedules
+    return envelope.success({"schedules": schedules})
+
+
+def _workers_dev_json(script) -> dict[str, bool]:
+    return {
+        "enabled": script.workers_dev_enabled,
+        "previews_enabled": script.previews_enabled,
+    }
+
+
+def _script_subdomain(request: HttpRequest, account_id: str, script_name: str):
+    if request.method == "POST":
+        script = workers.set_workers_dev(
+            account=request.cloud_account,
+            script_name=script_name,
+            body=json_object(request),
+        )
+    else:
+        script = _script(request, script_name)
+    return envelope.success(_workers_dev_json(script))
+
+
+def _get_worker(request: HttpRequest, account_id: str, script_name: str):
+    """wrangler prints the hostname of ``subdomain.url`` instead of a
+    workers.dev URL, so it shows the real preview host (spec 4.12)."""
+    script = _script(request, script_name)
+    url = workers.preview_url(account=request.cloud_account, script_name=script.name)
+    return envelope.success(
+        {
+            "id": script.name,
+            "name": script.name,
+            "subdomain": {**_workers_dev_json(script), "url": url},
+            "created_on": worker_script_json(script)["created_on"],
+            "updated_on": worker_script_json(script)["modified_on"],
+        }
+    )
+
+
+def _account_subdomain(request: HttpRequest, account_id: str):
+    account = request.cloud_account
+    if request.method == "PUT":
+        account = workers.change_subdomain(
+            account=account,
+            subdomain=json_object(request).get("subdomain"),
+            now=timezone.now(),
+        )
+    return envelope.success({"subdomain": account.subdomain})
+
+
+def _subdomain_availability(request: HttpRequest, account_id: str, name: str):
+    if name == request.cloud_account.subdomain:
+        return envelope.success({"subdomain": name})
+    if workers.subdomain_is_available(name=name):
+        # wrangler reads this 404 as "available" (spec 4.6).
+        return envelope.failure(
+            code=10032,
+            message="The subdomain is available.",
+            status=HTTPStatus.NOT_FOUND,
+        )
+    raise Conflict("The subdomain is taken or not valid.", code=10031)
+
+
+def _tail_producers(request: HttpRequest, account_id: str, script_name: str):
+    names = workers.tail_producers(account=request.cloud_account, consumer=script_name)
+    return envelope.success([{"service": name} for name in names])
+
+
+def _durable_object_namespaces(request: HttpRequest, account_id: str):
+    return paged_response(
+        workers.durable_object_namespaces(account=request.cloud_account),
+        page_request(request),
+        durable_object_namespace_json,
+    )
+
+
+scripts = endpoint()({"GET": _list_scripts})
+service = endpoint()({"GET": _get_service, "DELETE": _delete_service})
+script = endpoint()({"PUT": _put_script, "DELETE": _delete_service})
+versions = endpoint()({"GET": _list_versions, "POST": _post_version})
+version = endpoint()({"GET": _get_version})
+deployments = endpoint()({"GET": _list_deployments, "POST": _post_deployment})
+script_settings = endpoint()(
+    {"GET": _get_script_settings, "PATCH": _patch_script_settings}
+)
+script_settings_all = endpoint()({"GET": _get_settings})
+references = endpoint()({"GET": _get_references})
+secrets = endpoint()({"GET": _list_secrets, "PUT": _put_secret})
+secret = endpoint()({"GET": _get_secret, "DELETE": _delete_secret})
+schedules = endpoint()({"GET": _schedules, "PUT": _schedules})
+script_subdomain = endpoint()({"GET": _script_subdomain, "POST": _script_subdomain})
+worker = endpoint()({"GET": _get_worker})
+account_subdomain = endpoint()({"GET": _account_subdomain, "PUT": _account_subdomain})
+subdomain_availability = endpoint()({"GET": _subdomain_availability})
+tail_producers = endpoint()({"GET": _tail_producers})
+durable_object_namespaces = endpoint()({"GET": _durable_object_namespaces})

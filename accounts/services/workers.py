@@ -1,0 +1,743 @@
+"""Workers: scripts, their immutable versions, deployments, secrets and triggers.
+
+A version keeps everything needed to run it again without asking wrangler:
+modules with their content types, resolved bindings, the upload metadata less
+secrets, and the static-asset manifest with its config. Secrets belong to the
+script (WorkerSecret) and are joined in when a version is run.
+
+Every write locks the row it decides on (the account when scripts are created or
+deleted, else the script), so deploys serialise with each other and with a
+claim or purge of the same account.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, QuerySet
+
+from accounts.exceptions import (
+    AccountNotFound,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
+from accounts.models import (
+    AuditEvent,
+    CloudAccount,
+    DurableObjectNamespace,
+    QueueConsumer,
+    WorkerDeployment,
+    WorkerModule,
+    WorkerScript,
+    WorkerSecret,
+    WorkerVersion,
+)
+from accounts.services import assets, bindings
+from accounts.services.audit import record_event
+from accounts.services.multipart import Part
+
+SCRIPT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
+SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+COMPATIBILITY_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CRON_FIELD = re.compile(r"^[0-9A-Za-z*,/?#LW-]+$")
+MODULE_TYPES = {
+    "application/javascript+module",
+    "application/javascript",
+    "text/javascript",
+    "text/plain",
+    "application/octet-stream",
+    "application/wasm",
+    "application/json",
+    "text/x-python",
+    "text/x-python-requirement",
+    "application/source-map",
+}
+# What a part without a Content-Type is taken to be, by its extension.
+TYPE_BY_EXTENSION = {
+    "js": "application/javascript+module",
+    "mjs": "application/javascript+module",
+    "cjs": "application/javascript",
+    "wasm": "application/wasm",
+    "json": "application/json",
+    "map": "application/source-map",
+    "py": "text/x-python",
+    "txt": "text/plain",
+}
+SCRIPT_SETTINGS_KEYS = {"observability", "tags", "logpush", "tail_consumers"}
+
+
+class WorkerNotFound(NotFound):
+    code = 10007
+    message = "This Worker does not exist on your account."
+
+
+class ServiceNotFound(WorkerNotFound):
+    code = 10090
+
+
+class ScriptInvalid(InvalidInput):
+    code = 10021
+
+
+class ScriptTooLarge(PayloadTooLarge):
+    code = 10027
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    script: WorkerScript
+    version: WorkerVersion
+    deployment: WorkerDeployment | None
+
+
+# --- reads --------------------------------------------------------------------
+
+
+def get_script(*, account: CloudAccount, name: str, code: int = 10007) -> WorkerScript:
+    """The account's script of that name. Raises WorkerNotFound (10007, or
+    10090 for the services look-up, which wrangler reads the same way)."""
+    script = account.workers.select_related("current_version").filter(name=name).first()
+    if script is None:
+        raise ServiceNotFound() if code == 10090 else WorkerNotFound()
+    return script
+
+
+def list_scripts(*, account: CloudAccount) -> QuerySet[WorkerScript]:
+    return account.workers.select_related("current_version").order_by("name")
+
+
+def preview_host(*, account: CloudAccount, script_name: str) -> str:
+    return f"{script_name}.{account.subdomain}.{settings.CLAIMPORTAL_PREVIEW_DOMAIN}"
+
+
+def preview_url(*, account: CloudAccount, script_name: str) -> str:
+    """Where the preview runtime serves the Worker, mirroring workers.dev."""
+    host = preview_host(account=account, script_name=script_name)
+    return settings.CLAIMPORTAL_PREVIEW_BASE_URL.format(host=host)
+
+
+def settings_bindings(*, script: WorkerScript) -> list[dict[str, Any]]:
+    """The current bindings as /settings shows them: resolved, secrets by name."""
+    version = script.current_version
+    current = list(version.bindings) if version else []
+    return current + [{"name": s.name, "type": s.type} for s in script.secrets.all()]
+
+
+def list_versions(*, script: WorkerScript) -> QuerySet[WorkerVersion]:
+    return script.versions.order_by("-number")
+
+
+def get_version(*, script: WorkerScript, version_id: str) -> WorkerVersion:
+    version = None
+    if _is_uuid(version_id):
+        version = script.versions.filter(pk=version_id).first()
+    if version is None:
+        raise NotFound(f"Version {version_id[:64]} not found.", code=10007)
+    return version
+
+
+def list_deployments(*, script: WorkerScript) -> QuerySet[WorkerDeployment]:
+    return script.deployments.order_by("-created_at", "-pk")
+
+
+def references(*, script: WorkerScript) -> dict[str, Any]:
+    """Which other Workers of the account depend on this one: service bindings
+    to it, and bindings to its Durable Objects (wrangler delete asks first)."""
+    incoming, durable_objects = [], []
+    others = script.account.workers.exclude(pk=script.pk).select_related(
+        "current_version"
+    )
+    for other in others:
+        for b in other.current_version.bindings if other.current_version else []:
+            if b.get("type") == "service" and b.get("service") == script.name:
+                incoming.append({"service": other.name})
+            if (
+                b.get("type") == "durable_object_namespace"
+                and b.get("script_name") == script.name
+            ):
+                durable_objects.append(
+                    {
+                        "service": other.name,
+                        "durable_object_namespace_name": (
+                            f"{script.name}_{b.get('class_name')}"
+                        ),
+                    }
+                )
+    return {
+        "services": {"incoming": incoming},
+        "durable_objects": durable_objects,
+        "dispatch_outbounds": [],
+    }
+
+
+def tail_producers(*, account: CloudAccount, consumer: str) -> list[str]:
+    """Workers of the account that send their traces to ``consumer``."""
+    return [
+        script.name
+        for script in account.workers.all()
+        if any(
+            isinstance(t, dict) and t.get("service") == consumer
+            for t in script.script_settings.get("tail_consumers") or []
+        )
+    ]
+
+
+def durable_object_namespaces(
+    *, account: CloudAccount
+) -> QuerySet[DurableObjectNamespace]:
+    return account.durable_object_namespaces.select_related("script").order_by(
+        "script__name", "class_name"
+    )
+
+
+# --- uploads --------------------------------------------------------------------
+
+
+def _is_uuid(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and re.fullmatch(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}", value)
+        is not None
+    )
+
+
+def _module_type(part: Part) -> str:
+    media = part.media_type
+    if not media:
+        extension = part.name.rpartition(".")[2].lower() if "." in part.name else ""
+        return TYPE_BY_EXTENSION.get(extension, "application/octet-stream")
+    if media not in MODULE_TYPES:
+        raise ScriptInvalid(
+            f"Module {part.name!r} has an unsupported Content-Type {media!r}."
+        )
+    return part.content_type
+
+
+def _read_parts(parts: list[Part]) -> tuple[dict[str, Any], list[Part]]:
+    """The metadata object and the module parts of a script upload."""
+    metadata_parts = [p for p in parts if p.name == "metadata"]
+    if len(metadata_parts) != 1:
+        raise ScriptInvalid("The upload needs exactly one 'metadata' part.")
+    try:
+        metadata = json.loads(metadata_parts[0].data)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ScriptInvalid("The 'metadata' part is not valid JSON.") from exc
+    if not isinstance(metadata, dict):
+        raise ScriptInvalid("The 'metadata' part must be a JSON object.")
+    if "\\u0000" in metadata_parts[0].data.decode("utf-8", "replace"):
+        raise ScriptInvalid("The 'metadata' part may not contain NUL characters.")
+    modules = [p for p in parts if p.name != "metadata"]
+    names = set()
+    for part in modules:
+        if len(part.name) > 255 or "\x00" in part.name:
+            raise ScriptInvalid(f"Module name {part.name[:64]!r}… is not valid.")
+        if part.name in names:
+            raise ScriptInvalid(f"Module {part.name!r} is uploaded twice.")
+        names.add(part.name)
+    total = sum(len(p.data) for p in modules)
+    if total > settings.CLAIMPORTAL_MAX_SCRIPT_BYTES:
+        raise ScriptTooLarge(
+            f"Your Worker is {total} bytes; the limit is "
+            f"{settings.CLAIMPORTAL_MAX_SCRIPT_BYTES} bytes for all modules together."
+        )
+    return metadata, modules
+
+
+def _main_module(metadata: dict[str, Any], modules: list[Part]) -> str:
+    main = metadata.get("main_module") or metadata.get("body_part")
+    if main is None:
+        if modules:
+            raise ScriptInvalid("The metadata must name its 'main_module'.")
+        if not metadata.get("assets"):
+            raise ScriptInvalid("The upload has no modules and no assets.")
+        return ""
+    if not isinstance(main, str) or main not in {p.name for p in modules}:
+        raise ScriptInvalid(f"The main module {str(main)[:100]!r} was not uploaded.")
+    return main
+
+
+def _compatibility(metadata: dict[str, Any]) -> tuple[str, list[str]]:
+    date = metadata.get("compatibility_date") or ""
+    flags = metadata.get("compatibility_flags") or []
+    if not isinstance(date, str) or (date and not COMPATIBILITY_DATE.match(date)):
+        raise ScriptInvalid("'compatibility_date' must look like YYYY-MM-DD.")
+    if not isinstance(flags, list) or not all(
+        isinstance(f, str) and 0 < len(f) <= 100 for f in flags
+    ):
+        raise ScriptInvalid("'compatibility_flags' must be a list of flag names.")
+    return date, flags
+
+
+def _etag(modules: list[Part]) -> str:
+    digest = hashlib.sha256()
+    for part in modules:
+        for piece in (part.name.encode(), part.content_type.encode(), part.data):
+            digest.update(len(piece).to_bytes(8, "big") + piece)
+    return digest.hexdigest()
+
+
+def _stored_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The upload metadata without secret values and without the assets token."""
+    stored = dict(metadata)
+    if isinstance(stored.get("bindings"), list):
+        stored["bindings"] = [
+            {"name": b.get("name"), "type": b.get("type")}
+            if isinstance(b, dict) and b.get("type") in bindings.SECRET_TYPES
+            else b
+            for b in stored["bindings"]
+        ]
+    if isinstance(stored.get("assets"), dict):
+        stored["assets"] = {k: v for k, v in stored["assets"].items() if k != "jwt"}
+    return stored
+
+
+def _version_assets(
+    *,
+    account: CloudAccount,
+    metadata: dict[str, Any],
+    current: WorkerVersion | None,
+    now: datetime,
+) -> dict[str, Any]:
+    upload = metadata.get("assets")
+    if upload is None:
+        return {}
+    if not isinstance(upload, dict):
+        raise ScriptInvalid("'assets' must be an object.")
+    config = assets.clean_assets_config(upload.get("config"))
+    if upload.get("jwt"):
+        manifest = assets.completed_manifest(
+            account=account, completion_token=upload["jwt"], now=now
+        )
+    elif metadata.get("keep_assets") and current and current.assets:
+        manifest = current.assets["manifest"]
+    else:
+        raise ScriptInvalid("'assets' needs the 'jwt' of a completed asset upload.")
+    return {"manifest": manifest, "config": config}
+
+
+def _lock_account(account: CloudAccount, now: datetime) -> CloudAccount:
+    """Lock the account row and re-check, after the lock, that it still takes
+    deploys: a claim or purge may have finished while this request waited."""
+    locked = CloudAccount.objects.select_for_update().filter(pk=account.pk).first()
+    if locked is None or not (
+        locked.state == CloudAccount.State.CLAIMED or locked.is_claimable(now)
+    ):
+        raise AccountNotFound()
+    return locked
+
+
+def _lock_script(*, account: CloudAccount, name: str) -> WorkerScript:
+    script = (
+        WorkerScript.objects.select_for_update()
+        .filter(account=account, name=name)
+        .first()
+    )
+    if script is None:
+        raise WorkerNotFound()
+    return script
+
+
+def _script_for_upload(
+    *, account: CloudAccount, name: str, create: bool, now: datetime
+) -> WorkerScript:
+    script = account.workers.select_for_update().filter(name=name).first()
+    if script is not None:
+        return script
+    if not create:
+        raise WorkerNotFound(
+            "You cannot upload a version of a Worker that does not exist yet; "
+            "deploy it first."
+        )
+    if not SCRIPT_NAME.match(name):
+        raise ScriptInvalid(
+            f"Worker name {name[:100]!r} is not valid: use lowercase letters, digits, "
+            "'-' and '_', at most 63 characters, starting and ending with a letter "
+            "or digit."
+        )
+    if account.workers.count() >= settings.CLAIMPORTAL_MAX_WORKERS:
+        raise ScriptInvalid(
+            f"An account may have {settings.CLAIMPORTAL_MAX_WORKERS} Workers; "
+            "delete one first.",
+            code=10037,
+        )
+    return WorkerScript.objects.create(
+        account=account, name=name, created_at=now, updated_at=now
+    )
+
+
+def _store_secrets(
+    *, script: WorkerScript, resolved: bindings.ResolvedBindings, now: datetime
+) -> None:
+    if not resolved.keep_secrets:
+        script.secrets.exclude(name__in=list(resolved.secrets)).delete()
+    for name, (kind, value) in resolved.secrets.items():
+        WorkerSecret.objects.update_or_create(
+            script=script,
+            name=name,
+            defaults={"type": kind, "value": value, "created_at": now},
+        )
+    secret_names = set(script.secrets.values_list("name", flat=True))
+    for binding in resolved.bindings:
+        if binding["name"] in secret_names:
+            raise ScriptInvalid(
+                f"Binding name '{binding['name']}' is already used by a secret of "
+                f"this Worker. Rename the binding, or remove the secret with "
+                f"`wrangler secret delete {binding['name']}`.",
+                code=10053,
+            )
+
+
+def _record_deploy(
+    *,
+    account: CloudAccount,
+    script: WorkerScript,
+    deployment: WorkerDeployment,
+    actor_label: str,
+) -> None:
+    record_event(
+        account=account,
+        kind=AuditEvent.Kind.DEPLOYED,
+        actor_label=actor_label,
+        details={
+            "script": script.name,
+            "deployment_id": str(deployment.pk),
+            "versions": deployment.versions,
+        },
+    )
+
+
+def upload_version(
+    *,
+    account: CloudAccount,
+    script_name: str,
+    parts: list[Part],
+    deploy: bool,
+    now: datetime,
+    actor_label: str = "agent",
+) -> Uploaded:
+    """Store one upload of a Worker as a new version, atomically.
+
+    ``deploy`` (PUT script) also creates the script if needed and deploys the
+    version at 100%; without it (POST versions) the script must exist and the
+    version waits for POST deployments. ``inherit`` bindings are resolved from
+    the current version, secrets are kept per ``keep_bindings``, migrations
+    create Durable Object namespaces, and every binding must point at a
+    resource of this account.
+
+    Raises ScriptInvalid / BindingInvalid / MigrationInvalid (10021 and kin),
+    ScriptTooLarge, WorkerNotFound, AccountNotFound.
+    """
+    metadata, modules = _read_parts(parts)
+    main_module = _main_module(metadata, modules)
+    date, flags = _compatibility(metadata)
+    module_types = {p.name: _module_type(p) for p in modules}
+    annotations = metadata.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise ScriptInvalid("'annotations' must be an object.")
+
+    with transaction.atomic():
+        account = _lock_account(account, now)
+        script = _script_for_upload(
+            account=account, name=script_name, create=deploy, now=now
+        )
+        current = script.current_version
+        version_assets = _version_assets(
+            account=account, metadata=metadata, current=current, now=now
+        )
+        resolved = bindings.resolve(
+            metadata=metadata,
+            previous=current.bindings if current else [],
+            secret_names=set(script.secrets.values_list("name", flat=True)),
+        )
+        bindings.migrate(
+            account=account,
+            script=script,
+            migrations=metadata.get("migrations"),
+            now=now,
+        )
+        bindings.check(
+            account=account,
+            script=script,
+            bindings=resolved.bindings,
+            module_names=set(module_types),
+            has_assets=bool(version_assets),
+        )
+        _store_secrets(script=script, resolved=resolved, now=now)
+        number = (script.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        version = WorkerVersion.objects.create(
+            script=script,
+            number=number,
+            created_at=now,
+            etag=_etag(modules),
+            main_module=main_module,
+            compatibility_date=date,
+            compatibility_flags=flags,
+            bindings=resolved.bindings,
+            metadata=_stored_metadata(metadata),
+            assets=version_assets,
+            annotations=annotations,
+        )
+        WorkerModule.objects.bulk_create(
+            WorkerModule(
+                version=version,
+                name=part.name,
+                content_type=module_types[part.name],
+                content=part.data,
+            )
+            for part in modules
+        )
+        deployment = None
+        script.updated_at = now
+        fields = ["updated_at", "migration_tag"]
+        if deploy:
+            deployment = WorkerDeployment.objects.create(
+                script=script,
+                created_at=now,
+                versions=[{"version_id": str(version.pk), "percentage": 100}],
+                annotations=annotations,
+            )
+            script.current_version = version
+            fields.append("current_version")
+            _record_deploy(
+                account=account,
+                script=script,
+                deployment=deployment,
+                actor_label=actor_label,
+            )
+        script.save(update_fields=fields)
+    return Uploaded(script=script, version=version, deployment=deployment)
+
+
+def _deployment_versions(
+    script: WorkerScript, versions: Any
+) -> tuple[list[dict[str, Any]], WorkerVersion]:
+    if not isinstance(versions, list) or not 1 <= len(versions) <= 2:
+        raise InvalidInput("'versions' must list one or two versions.")
+    clean, total, chosen, best = [], 0.0, None, -1.0
+    for entry in versions:
+        if not isinstance(entry, dict):
+            raise InvalidInput("Each entry of 'versions' must be an object.")
+        version_id, percentage = entry.get("version_id"), entry.get("percentage")
+        if isinstance(percentage, bool) or not isinstance(percentage, int | float):
+            raise InvalidInput("Each version needs a numeric 'percentage'.")
+        version = get_version(script=script, version_id=str(version_id))
+        if percentage > best:
+            chosen, best = version, percentage
+        total += percentage
+        clean.append({"version_id": str(version.pk), "percentage": percentage})
+    if abs(total - 100) > 1e-9:
+        raise InvalidInput("The percentages of a deployment must add up to 100.")
+    assert chosen is not None
+    return clean, chosen
+
+
+def create_deployment(
+    *,
+    account: CloudAccount,
+    script_name: str,
+    body: dict[str, Any],
+    now: datetime,
+    actor_label: str = "agent",
+) -> WorkerDeployment:
+    """Deploy uploaded versions (POST deployments; also rollback). The version
+    with the largest share becomes the one the preview serves.
+
+    Raises WorkerNotFound, InvalidInput, NotFound (unknown version).
+    """
+    strategy = body.get("strategy", "percentage")
+    if strategy != "percentage":
+        raise InvalidInput("Only the 'percentage' deployment strategy is supported.")
+    annotations = body.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise InvalidInput("'annotations' must be an object.")
+    with transaction.atomic():
+        script = _lock_script(account=account, name=script_name)
+        versions, chosen = _deployment_versions(script, body.get("versions"))
+        deployment = WorkerDeployment.objects.create(
+            script=script,
+            created_at=now,
+            strategy=strategy,
+            versions=versions,
+            annotations=annotations,
+        )
+        script.current_version = chosen
+        script.updated_at = now
+        script.save(update_fields=["current_version", "updated_at"])
+        _record_deploy(
+            account=account,
+            script=script,
+            deployment=deployment,
+            actor_label=actor_label,
+        )
+    return deployment
+
+
+@transaction.atomic
+def delete_script(*, account: CloudAccount, script_name: str, now: datetime) -> None:
+    """Delete a Worker with its versions, secrets and Durable Object namespaces,
+    and the queue consumers that ran it. Raises ServiceNotFound."""
+    account = _lock_account(account, now)
+    script = account.workers.filter(name=script_name).first()
+    if script is None:
+        raise ServiceNotFound()
+    QueueConsumer.objects.filter(
+        queue__account=account, type="worker", script_name=script_name
+    ).delete()
+    script.delete()
+
+
+# --- settings, secrets, triggers --------------------------------------------------
+
+
+@transaction.atomic
+def update_script_settings(
+    *, account: CloudAccount, script_name: str, changes: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Merge observability, tags, logpush and tail consumers into the script's
+    settings. Raises WorkerNotFound, InvalidInput."""
+    unknown = set(changes) - SCRIPT_SETTINGS_KEYS
+    if unknown:
+        raise InvalidInput(f"Unknown script settings: {', '.join(sorted(unknown))}.")
+    if "tags" in changes and not (
+        isinstance(changes["tags"], list)
+        and all(isinstance(t, str) and len(t) <= 100 for t in changes["tags"])
+    ):
+        raise InvalidInput("'tags' must be a list of strings.")
+    if "tail_consumers" in changes and not isinstance(
+        changes["tail_consumers"], list | None
+    ):
+        raise InvalidInput("'tail_consumers' must be a list.")
+    script = _lock_script(account=account, name=script_name)
+    script.script_settings = {**script.script_settings, **changes}
+    script.updated_at = now
+    script.save(update_fields=["script_settings", "updated_at"])
+    return script.script_settings
+
+
+@transaction.atomic
+def put_secret(
+    *, account: CloudAccount, script_name: str, body: dict[str, Any], now: datetime
+) -> WorkerSecret:
+    """Create or replace one secret. Raises WorkerNotFound (wrangler then creates
+    the Worker and retries), InvalidInput, PayloadTooLarge."""
+    name, kind = body.get("name"), body.get("type", "secret_text")
+    if not isinstance(name, str) or not name or len(name) > 255 or "\x00" in name:
+        raise InvalidInput("'name' must be a secret name of at most 255 characters.")
+    if kind not in bindings.SECRET_TYPES:
+        raise InvalidInput("'type' must be secret_text.")
+    script = _lock_script(account=account, name=script_name)
+    kind, value = bindings.secret_value({**body, "name": name, "type": kind})
+    current = script.current_version
+    if current and any(b["name"] == name for b in current.bindings):
+        raise InvalidInput(
+            f"Binding name '{name}' is already used by a binding of this Worker.",
+            code=10053,
+        )
+    secret, _ = WorkerSecret.objects.update_or_create(
+        script=script,
+        name=name,
+        defaults={"type": kind, "value": value, "created_at": now},
+    )
+    return secret
+
+
+@transaction.atomic
+def delete_secret(*, account: CloudAccount, script_name: str, name: str) -> None:
+    """Raises WorkerNotFound, NotFound (no such secret)."""
+    script = _lock_script(account=account, name=script_name)
+    if not script.secrets.filter(name=name).delete()[0]:
+        raise NotFound(f"This Worker has no secret named {name[:100]!r}.", code=10056)
+
+
+def _clean_cron(entry: Any) -> str:
+    cron = entry.get("cron") if isinstance(entry, dict) else None
+    fields = cron.split() if isinstance(cron, str) else []
+    if not 5 <= len(fields) <= 6 or not all(CRON_FIELD.match(f) for f in fields):
+        raise InvalidInput(
+            f"{str(cron)[:100]!r} is not a valid cron expression "
+            "(five fields: minute hour day-of-month month day-of-week)."
+        )
+    return " ".join(fields)
+
+
+@transaction.atomic
+def set_schedules(
+    *, account: CloudAccount, script_name: str, schedules: Any, now: datetime
+) -> list[dict[str, str]]:
+    """Replace the Worker's cron triggers. Raises WorkerNotFound, InvalidInput."""
+    if not isinstance(schedules, list):
+        raise InvalidInput('The body must be a list of {"cron": ...} objects.')
+    if len(schedules) > settings.CLAIMPORTAL_MAX_CRON_TRIGGERS:
+        raise InvalidInput(
+            f"A Worker may have {settings.CLAIMPORTAL_MAX_CRON_TRIGGERS} cron "
+            "triggers.",
+            code=10074,
+        )
+    crons = list(dict.fromkeys(_clean_cron(entry) for entry in schedules))
+    script = _lock_script(account=account, name=script_name)
+    stamp = now.isoformat()
+    earlier = {s["cron"]: s for s in script.cron_schedules}
+    script.cron_schedules = [
+        {
+            "cron": cron,
+            "created_on": earlier.get(cron, {}).get("created_on", stamp),
+            "modified_on": stamp,
+        }
+        for cron in crons
+    ]
+    script.save(update_fields=["cron_schedules"])
+    return script.cron_schedules
+
+
+@transaction.atomic
+def set_workers_dev(
+    *, account: CloudAccount, script_name: str, body: dict[str, Any]
+) -> WorkerScript:
+    """Turn the Worker's preview host (its workers.dev route) on or off."""
+    enabled = body.get("enabled")
+    previews = body.get("previews_enabled")
+    if not isinstance(enabled, bool) or not isinstance(previews, bool | None):
+        raise InvalidInput("'enabled' (and 'previews_enabled') must be true or false.")
+    script = _lock_script(account=account, name=script_name)
+    script.workers_dev_enabled = enabled
+    script.previews_enabled = enabled if previews is None else previews
+    script.save(update_fields=["workers_dev_enabled", "previews_enabled"])
+    return script
+
+
+def subdomain_is_available(*, name: str) -> bool:
+    return bool(SUBDOMAIN.match(name)) and not (
+        CloudAccount.objects.filter(subdomain=name).exists()
+    )
+
+
+@transaction.atomic
+def change_subdomain(
+    *, account: CloudAccount, subdomain: Any, now: datetime
+) -> CloudAccount:
+    """Give the account another workers.dev-style subdomain (its preview hosts
+    move with it). Raises InvalidInput, Conflict (taken)."""
+    if not isinstance(subdomain, str) or not SUBDOMAIN.match(subdomain):
+        raise InvalidInput(
+            "'subdomain' must be 1-63 lowercase letters, digits or '-', not "
+            "starting or ending with '-'."
+        )
+    account = _lock_account(account, now)
+    if account.subdomain == subdomain:
+        return account
+    if CloudAccount.objects.filter(subdomain=subdomain).exists():
+        raise Conflict("That subdomain is taken.", code=10031)
+    account.subdomain = subdomain
+    try:
+        with transaction.atomic():
+            account.save(update_fields=["subdomain"])
+    except IntegrityError as exc:  # taken a moment ago by another account
+        raise Conflict("That subdomain is taken.", code=10031) from exc
+    return account
