@@ -65,16 +65,9 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def celery_worker(transactional_db, settings) -> Iterator[str]:
-    """A real Celery worker process on Redis, consuming a queue of its own.
-
-    Yields the queue name; send tasks with ``apply_async(queue=...)``.
-    """
-    from accounts.tasks import check_database
-
-    queue = f"test-{uuid.uuid4().hex[:10]}"
-    process = subprocess.Popen(
+def start_celery_worker(queue: str, media_root: Path, **env: str) -> subprocess.Popen:
+    """A real Celery worker process on Redis, consuming ``queue``."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -94,16 +87,32 @@ def celery_worker(transactional_db, settings) -> Iterator[str]:
         ],
         cwd=ROOT,
         env=subprocess_env(
-            CLAIMPORTAL_CELERY_QUEUE=queue, MEDIA_ROOT=str(settings.MEDIA_ROOT)
+            CLAIMPORTAL_CELERY_QUEUE=queue, MEDIA_ROOT=str(media_root), **env
         ),
     )
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings) -> Iterator[str]:
+    """A real Celery worker process on Redis, consuming a queue of its own.
+
+    Yields the queue name; send tasks with ``apply_async(queue=...)``.
+    """
+    from accounts.tasks import check_database
+
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    process = start_celery_worker(queue, settings.MEDIA_ROOT)
     try:
         assert check_database.apply_async(queue=queue).get(timeout=60) is True
         yield queue
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
