@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from accounts.models import (
     CloudAccount,
+    D1Database,
     DurableObjectNamespace,
     KVEntry,
     KVNamespace,
@@ -135,4 +136,15 @@ def durable_object_namespace_json(namespace: DurableObjectNamespace) -> dict:
         "script": namespace.script.name,
         "class": namespace.class_name,
         "use_sqlite": namespace.use_sqlite,
+    }
+
+
+def d1_database_json(database: D1Database) -> dict:
+    return {
+        "uuid": str(database.uuid),
+        "name": database.name,
+        "created_at": iso(database.created_at),
+        "version": "production",
+        "num_tables": database.table_count,
+        "file_size": database.file_size,
     }

@@ -1,9 +1,11 @@
 from django.urls import path, re_path
 
-from . import accounts, assets, kv, openapi, provisioning, workers
+from . import accounts, assets, d1, kv, openapi, provisioning, workers
 
 ACCOUNT = "accounts/<str:account_id>/"
 KV = ACCOUNT + "storage/kv/namespaces"
+D1 = ACCOUNT + "d1/database"
+D1_DB = D1 + "/<str:database_id>"
 WORKERS = ACCOUNT + "workers/"
 SCRIPT = WORKERS + "scripts/<str:script_name>"
 PREVIEWS = "provisioning/previews"
@@ -39,6 +41,22 @@ urlpatterns = [
         KV + "/<str:namespace_id>/bulk/delete",
         kv.bulk_delete,
         name="api-kv-bulk-delete",
+    ),
+    path(D1, d1.databases, name="api-d1-databases"),
+    path(D1_DB, d1.database, name="api-d1-database"),
+    path(D1_DB + "/query", d1.query, name="api-d1-query"),
+    path(D1_DB + "/raw", d1.raw, name="api-d1-raw"),
+    path(D1_DB + "/import", d1.import_sql, name="api-d1-import"),
+    path(
+        D1_DB + "/import-upload/<str:token>",
+        d1.import_upload,
+        name="api-d1-import-upload",
+    ),
+    path(D1_DB + "/export", d1.export_sql, name="api-d1-export"),
+    path(
+        D1_DB + "/export-download/<str:token>",
+        d1.export_download,
+        name="api-d1-export-download",
     ),
     # Workers: what wrangler deploy calls.
     path(WORKERS + "scripts", workers.scripts, name="api-workers-scripts"),

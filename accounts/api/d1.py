@@ -1,0 +1,201 @@
+"""D1 endpoints (spec 4.17): databases, SQL over ``/query`` and ``/raw``, and the
+import and export flows of ``wrangler d1 execute --file`` and ``d1 export``."""
+
+import secrets
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.exceptions import InvalidInput
+from accounts.models import D1Database
+from accounts.services import d1
+from accounts.services.validation import clean_text
+
+from . import envelope
+from .kit import endpoint, json_body, json_object
+from .paging import page_request, paged_response
+from .serializers import d1_database_json
+
+
+def _list(request: HttpRequest, account_id: str) -> HttpResponse:
+    page = page_request(request, default_size=1000, max_size=10000)
+    rows = d1.list_databases(
+        account=request.cloud_account, name=request.GET.get("name", "")
+    )
+    return paged_response(rows, page, d1_database_json)
+
+
+def _create(request: HttpRequest, account_id: str) -> HttpResponse:
+    body = json_object(request)
+    if body.get("jurisdiction") or body.get("primary_location_hint"):
+        raise InvalidInput(
+            "Temporary accounts have one location: leave out 'jurisdiction' and "
+            "the location hint."
+        )
+    database = d1.create_database(
+        account=request.cloud_account, name=body.get("name"), now=timezone.now()
+    )
+    return envelope.success(d1_database_json(database))
+
+
+def _database(request: HttpRequest, database_id: str) -> D1Database:
+    return d1.get_database(account=request.cloud_account, id_or_name=database_id)
+
+
+def _get(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+    return envelope.success(d1_database_json(_database(request, database_id)))
+
+
+def _delete(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+    d1.delete_database(account=request.cloud_account, id_or_name=database_id)
+    return envelope.success(None)
+
+
+def _query(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+    database = _database(request, database_id)
+    results = d1.run_queries(
+        database=database, queries=d1.parse_queries(json_body(request))
+    )
+    return envelope.success([result.as_objects() for result in results])
+
+
+def _raw(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+    database = _database(request, database_id)
+    results = d1.run_queries(
+        database=database, queries=d1.parse_queries(json_body(request))
+    )
+    return envelope.success([result.as_raw() for result in results])
+
+
+def _import(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+    """init -> (PUT the file to upload_url) -> ingest; the file runs at ingest, as
+    one transaction, so no poll is ever needed."""
+    database = _database(request, database_id)
+    body = json_object(request)
+    action = body.get("action")
+    etag = clean_text(body.get("etag"), field="etag", max_length=32, required=False)
+    if action == "init":
+        if len(etag) != 32:
+            raise InvalidInput("'etag' must be the MD5 of the file, in hex.")
+        token = d1.sign_link(database=database, purpose="import", etag=etag)
+        url = reverse(
+            "api-d1-import-upload",
+            kwargs={
+                "account_id": account_id,
+                "database_id": database.uuid,
+                "token": token,
+            },
+        )
+        return envelope.success(
+            {"upload_url": request.build_absolute_uri(url), "filename": f"{etag}.sql"}
+        )
+    bookmark = secrets.token_hex(8)
+    if action == "ingest":
+        try:
+            results = d1.ingest_import(database=database, etag=etag)
+        except d1.QueryError as error:
+            return envelope.success(_import_status("error", bookmark, [error.message]))
+        status = _import_status("complete", bookmark, [])
+        status["messages"] = [f"Processed {len(results)} queries."]
+        status["result"] = {
+            "num_queries": len(results),
+            "final_bookmark": bookmark,
+            "meta": d1.summarize(results),
+        }
+        return envelope.success(status)
+    if action == "poll":
+        return envelope.success(
+            _import_status(
+                "error", bookmark, ["No import is running: ingest it again."]
+            )
+        )
+    raise InvalidInput("'action' must be one of init, ingest or poll.")
+
+
+def _import_status(status: str, bookmark: str, errors: list[str]) -> dict:
+    return {
+        "success": True,
+        "status": status,
+        "at_bookmark": bookmark,
+        "messages": [],
+        "errors": errors,
+        "type": "import",
+    }
+
+
+def _upload(
+    request: HttpRequest, account_id: str, database_id: str, token: str
+) -> HttpResponse:
+    """The unauthenticated PUT of the SQL file; the signed URL is the permission."""
+    database, claims = d1.open_link(token=token, purpose="import")
+    if str(database.uuid) != database_id or database.account_id != account_id:
+        raise InvalidInput("This upload link belongs to another database.")
+    digest = d1.receive_import(
+        database=database, etag=claims["etag"], data=request.body
+    )
+    response = envelope.success({})
+    response["ETag"] = f'"{digest}"'
+    return response
+
+
+def _export(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+    database = _database(request, database_id)
+    body = json_object(request, required=False)
+    options = body.get("dump_options") or {}
+    if not isinstance(options, dict):
+        raise InvalidInput("'dump_options' must be an object.")
+    tables = options.get("tables") or []
+    if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
+        raise InvalidInput("'dump_options.tables' must be a list of table names.")
+    token = d1.sign_link(
+        database=database,
+        purpose="export",
+        tables=tables,
+        no_schema=options.get("no_schema") is True,
+        no_data=options.get("no_data") is True,
+    )
+    url = reverse(
+        "api-d1-export-download",
+        kwargs={"account_id": account_id, "database_id": database.uuid, "token": token},
+    )
+    bookmark = secrets.token_hex(8)
+    return envelope.success(
+        {
+            "success": True,
+            "status": "complete",
+            "at_bookmark": bookmark,
+            "messages": [],
+            "error": None,
+            "type": "export",
+            "result": {
+                "filename": f"{database.name}.sql",
+                "signed_url": request.build_absolute_uri(url),
+            },
+        }
+    )
+
+
+def _download(
+    request: HttpRequest, account_id: str, database_id: str, token: str
+) -> HttpResponse:
+    database, claims = d1.open_link(token=token, purpose="export")
+    if str(database.uuid) != database_id or database.account_id != account_id:
+        raise InvalidInput("This download link belongs to another database.")
+    sql = d1.dump_sql(
+        database=database,
+        tables=claims.get("tables") or None,
+        no_schema=bool(claims.get("no_schema")),
+        no_data=bool(claims.get("no_data")),
+    )
+    return HttpResponse(sql, content_type="application/sql; charset=utf-8")
+
+
+databases = endpoint()({"GET": _list, "POST": _create})
+database = endpoint()({"GET": _get, "DELETE": _delete})
+query = endpoint()({"POST": _query})
+raw = endpoint()({"POST": _raw})
+import_sql = endpoint()({"POST": _import})
+import_upload = endpoint(auth=False)({"PUT": _upload})
+export_sql = endpoint()({"POST": _export})
+export_download = endpoint(auth=False)({"GET": _download})
