@@ -94,7 +94,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.text("MEDIA_ROOT", str(VAR_DIR / "media")))
-MEDIA_URL = None  # stored bytes (D1 files, asset blobs) are never served directly
+# Stored bytes (D1 files, asset blobs) are never served directly: no route serves
+# this prefix. It must still be a path, as Django's live test server wraps it.
+MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
