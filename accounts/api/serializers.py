@@ -1,5 +1,6 @@
 """Rows as the JSON shapes the Cloudflare v4 API uses."""
 
+import base64
 from datetime import UTC, datetime
 
 from accounts.models import (
@@ -8,10 +9,13 @@ from accounts.models import (
     DurableObjectNamespace,
     KVEntry,
     KVNamespace,
+    Queue,
+    QueueConsumer,
     WorkerDeployment,
     WorkerScript,
     WorkerVersion,
 )
+from accounts.services.queues import Lease
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -147,4 +151,52 @@ def d1_database_json(database: D1Database) -> dict:
         "version": "production",
         "num_tables": database.table_count,
         "file_size": database.file_size,
+    }
+
+
+def queue_consumer_json(consumer: QueueConsumer, queue: Queue) -> dict:
+    """A consumer as wrangler matches it on redeploy: ``type`` and ``script``."""
+    item = {
+        "consumer_id": consumer.id,
+        "type": consumer.type,
+        "queue_name": queue.name,
+        "created_on": iso(consumer.created_at),
+        "settings": consumer.settings,
+    }
+    if consumer.type == "worker":
+        item["script"] = item["script_name"] = consumer.script_name
+    if consumer.dead_letter_queue:
+        item["dead_letter_queue"] = consumer.dead_letter_queue
+    return item
+
+
+def queue_json(queue: Queue, producers: dict[str, list[str]]) -> dict:
+    consumers = [queue_consumer_json(c, queue) for c in queue.consumers.all()]
+    scripts = producers.get(queue.name, [])
+    return {
+        "queue_id": queue.id,
+        "queue_name": queue.name,
+        "created_on": iso(queue.created_at),
+        "modified_on": iso(queue.modified_at),
+        "settings": queue.settings,
+        "producers": [{"type": "worker", "script": name} for name in scripts],
+        "producers_total_count": len(scripts),
+        "consumers": consumers,
+        "consumers_total_count": len(consumers),
+    }
+
+
+def queue_message_json(lease: Lease) -> dict:
+    """A pulled message: text for json and text messages, base64 otherwise."""
+    message = lease.message
+    body = bytes(message.body)
+    return {
+        "id": message.pk.hex,
+        "body": body.decode("utf-8", "replace")
+        if message.content_type in {"json", "text"}
+        else base64.b64encode(body).decode(),
+        "attempts": message.attempts,
+        "timestamp_ms": int(message.created_at.timestamp() * 1000),
+        "lease_id": lease.lease_id,
+        "metadata": {"CF-Content-Type": message.content_type},
     }

@@ -1,11 +1,13 @@
 from django.urls import path, re_path
 
-from . import accounts, assets, d1, kv, openapi, provisioning, workers
+from . import accounts, assets, d1, kv, openapi, provisioning, queues, workers
 
 ACCOUNT = "accounts/<str:account_id>/"
 KV = ACCOUNT + "storage/kv/namespaces"
 D1 = ACCOUNT + "d1/database"
 D1_DB = D1 + "/<str:database_id>"
+QUEUES = ACCOUNT + "queues"
+QUEUE = QUEUES + "/<str:queue_id>"
 WORKERS = ACCOUNT + "workers/"
 SCRIPT = WORKERS + "scripts/<str:script_name>"
 PREVIEWS = "provisioning/previews"
@@ -58,6 +60,25 @@ urlpatterns = [
         d1.export_download,
         name="api-d1-export-download",
     ),
+    path(QUEUES, queues.collection, name="api-queues"),
+    path(QUEUE, queues.queue, name="api-queue"),
+    path(QUEUE + "/consumers", queues.consumers, name="api-queue-consumers"),
+    path(
+        QUEUE + "/consumers/<str:consumer_id>",
+        queues.consumer,
+        name="api-queue-consumer",
+    ),
+    path(QUEUE + "/messages", queues.messages, name="api-queue-messages"),
+    path(
+        QUEUE + "/messages/batch",
+        queues.messages_batch,
+        name="api-queue-messages-batch",
+    ),
+    path(
+        QUEUE + "/messages/pull", queues.messages_pull, name="api-queue-messages-pull"
+    ),
+    path(QUEUE + "/messages/ack", queues.messages_ack, name="api-queue-messages-ack"),
+    path(QUEUE + "/purge", queues.purge, name="api-queue-purge"),
     # Workers: what wrangler deploy calls.
     path(WORKERS + "scripts", workers.scripts, name="api-workers-scripts"),
     path(SCRIPT, workers.script, name="api-workers-script"),
