@@ -645,6 +645,10 @@ class HyperdriveConfig(models.Model):
     origin = models.JSONField(default=dict, help_text="Host, port, database, user.")
     password = models.TextField(blank=True)
     caching = models.JSONField(default=dict, blank=True)
+    mtls = models.JSONField(
+        default=dict, blank=True, help_text="Certificate ids and sslmode."
+    )
+    origin_connection_limit = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     modified_at = models.DateTimeField(default=timezone.now)
 
