@@ -1,0 +1,542 @@
+"""The preview runtime's supervisor: one workerd per live Worker, an edge
+workerd in front, and a reconcile loop that makes the processes match the
+database.
+
+One thread owns all the state below (``run``); the control socket, the edge and
+Django reach it through commands (``control``). Every Worker has a directory
+``accounts/<account id>/<script id>/`` under the state dir holding its two
+sockets (owned here, passed to each successive process, so a restart queues
+visitors instead of refusing them), its log, its rendered versions and its
+Durable Object data. Purging an account is deleting its directory.
+"""
+
+import json
+import logging
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
+
+from accounts.models import WorkerVersion
+from accounts.services.previews import process
+from accounts.services.previews.render import (
+    GoneAccount,
+    Route,
+    WorkerConfigInvalid,
+    WorkerPaths,
+    render_edge,
+)
+from accounts.services.previews.specs import write_version
+from accounts.services.previews.state import Desired, Target, desired_previews
+
+from . import control
+
+logger = logging.getLogger("claimportal.previews")
+
+CRASH_WINDOW = 60.0  # seconds: this many crashes within it and we give up ...
+CRASH_LIMIT = 5
+RECENT_CRASH = 5.0  # a visitor whose request hit a crash this recently sees 502
+RETRY_FAILED = 60.0  # a version that failed to start is tried again after this
+DRAIN_SECONDS = 5.0  # an old process finishes its requests for at most this long
+TICK = 0.2
+
+
+@dataclass
+class Slot:
+    """One Worker's place in the runtime."""
+
+    key: str
+    account_id: str
+    directory: Path
+    http: socket.socket | None = None
+    admin: socket.socket | None = None
+    process: subprocess.Popen | None = None
+    version_id: str = ""
+    started_at: float = 0.0
+    startup_ms: int | None = None
+    state: str = "stopped"  # running, stopped, failed, crashed
+    error: str = ""
+    failed_version: str = ""
+    failed_at: float = 0.0
+    crashes: list[float] = field(default_factory=list)
+    cpu_ticks: int = -1
+    last_active: float = 0.0
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "version_id": self.version_id,
+            "startup_ms": self.startup_ms,
+            "error": self.error,
+            "pid": self.process.pid if self.alive else None,
+        }
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        port: int,
+        sandbox: bool,
+        binary: Path,
+        log: Callable[[str], None] = logger.info,
+    ) -> None:
+        self.root = state_dir
+        self.port = port
+        self.sandbox = sandbox
+        self.binary = binary
+        self.say = log
+        self.commands: queue.Queue[control.Command] = queue.Queue()
+        self.slots: dict[str, Slot] = {}
+        self.desired = Desired(targets={}, gone={})
+        self.retiring: list[tuple[subprocess.Popen, float]] = []
+        self.edge: subprocess.Popen | None = None
+        self.edge_config = ""
+        self.edge_generation = 0
+        self.stopping = False
+        self.handlers: dict[str, Callable[[control.Command], Any]] = {
+            "apply": self._apply,
+            "reconcile": self._reconcile_command,
+            "ensure": self._ensure,
+            "stuck": self._stuck,
+            "status": lambda _command: self.status(),
+        }
+
+    # --- setup and the loop ----------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the sockets, start the internal endpoints and the edge."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)  # sandboxed processes (nobody) reach their files
+        (self.root / "accounts").mkdir(exist_ok=True)
+        self.edge_socket = socket.create_server(("127.0.0.1", self.port), backlog=1024)
+        self.port = self.edge_socket.getsockname()[1]
+        self.control_server = control.serve(
+            self.root / "supervisor.sock",
+            self.commands,
+            timeout=settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS + 25,
+        )
+        self._start_internal_endpoints()
+        self.reconcile()
+        (self.root / "runtime.json").write_text(
+            json.dumps({"pid": os.getpid(), "port": self.port})
+        )
+
+    def _start_internal_endpoints(self) -> None:
+        """Django's binding endpoints on ``control.sock``, in their own gunicorn:
+        never on the public web server, and reachable from the sandbox."""
+        listener = process.unix_listener(self.root / "control.sock")
+        self.internal = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "accounts.previews.wsgi:application",
+                "--bind",
+                f"fd://{listener.fileno()}",
+                "--worker-class",
+                "gthread",
+                "--workers",
+                "1",
+                "--threads",
+                "8",
+                "--log-level",
+                "warning",
+            ],
+            pass_fds=[listener.fileno()],
+            cwd=settings.BASE_DIR,
+            preexec_fn=process._die_with_parent,
+        )
+        listener.close()
+
+    def run(self) -> None:
+        """Serve until ``stop()``: commands as they come, reconcile regularly."""
+        interval = settings.CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS
+        next_reconcile = time.monotonic() + interval
+        while not self.stopping:
+            try:
+                command = self.commands.get(timeout=TICK)
+            except queue.Empty:
+                command = None
+            if command is not None:
+                self._run_command(command)
+            self.reap()
+            if time.monotonic() >= next_reconcile:
+                self.reconcile()
+                next_reconcile = time.monotonic() + interval
+            self.stop_idle()
+
+    def _run_command(self, command: control.Command) -> None:
+        handler = self.handlers.get(command.action)
+        try:
+            if handler is None:
+                command.reply.set_result({"error": f"unknown {command.action!r}"})
+            else:
+                command.reply.set_result(handler(command))
+        except Exception as error:  # reported to the caller, the loop goes on
+            command.reply.set_exception(error)
+
+    def stop(self) -> None:
+        """Stop every process (the data on disk stays)."""
+        self.stopping = True
+        for slot in self.slots.values():
+            if slot.process is not None:
+                process.stop(slot.process, grace=2)
+        for old, _deadline in self.retiring:
+            process.stop(old, grace=0)
+        if self.edge is not None:
+            process.stop(self.edge, grace=1)
+        process.stop(self.internal, grace=5)
+        self.control_server.shutdown()
+
+    # --- the database's view ---------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Make processes, edge and disk match the database."""
+        try:
+            close_old_connections()
+            desired = desired_previews(now=timezone.now())
+        except DatabaseError:
+            logger.exception("preview runtime: cannot read the database")
+            close_old_connections()
+            return
+        self.desired = desired
+        for key in [k for k in self.slots if k not in desired.targets]:
+            self._remove(self.slots.pop(key))
+        for target in desired.targets.values():
+            self._converge(target)
+        self._remove_orphaned_files(desired)
+        self._update_edge(desired)
+
+    def _converge(self, target: Target) -> None:
+        slot = self.slots.get(target.key)
+        if target.limited:
+            if slot is not None:
+                self._close(slot)
+                slot.state = "stopped"
+            return
+        if slot is None:
+            slot = self.slots[target.key] = Slot(
+                key=target.key,
+                account_id=target.account_id,
+                directory=self.root / "accounts" / target.account_id / target.key,
+            )
+        if slot.version_id == target.version_id and slot.state in (
+            "running",
+            "crashed",
+        ):
+            return
+        if slot.version_id == target.version_id and slot.state == "stopped":
+            return  # stopped while idle: the next visitor starts it
+        if (
+            slot.failed_version == target.version_id
+            and time.monotonic() - slot.failed_at < RETRY_FAILED
+        ):
+            return
+        self.launch(slot, target)
+
+    def _remove_orphaned_files(self, desired: Desired) -> None:
+        """Delete what purged accounts and deleted scripts left on disk."""
+        accounts = self.root / "accounts"
+        for account_dir in accounts.iterdir():
+            if account_dir.name not in desired.accounts:
+                shutil.rmtree(account_dir, ignore_errors=True)
+                continue
+            for script_dir in account_dir.iterdir():
+                key = (account_dir.name, script_dir.name)
+                if key not in desired.scripts and script_dir.name not in self.slots:
+                    shutil.rmtree(script_dir, ignore_errors=True)
+
+    # --- processes --------------------------------------------------------------
+
+    def launch(self, slot: Slot, target: Target) -> None:
+        """Start the target's version; replace what runs without refusing a
+        visitor. A version that cannot start leaves the old one serving."""
+        began = time.monotonic()
+        directory = slot.directory / f"v-{target.version_id}"
+        objects = slot.directory / "do"
+        try:
+            close_old_connections()
+            version = WorkerVersion.objects.select_related("script").get(
+                pk=target.version_id
+            )
+            objects.mkdir(parents=True, exist_ok=True)
+            if self.sandbox:
+                os.chown(objects, process.NOBODY, process.NOBODY)
+            config = write_version(
+                version=version,
+                directory=directory,
+                paths=WorkerPaths(
+                    control_socket=str(self.root / "control.sock"),
+                    durable_objects=str(objects),
+                    assets=str(directory / "assets"),
+                ),
+                heap_mb=settings.CLAIMPORTAL_PREVIEW_HEAP_MB,
+            )
+        except (WorkerVersion.DoesNotExist, DatabaseError):
+            logger.exception("preview runtime: cannot read version %s", target.key)
+            close_old_connections()
+            return
+        except WorkerConfigInvalid as invalid:
+            self._failed(slot, target, invalid.message)
+            return
+        if slot.http is None:
+            slot.http = process.unix_listener(slot.directory / "http.sock")
+            slot.admin = process.unix_listener(slot.directory / "admin.sock")
+        old = slot.process if slot.alive else None
+        if old is not None and target.has_durable_objects:
+            # Two processes must never share one Durable Object's SQLite file:
+            # stop first; visitors wait in the socket's queue meanwhile.
+            process.stop(old, grace=DRAIN_SECONDS)
+            old = None
+        log = slot.directory / "log"
+        if slot.version_id != target.version_id:
+            log.write_bytes(b"")  # one log per version; a crash's stays for its restart
+        try:
+            started = process.spawn(
+                config=config,
+                sockets={"http": slot.http, "admin": slot.admin},
+                log=log,
+                sandbox=self.sandbox,
+                timeout=settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS,
+                binary=self.binary,
+            )
+        except process.StartupFailed as failure:
+            if old is None:
+                self._close(slot)
+            self._failed(slot, target, failure.message)
+            return
+        if old is not None:
+            self._retire(old)
+        slot.process = started.process
+        slot.startup_ms = started.startup_ms
+        slot.started_at = slot.last_active = time.monotonic()
+        slot.cpu_ticks = -1
+        slot.state, slot.error, slot.failed_version = "running", "", ""
+        previous = slot.version_id
+        slot.version_id = target.version_id
+        if previous and previous != target.version_id:
+            shutil.rmtree(slot.directory / f"v-{previous}", ignore_errors=True)
+        self.say(
+            f"preview {target.host}: version {target.version_id} listening after "
+            f"{started.startup_ms} ms ({time.monotonic() - began:.2f} s in all)"
+        )
+
+    def _failed(self, slot: Slot, target: Target, message: str) -> None:
+        slot.failed_version, slot.failed_at = target.version_id, time.monotonic()
+        slot.error = message
+        if not slot.alive:
+            slot.state = "failed"
+        self.say(f"preview {target.host}: version {target.version_id} failed to start")
+
+    def _retire(self, old: subprocess.Popen) -> None:
+        """Let a replaced process finish its requests, then make sure it is gone."""
+        old.terminate()
+        self.retiring.append((old, time.monotonic() + DRAIN_SECONDS))
+
+    def _close(self, slot: Slot) -> None:
+        """Stop the process and remove the sockets: the edge then learns from
+        us why nobody answers."""
+        if slot.process is not None:
+            process.stop(slot.process, grace=0)
+            slot.process = None
+        for name in ("http", "admin"):
+            listener = getattr(slot, name)
+            if listener is not None:
+                listener.close()
+                (slot.directory / f"{name}.sock").unlink(missing_ok=True)
+                setattr(slot, name, None)
+
+    def _remove(self, slot: Slot) -> None:
+        self._close(slot)
+        self.say(f"preview {slot.key}: stopped (no longer live)")
+
+    def reap(self) -> None:
+        """Notice processes that died: restart Workers, or give up after a
+        crash loop; restart the edge."""
+        now = time.monotonic()
+        self.retiring = [
+            (old, deadline)
+            for old, deadline in self.retiring
+            if old.poll() is None and not (now > deadline and old.kill() is None)
+        ]
+        for slot in self.slots.values():
+            if slot.process is None or slot.process.poll() is None:
+                continue
+            code = slot.process.returncode
+            slot.process = None
+            slot.crashes = [t for t in slot.crashes if now - t < CRASH_WINDOW] + [now]
+            self.say(f"preview {slot.key}: process exited with status {code}")
+            target = self.desired.targets.get(slot.key)
+            if len(slot.crashes) >= CRASH_LIMIT or target is None:
+                slot.state = "crashed"
+                slot.error = "The Worker crashed repeatedly."
+                self._close(slot)
+                continue
+            slot.state = "crashed"
+            self.launch(slot, target)
+        if self.edge is not None and self.edge.poll() is not None and not self.stopping:
+            self.say(f"preview edge exited with status {self.edge.returncode}")
+            self.edge, self.edge_config = None, ""
+            self._update_edge(self.desired)
+
+    def stop_idle(self) -> None:
+        """Stop Workers that used no CPU for the idle time; the edge starts them
+        again on the next visit."""
+        idle = settings.CLAIMPORTAL_PREVIEW_IDLE_SECONDS
+        if idle <= 0:
+            return
+        now = time.monotonic()
+        for slot in self.slots.values():
+            if not slot.alive:
+                continue
+            ticks = _cpu_ticks(slot.process.pid)
+            if ticks != slot.cpu_ticks:
+                slot.cpu_ticks, slot.last_active = ticks, now
+            elif now - slot.last_active > idle:
+                self._close(slot)
+                slot.state = "stopped"
+                self.say(f"preview {slot.key}: stopped while idle")
+
+    # --- the edge ---------------------------------------------------------------
+
+    def _update_edge(self, desired: Desired) -> None:
+        routes = [
+            Route(
+                host=target.host,
+                key=target.key,
+                socket=str(
+                    self.root
+                    / "accounts"
+                    / target.account_id
+                    / target.key
+                    / "http.sock"
+                ),
+                banner=target.banner,
+            )
+            for target in desired.targets.values()
+        ]
+        gone = [
+            GoneAccount(sub, state, detail)
+            for sub, (state, detail) in desired.gone.items()
+        ]
+        config = render_edge(
+            routes=routes,
+            gone=gone,
+            domain=settings.CLAIMPORTAL_PREVIEW_DOMAIN,
+            supervisor_socket=str(self.root / "supervisor.sock"),
+            timeout_ms=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS * 1000,
+        )
+        if config == self.edge_config and self.edge is not None:
+            return
+        self.edge_generation += 1
+        directory = self.root / "edge" / str(self.edge_generation)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "config.capnp").write_text(config, encoding="utf-8")
+        try:
+            started = process.spawn(
+                config=directory / "config.capnp",
+                sockets={"http": self.edge_socket},
+                log=self.root / "edge.log",
+                sandbox=self.sandbox,
+                timeout=30,
+                binary=self.binary,
+            )
+        except process.StartupFailed as failure:
+            logger.error("preview edge failed to start: %s", failure.message)
+            return
+        # Both share the listening socket for a moment: nobody is refused.
+        if self.edge is not None:
+            self._retire(self.edge)
+        self.edge, self.edge_config = started.process, config
+        shutil.rmtree(
+            self.root / "edge" / str(self.edge_generation - 1), ignore_errors=True
+        )
+
+    # --- commands ---------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "port": self.port,
+            "sandbox": self.sandbox,
+            "workers": {key: slot.summary() for key, slot in self.slots.items()},
+        }
+
+    def _reconcile_command(self, _command: control.Command) -> dict[str, Any]:
+        self.reconcile()
+        return self.status()
+
+    def _apply(self, command: control.Command) -> dict[str, Any]:
+        """A deploy committed: converge now and say how the Worker started."""
+        self.reconcile()
+        target = self.desired.targets.get(command.arg)
+        slot = self.slots.get(command.arg)
+        if target is None:
+            return {"state": "absent"}
+        if target.limited:
+            return {"state": "limited", "message": target.limited}
+        return slot.summary() if slot else {"state": "stopped"}
+
+    def _ensure(self, command: control.Command) -> dict[str, Any]:
+        """The edge found nobody answering for a Worker: say why, and start it
+        if it was only stopped."""
+        self.reap()
+        target = self.desired.targets.get(command.arg)
+        slot = self.slots.get(command.arg)
+        if target is None:
+            return {"state": "starting"}
+        if target.limited:
+            return {"state": "limited", "message": target.limited}
+        if slot is None:
+            return {"state": "starting"}
+        if slot.crashes and time.monotonic() - slot.crashes[-1] < RECENT_CRASH:
+            return {"state": "crashed"}
+        if slot.state in ("failed", "crashed") and not slot.alive:
+            return {"state": slot.state}
+        if slot.alive:
+            return {"state": "running"}
+        self.launch(slot, target)
+        if slot.alive:
+            return {"state": "running", "started": True}
+        return {"state": slot.state}
+
+    def _stuck(self, command: control.Command) -> dict[str, Any]:
+        """A visitor waited past the limit: the process is spinning (workerd
+        has no CPU limit), so kill it; ``reap`` starts a fresh one."""
+        slot = self.slots.get(command.arg)
+        limit = settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS
+        if (
+            slot is not None
+            and slot.alive
+            and time.monotonic() - slot.started_at >= limit
+        ):
+            self.say(f"preview {slot.key}: stuck for {limit} s, restarting")
+            slot.process.kill()
+            slot.process.wait()
+            self.reap()
+        return {"state": slot.state if slot else "absent"}
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User plus system CPU time of a process, in clock ticks."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return -1
+    return int(fields[11]) + int(fields[12])

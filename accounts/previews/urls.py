@@ -1,0 +1,3 @@
+"""URLs of the internal binding endpoints (served only by the runtime)."""
+
+urlpatterns: list = []

@@ -1,0 +1,85 @@
+"""Talking to the running preview runtime over its unix socket.
+
+Every call is best effort: when the runtime is down the caller goes on (a
+deploy still succeeds) and the runtime's reconcile loop catches up later.
+"""
+
+import http.client
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+
+def state_dir() -> Path:
+    return Path(settings.CLAIMPORTAL_PREVIEW_STATE_DIR)
+
+
+def supervisor_socket() -> Path:
+    return state_dir() / "supervisor.sock"
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket (the runtime's sockets are never on the network)."""
+
+    def __init__(self, path: str | Path, *, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = str(path)
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def unix_request(
+    path: str | Path,
+    method: str,
+    url: str,
+    *,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5.0,
+) -> tuple[int, bytes]:
+    """One request on a unix socket; raises OSError when nobody listens."""
+    connection = UnixHTTPConnection(path, timeout=timeout)
+    try:
+        connection.request(method, url, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def ask_runtime(
+    method: str, url: str, *, timeout: float = 5.0
+) -> dict[str, Any] | None:
+    """The runtime's JSON answer, or None when it is not running."""
+    try:
+        _status, body = unix_request(supervisor_socket(), method, url, timeout=timeout)
+    except (OSError, http.client.HTTPException):
+        return None
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def apply_script(*, script_id: int, timeout: float = 5.0) -> dict[str, Any] | None:
+    """Ask the runtime to start the script's current version now (after a
+    deploy committed). Returns its state, or None if the runtime is down."""
+    return ask_runtime("POST", f"/apply/{int(script_id)}", timeout=timeout)
+
+
+def reconcile_now() -> None:
+    """Ask the runtime to re-read the database now (after a suspend, claim or
+    purge) instead of at its next tick."""
+    ask_runtime("POST", "/reconcile", timeout=2.0)
+
+
+def runtime_status(*, timeout: float = 1.0) -> dict[str, Any] | None:
+    """Every Worker's state in the runtime, keyed by script id, or None."""
+    return ask_runtime("GET", "/status", timeout=timeout)

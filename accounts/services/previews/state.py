@@ -1,0 +1,172 @@
+"""What the preview runtime should be doing, read from the database: which
+Worker versions run, under which host, with which banner, and which
+subdomains answer "suspended" or "expired". The runtime's reconcile loop
+applies it, so any crash or restart converges on the database."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from accounts.models import CloudAccount, WorkerScript
+
+# How long the edge keeps saying "expired" for a deleted account's subdomain.
+GONE_RETENTION = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Worker the runtime should serve."""
+
+    key: str  # the runtime's name for the script: its primary key
+    account_id: str
+    host: str  # "<script>.<subdomain>"
+    version_id: str
+    banner: str  # HTML injected into pages of unclaimed Workers
+    has_durable_objects: bool
+    cron: tuple[str, ...]
+    limited: str = ""  # why it may not run now (a limit was reached)
+
+
+@dataclass(frozen=True)
+class Desired:
+    targets: dict[str, Target]
+    gone: dict[str, tuple[str, str]]  # subdomain -> (state, detail)
+    # What may keep files on the runtime's disk: accounts not purged, and
+    # (account id, script key) of every script they have.
+    accounts: frozenset[str] = field(default_factory=frozenset)
+    scripts: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def report_url(*, account: CloudAccount) -> str:
+    """Where a visitor reports abuse of this account's previews."""
+    try:
+        path = reverse("accounts:report", args=[account.pk])
+    except NoReverseMatch:
+        path = reverse("accounts:home")
+    return settings.PUBLIC_BASE_URL + path
+
+
+def banner_html(*, account: CloudAccount) -> str:
+    """The strip every HTML page of an unclaimed Worker carries."""
+    return format_html(
+        '<div role="note" style="position:fixed;left:0;right:0;bottom:0;'
+        "z-index:2147483647;padding:6px 12px;background:#fff7d6;color:#222;"
+        'font:13px/1.4 system-ui,sans-serif;border-top:1px solid #e0c96b">'
+        "Unclaimed preview, expires at {} · "
+        '<a href="{}" style="color:#0645ad">report abuse</a></div>',
+        _when(account.expires_at),
+        report_url(account=account),
+    )
+
+
+def _serving(account: CloudAccount, now: datetime) -> bool:
+    if account.state == CloudAccount.State.CLAIMED:
+        return True
+    return account.state == CloudAccount.State.PENDING and not (
+        account.is_past_deadline(now)
+    )
+
+
+def _gone(now: datetime) -> dict[str, tuple[str, str]]:
+    state = CloudAccount.State
+    ended = Q(state=state.EXPIRED) | Q(state=state.PENDING) & (
+        Q(claim_expires_at__lte=now) | Q(expires_at__lte=now)
+    )
+    recent = Q(claim_expires_at__gte=now - GONE_RETENTION)
+    accounts = CloudAccount.objects.filter(Q(state=state.SUSPENDED) | ended & recent)
+    gone = {}
+    for account in accounts.only(
+        "subdomain", "state", "expires_at", "claim_expires_at"
+    ):
+        if account.state == state.SUSPENDED:
+            gone[account.subdomain] = ("suspended", "")
+        else:
+            ended_at = min(account.expires_at, account.claim_expires_at)
+            gone[account.subdomain] = ("expired", f"It expired at {_when(ended_at)}.")
+    return gone
+
+
+def desired_previews(*, now: datetime) -> Desired:
+    """The runtime's whole desired state, in a fixed number of queries.
+
+    Workers of claimed and unexpired pending accounts run, oldest first, up
+    to the per-account and total limits; the rest are marked ``limited``."""
+    scripts = (
+        WorkerScript.objects.filter(current_version__isnull=False)
+        .select_related("account")
+        .only(
+            "pk",
+            "name",
+            "created_at",
+            "cron_schedules",
+            "current_version_id",
+            "account__id",
+            "account__subdomain",
+            "account__state",
+            "account__expires_at",
+            "account__claim_expires_at",
+        )
+        .order_by("created_at", "pk")
+    )
+    with_objects = set(
+        WorkerScript.objects.filter(durable_object_namespaces__isnull=False)
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    per_account_limit = settings.CLAIMPORTAL_PREVIEW_MAX_PER_ACCOUNT
+    total_limit = settings.CLAIMPORTAL_PREVIEW_MAX_TOTAL
+    per_account: dict[str, int] = {}
+    running = 0
+    targets = {}
+    for script in scripts:
+        account = script.account
+        if not _serving(account, now):
+            continue
+        limited = ""
+        if per_account.get(account.pk, 0) >= per_account_limit:
+            limited = (
+                f"This account already has {per_account_limit} live previews, "
+                "the most it may have."
+            )
+        elif running >= total_limit:
+            limited = "The preview runtime is serving as many Workers as it may."
+        else:
+            per_account[account.pk] = per_account.get(account.pk, 0) + 1
+            running += 1
+        key = str(script.pk)
+        targets[key] = Target(
+            key=key,
+            account_id=account.pk,
+            host=f"{script.name}.{account.subdomain}".lower(),
+            version_id=str(script.current_version_id),
+            banner=(
+                banner_html(account=account)
+                if account.state == CloudAccount.State.PENDING
+                else ""
+            ),
+            has_durable_objects=script.pk in with_objects,
+            cron=tuple(
+                str(entry.get("cron", entry)) if isinstance(entry, dict) else str(entry)
+                for entry in (script.cron_schedules or [])
+            ),
+            limited=limited,
+        )
+    alive = CloudAccount.objects.filter(purged_at__isnull=True)
+    scripts = WorkerScript.objects.filter(account__purged_at__isnull=True)
+    return Desired(
+        targets=targets,
+        gone=_gone(now),
+        accounts=frozenset(alive.values_list("pk", flat=True)),
+        scripts=frozenset(
+            (account_id, str(pk))
+            for pk, account_id in scripts.values_list("pk", "account_id")
+        ),
+    )
