@@ -23,6 +23,7 @@ LAYERS = {
     "urls": 3,
     "management": 3,
     "previews": 3,
+    "discovery": 3,
 }
 
 
