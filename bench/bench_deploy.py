@@ -352,7 +352,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    settings.DATABASES["default"]["TEST"] = {"NAME": "bench_deploy"}
+    connection.settings_dict["TEST"]["NAME"] = "bench_deploy"
     original = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
