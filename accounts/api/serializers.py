@@ -7,6 +7,7 @@ from accounts.models import (
     CloudAccount,
     D1Database,
     DurableObjectNamespace,
+    HyperdriveConfig,
     KVEntry,
     KVNamespace,
     Queue,
@@ -200,3 +201,20 @@ def queue_message_json(lease: Lease) -> dict:
         "lease_id": lease.lease_id,
         "metadata": {"CF-Content-Type": message.content_type},
     }
+
+
+def hyperdrive_json(config: HyperdriveConfig) -> dict:
+    """A Hyperdrive config without its password, as Cloudflare shows one."""
+    item = {
+        "id": config.id,
+        "name": config.name,
+        "origin": dict(config.origin),
+        "caching": config.caching or {"disabled": False},
+        "created_on": iso(config.created_at),
+        "modified_on": iso(config.modified_at),
+    }
+    if config.mtls:
+        item["mtls"] = config.mtls
+    if config.origin_connection_limit is not None:
+        item["origin_connection_limit"] = config.origin_connection_limit
+    return item

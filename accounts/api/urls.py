@@ -1,11 +1,22 @@
 from django.urls import path, re_path
 
-from . import accounts, assets, d1, kv, openapi, provisioning, queues, workers
+from . import (
+    accounts,
+    assets,
+    d1,
+    hyperdrive,
+    kv,
+    openapi,
+    provisioning,
+    queues,
+    workers,
+)
 
 ACCOUNT = "accounts/<str:account_id>/"
 KV = ACCOUNT + "storage/kv/namespaces"
 D1 = ACCOUNT + "d1/database"
 D1_DB = D1 + "/<str:database_id>"
+HYPERDRIVE = ACCOUNT + "hyperdrive/configs"
 QUEUES = ACCOUNT + "queues"
 QUEUE = QUEUES + "/<str:queue_id>"
 WORKERS = ACCOUNT + "workers/"
@@ -79,6 +90,12 @@ urlpatterns = [
     ),
     path(QUEUE + "/messages/ack", queues.messages_ack, name="api-queue-messages-ack"),
     path(QUEUE + "/purge", queues.purge, name="api-queue-purge"),
+    path(HYPERDRIVE, hyperdrive.configs, name="api-hyperdrive-configs"),
+    path(
+        HYPERDRIVE + "/<str:config_id>",
+        hyperdrive.config,
+        name="api-hyperdrive-config",
+    ),
     # Workers: what wrangler deploy calls.
     path(WORKERS + "scripts", workers.scripts, name="api-workers-scripts"),
     path(SCRIPT, workers.script, name="api-workers-script"),
