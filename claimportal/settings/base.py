@@ -163,8 +163,11 @@ EMAIL_BACKEND = env.text(
 )
 DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "claimportal <noreply@localhost>")
 
-# Claim pages must not leak their key through Referer.
-SECURE_REFERRER_POLICY = "no-referrer"
+# No other site ever gets a Referer from us. Not "no-referrer": with it browsers
+# send "Origin: null" on our own form posts, which Django's CSRF check refuses.
+# Claim keys never stay in a page's address (the link redirects at once), so
+# even our own Referers carry none.
+SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
