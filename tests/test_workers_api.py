@@ -699,3 +699,28 @@ def test_concurrent_first_deploys_of_one_name_make_one_worker(provision, client)
     script = WorkerScript.objects.get(name="race")
     assert sorted(script.versions.values_list("number", flat=True)) == [1, 2, 3, 4]
     assert script.current_version.number == 4  # the last to take the lock
+
+
+def test_a_service_worker_script_keeps_its_body_part_first(api):
+    wasm = b"\x00asm\x01\x00\x00\x00"
+    metadata = {
+        "body_part": "worker.js",
+        "bindings": [{"name": "WASM", "type": "wasm_module", "part": "wasm"}],
+    }
+    modules = {
+        "wasm": ("application/wasm", wasm),
+        "worker.js": ("application/javascript", b"addEventListener('fetch', e => {});"),
+    }
+    result = ok(upload(api, "workers/scripts/sw", script_form(metadata, modules)))
+    version = WorkerVersion.objects.get(pk=result["deployment_id"])
+    assert version.main_module == ""
+    assert version.metadata["body_part"] == "worker.js"
+    assert [m.name for m in version.modules.all()] == ["worker.js", "wasm"]
+    missing = {
+        **metadata,
+        "bindings": [{"name": "W", "type": "wasm_module", "part": "x"}],
+    }
+    assert (
+        error_code(upload(api, "workers/scripts/sw", script_form(missing, modules)))
+        == 10021
+    )

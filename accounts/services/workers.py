@@ -250,17 +250,23 @@ def _read_parts(parts: list[Part]) -> tuple[dict[str, Any], list[Part]]:
     return metadata, modules
 
 
-def _main_module(metadata: dict[str, Any], modules: list[Part]) -> str:
+def _entry_first(
+    metadata: dict[str, Any], modules: list[Part]
+) -> tuple[str, list[Part]]:
+    """The main module's name, and the modules with the entry part first."""
     main = metadata.get("main_module") or metadata.get("body_part")
     if main is None:
         if modules:
             raise ScriptInvalid("The metadata must name its 'main_module'.")
         if not metadata.get("assets"):
             raise ScriptInvalid("The upload has no modules and no assets.")
-        return ""
+        return "", modules
     if not isinstance(main, str) or main not in {p.name for p in modules}:
         raise ScriptInvalid(f"The main module {str(main)[:100]!r} was not uploaded.")
-    return main
+    # The entry part goes first; a service-worker script (body_part) has no main
+    # module, which is how the runtime tells the two formats apart.
+    ordered = sorted(modules, key=lambda part: part.name != main)
+    return (main if metadata.get("main_module") else ""), ordered
 
 
 def _compatibility(metadata: dict[str, Any]) -> tuple[str, list[str]]:
@@ -435,7 +441,7 @@ def upload_version(
     ScriptTooLarge, WorkerNotFound, AccountNotFound.
     """
     metadata, modules = _read_parts(parts)
-    main_module = _main_module(metadata, modules)
+    main_module, modules = _entry_first(metadata, modules)
     date, flags = _compatibility(metadata)
     module_types = {p.name: _module_type(p) for p in modules}
     annotations = metadata.get("annotations") or {}
