@@ -4,6 +4,7 @@ import base64
 from datetime import UTC, datetime
 
 from accounts.models import (
+    Certificate,
     CloudAccount,
     D1Database,
     DurableObjectNamespace,
@@ -218,3 +219,18 @@ def hyperdrive_json(config: HyperdriveConfig) -> dict:
     if config.origin_connection_limit is not None:
         item["origin_connection_limit"] = config.origin_connection_limit
     return item
+
+
+def certificate_json(certificate: Certificate) -> dict:
+    """A certificate as Cloudflare lists one; the private key is never included."""
+    return {
+        "id": certificate.id,
+        "name": certificate.name,
+        "ca": certificate.kind == Certificate.Kind.CA,
+        "certificates": certificate.certificate,
+        "issuer": certificate.issuer,
+        "serial_number": certificate.serial_number,
+        "signature": certificate.signature,
+        "expires_on": iso(certificate.expires_on),
+        "uploaded_on": iso(certificate.uploaded_on),
+    }

@@ -3,6 +3,7 @@ from django.urls import path, re_path
 from . import (
     accounts,
     assets,
+    certificates,
     d1,
     hyperdrive,
     kv,
@@ -16,6 +17,7 @@ ACCOUNT = "accounts/<str:account_id>/"
 KV = ACCOUNT + "storage/kv/namespaces"
 D1 = ACCOUNT + "d1/database"
 D1_DB = D1 + "/<str:database_id>"
+CERTIFICATES = ACCOUNT + "mtls_certificates"
 HYPERDRIVE = ACCOUNT + "hyperdrive/configs"
 QUEUES = ACCOUNT + "queues"
 QUEUE = QUEUES + "/<str:queue_id>"
@@ -95,6 +97,12 @@ urlpatterns = [
         HYPERDRIVE + "/<str:config_id>",
         hyperdrive.config,
         name="api-hyperdrive-config",
+    ),
+    path(CERTIFICATES, certificates.collection, name="api-certificates"),
+    path(
+        CERTIFICATES + "/<str:certificate_id>",
+        certificates.certificate,
+        name="api-certificate",
     ),
     # Workers: what wrangler deploy calls.
     path(WORKERS + "scripts", workers.scripts, name="api-workers-scripts"),
