@@ -10,6 +10,7 @@ from . import (
     openapi,
     provisioning,
     queues,
+    r2,
     workers,
 )
 
@@ -103,6 +104,12 @@ urlpatterns = [
         CERTIFICATES + "/<str:certificate_id>",
         certificates.certificate,
         name="api-certificate",
+    ),
+    re_path(
+        r"^accounts/(?P<account_id>[^/]+)/"
+        r"(?:event_notifications/)?r2(?:/(?P<rest>.*))?$",
+        r2.refused,
+        name="api-r2-refused",
     ),
     # Workers: what wrangler deploy calls.
     path(WORKERS + "scripts", workers.scripts, name="api-workers-scripts"),
