@@ -441,25 +441,19 @@ def test_bad_script_uploads_are_10021_and_write_nothing(api, parts, message):
     assert not WorkerScript.objects.exists()
 
 
-def test_an_oversized_script_is_a_413(api, settings):
-    settings.CLAIMPORTAL_MAX_SCRIPT_BYTES = 1000
-    modules = {"index.js": (MODULE, b"//" + b"x" * 1000)}
+@pytest.mark.parametrize(
+    ("limit", "code"),
+    [("CLAIMPORTAL_MAX_SCRIPT_BYTES", 10027), ("DATA_UPLOAD_MAX_MEMORY_SIZE", 10013)],
+)
+def test_oversized_uploads_are_a_413(api, settings, limit, code):
+    setattr(settings, limit, 1000)
+    modules = {"index.js": (MODULE, b"//" + b"x" * 2000)}
     response = upload(
         api, "workers/scripts/w", script_form({"main_module": "index.js"}, modules)
     )
     assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    assert error_code(response) == 10027
-    assert "limit is 1000 bytes" in response.json()["errors"][0]["message"]
-
-
-def test_a_body_over_the_request_limit_is_a_413(api, settings):
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2000
-    modules = {"index.js": (MODULE, b"//" + b"x" * 3000)}
-    response = upload(
-        api, "workers/scripts/w", script_form({"main_module": "index.js"}, modules)
-    )
-    assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    assert response.json()["success"] is False
+    assert error_code(response) == code
+    assert not WorkerScript.objects.exists()
 
 
 def test_versions_need_an_existing_worker(api):
@@ -724,3 +718,54 @@ def test_a_service_worker_script_keeps_its_body_part_first(api):
         error_code(upload(api, "workers/scripts/sw", script_form(missing, modules)))
         == 10021
     )
+
+
+HOSTILE_METADATA = [
+    b'{"main_module": "index.js", "vars": NaN}',
+    b'{"main_module": "index.js", "annotations": {"x": "\\u0000"}}',
+    b'{"main_module": "index.js", "keep_bindings": [{"a": 1}]}',
+    b'{"main_module": "index.js", "bindings": [{"name": "Q", "type": "queue",'
+    b' "queue_name": ["jobs"]}]}',
+    b'{"main_module": "index.js", "bindings": [{"name": "D", "type": "d1",'
+    b' "id": {"x": 1}}]}',
+    b'{"main_module": "index.js", "migrations": {"new_tag": ["v1"]}}',
+    b'{"main_module": "index.js", "migrations": {"steps": [{"new_classes": [1]}]}}',
+    b'{"main_module": "index.js", "compatibility_flags": "nodejs_compat"}',
+]
+
+
+@pytest.mark.parametrize("metadata", HOSTILE_METADATA)
+def test_hostile_metadata_is_refused_cleanly(api, metadata):
+    body = form(
+        [("metadata", None, None, metadata), ("index.js", "index.js", MODULE, HELLO)]
+    )
+    response = upload(api, "workers/scripts/w", body)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["success"] is False
+    assert not WorkerScript.objects.exists()
+
+
+def test_a_module_with_an_overlong_content_type_is_refused(api):
+    parts = [
+        ("metadata", None, None, b'{"main_module": "index.js"}'),
+        ("index.js", "index.js", MODULE + "; x=" + "y" * 200, HELLO),
+    ]
+    assert error_code(upload(api, "workers/scripts/w", form(parts))) == 10021
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("script-settings", '{"observability": {"head_sampling_rate": NaN}}'),
+        ("script-settings", '{"tags": ["\\u0000"]}'),
+        ("script-settings", '{"colour": "blue"}'),
+        ("deployments", '{"versions": [{"version_id": "x", "percentage": NaN}]}'),
+        ("deployments", '{"annotations": {"a": Infinity}, "versions": []}'),
+    ],
+)
+def test_hostile_json_bodies_are_400s(api, path, body):
+    ok(upload(api, "workers/scripts/w", script_form({"main_module": "index.js"})))
+    method = api.patch if path == "script-settings" else api.post
+    response = method(f"workers/scripts/w/{path}", body)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["success"] is False

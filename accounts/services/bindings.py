@@ -114,7 +114,9 @@ def resolve(
     """
     raw = metadata.get("bindings", [])
     keep = metadata.get("keep_bindings", [])
-    if not isinstance(raw, list) or not isinstance(keep, list):
+    if not isinstance(raw, list) or not (
+        isinstance(keep, list) and all(isinstance(k, str) for k in keep)
+    ):
         raise BindingInvalid("'bindings' and 'keep_bindings' must be lists.")
     by_name = {b["name"]: b for b in previous}
     bindings: list[dict[str, Any]] = []
@@ -155,7 +157,7 @@ def resolve(
 
 def _need(binding: dict[str, Any], key: str) -> Any:
     value = binding.get(key)
-    if value in (None, ""):
+    if not isinstance(value, str) or not value or len(value) > NAME_MAX_LENGTH:
         raise BindingInvalid(
             f"binding {binding['name']} of type {binding['type']} needs '{key}'."
         )
@@ -195,7 +197,9 @@ def check(
                 f"binding {name} of type kv_namespace refers to namespace "
                 f"{binding['namespace_id']}, which this account does not have."
             )
-        if kind == "d1" and not _exists(account.d1_databases, pk=binding.get("id")):
+        if kind == "d1" and not _exists(
+            account.d1_databases, pk=str(binding.get("id"))
+        ):
             # The exact text wrangler recognises and explains (spec 4.9).
             raise BindingInvalid(
                 f"binding {name} of type d1 must have a valid `id` specified"
@@ -243,6 +247,8 @@ def _check_durable_object(
     account: CloudAccount, script: WorkerScript, binding: dict, class_name: Any
 ) -> None:
     owner = binding.get("script_name") or script.name
+    if not isinstance(owner, str):
+        raise BindingInvalid(f"binding {binding['name']} has a bad 'script_name'.")
     found = DurableObjectNamespace.objects.filter(
         account=account, script__name=owner, class_name=class_name
     ).exists()

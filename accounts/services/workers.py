@@ -42,6 +42,7 @@ from accounts.models import (
 from accounts.services import assets, bindings
 from accounts.services.audit import record_event
 from accounts.services.multipart import Part
+from accounts.services.validation import clean_json
 
 SCRIPT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
 SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -208,7 +209,22 @@ def _is_uuid(value: Any) -> bool:
     )
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # PostgreSQL cannot store it
+
+
+def _storable(value: Any, *, field: str) -> Any:
+    """A client's JSON, checked to fit a JSONField (no NaN, no NUL, bounded)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError as exc:
+        raise InvalidInput(f"'{field}' may not contain NaN or Infinity.") from exc
+    return clean_json(value, field=field, max_bytes=64 * 1024)
+
+
 def _module_type(part: Part) -> str:
+    if len(part.content_type) > 100:
+        raise ScriptInvalid(f"Module {part.name!r} has an overlong Content-Type.")
     media = part.media_type
     if not media:
         extension = part.name.rpartition(".")[2].lower() if "." in part.name else ""
@@ -226,7 +242,7 @@ def _read_parts(parts: list[Part]) -> tuple[dict[str, Any], list[Part]]:
     if len(metadata_parts) != 1:
         raise ScriptInvalid("The upload needs exactly one 'metadata' part.")
     try:
-        metadata = json.loads(metadata_parts[0].data)
+        metadata = json.loads(metadata_parts[0].data, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ScriptInvalid("The 'metadata' part is not valid JSON.") from exc
     if not isinstance(metadata, dict):
@@ -531,8 +547,12 @@ def _deployment_versions(
         if not isinstance(entry, dict):
             raise InvalidInput("Each entry of 'versions' must be an object.")
         version_id, percentage = entry.get("version_id"), entry.get("percentage")
-        if isinstance(percentage, bool) or not isinstance(percentage, int | float):
-            raise InvalidInput("Each version needs a numeric 'percentage'.")
+        if (
+            isinstance(percentage, bool)
+            or not isinstance(percentage, int | float)
+            or not 0 <= percentage <= 100
+        ):
+            raise InvalidInput("Each version needs a 'percentage' from 0 to 100.")
         version = get_version(script=script, version_id=str(version_id))
         if percentage > best:
             chosen, best = version, percentage
@@ -560,7 +580,7 @@ def create_deployment(
     strategy = body.get("strategy", "percentage")
     if strategy != "percentage":
         raise InvalidInput("Only the 'percentage' deployment strategy is supported.")
-    annotations = body.get("annotations") or {}
+    annotations = _storable(body.get("annotations") or {}, field="annotations")
     if not isinstance(annotations, dict):
         raise InvalidInput("'annotations' must be an object.")
     with transaction.atomic():
@@ -608,6 +628,7 @@ def update_script_settings(
 ) -> dict[str, Any]:
     """Merge observability, tags, logpush and tail consumers into the script's
     settings. Raises WorkerNotFound, InvalidInput."""
+    changes = _storable(changes, field="script settings")
     unknown = set(changes) - SCRIPT_SETTINGS_KEYS
     if unknown:
         raise InvalidInput(f"Unknown script settings: {', '.join(sorted(unknown))}.")
