@@ -174,8 +174,16 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # Our own knobs (CLAIMPORTAL_*).
-CLAIMPORTAL_ACCOUNT_LIFETIME = env.minutes("CLAIMPORTAL_ACCOUNT_LIFETIME_MINUTES", 60)
-CLAIMPORTAL_CLAIM_WINDOW = env.minutes("CLAIMPORTAL_CLAIM_WINDOW_MINUTES", 60)
+# Demo mode: a 5-minute window, so a claim or a purge fits in a meeting
+# (verification codes are printed to the console unless EMAIL_BACKEND is set).
+CLAIMPORTAL_DEMO = env.boolean("CLAIMPORTAL_DEMO", False)
+_WINDOW_MINUTES = 5 if CLAIMPORTAL_DEMO else 60
+CLAIMPORTAL_ACCOUNT_LIFETIME = env.minutes(
+    "CLAIMPORTAL_ACCOUNT_LIFETIME_MINUTES", _WINDOW_MINUTES
+)
+CLAIMPORTAL_CLAIM_WINDOW = env.minutes(
+    "CLAIMPORTAL_CLAIM_WINDOW_MINUTES", _WINDOW_MINUTES
+)
 CLAIMPORTAL_MAX_EXTENSION = env.minutes("CLAIMPORTAL_MAX_EXTENSION_MINUTES", 24 * 60)
 # Proof of work: k segments of g chained SHA-256 calls, about 1 s in wrangler
 # (k*g near 576k). Many short segments keep the server's spot checks cheap:
