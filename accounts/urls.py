@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -7,6 +7,16 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.health, name="health"),
-    path("claim/<str:key>/", views.claim_landing, name="claim"),
+    # Key-less pages first: a real key is 43 random characters, never these words.
+    path("claim/", views.claim_review, name="claim_review"),
+    path("claim/delete/", views.claim_decline, name="claim_decline"),
+    path("claim/<str:key>/", views.claim_open, name="claim"),
+    re_path(r"^claim/(?P<key>[^/]+)/(?P<tail>.+)$", views.claim_open),
     path("mine/", views.my_accounts, name="mine"),
+    path("mine/<str:account_id>/", views.account_page, name="account"),
+    path(
+        "mine/<str:account_id>/tokens/<int:token_id>/revoke/",
+        views.revoke_token,
+        name="revoke_token",
+    ),
 ]

@@ -1,0 +1,90 @@
+"""The inventory: everything an account holds, read in a fixed number of queries."""
+
+import pytest
+from django.urls import reverse
+
+from accounts import selectors
+from tests.claim_builders import add_resources, full_deploy
+
+pytestmark = pytest.mark.django_db
+
+# session, link (with account), then the inventory's queries
+CLAIM_PAGE_QUERIES = 2 + 9
+
+
+def test_the_inventory_names_every_resource_and_where_bindings_point(provision):
+    account = provision().account
+    full_deploy(account)
+
+    found = selectors.inventory(account=account)
+
+    (worker,) = found.workers
+    assert worker.preview_url == (
+        f"http://hello-worker.{account.subdomain}.preview.localhost:8787"
+    )
+    assert worker.compatibility_date == "2026-11-01"
+    assert worker.compatibility_flags == ["nodejs_compat"]
+    assert (worker.asset_files, worker.asset_bytes) == (3, 3048)
+    assert worker.var_names == ["GREETING", "LIMITS"]
+    assert worker.secret_names == ["API_TOKEN", "SIGNING_KEY"]
+    targets = {b.name: (b.kind, b.target) for b in worker.bindings}
+    assert targets["CACHE"] == ("KV namespace", "hello-worker-cache")
+    assert targets["DB"] == ("D1 database", "hello-worker-db")
+    assert targets["PG"] == ("Hyperdrive", "hello-worker-pg")
+    assert targets["CERT"] == ("mTLS certificate", "hello-worker-cert")
+    assert targets["JOBS"] == ("Queue producer", "hello-worker-jobs")
+    assert targets["GREETING"] == ("Variable", "")
+    assert targets["SIGNING_KEY"] == ("Secret", "")
+    assert [(kv.title, kv.key_count) for kv in found.kv_namespaces] == [
+        ("hello-worker-cache", 3)
+    ]
+    assert [(q.name, q.producers, q.consumers) for q in found.queues] == [
+        ("hello-worker-jobs", ["hello-worker"], ["hello-worker"])
+    ]
+    assert [(d.class_name, d.script) for d in found.durable_objects] == [
+        ("Counter", "hello-worker")
+    ]
+    (hd,) = found.hyperdrive_configs
+    assert (hd.host, hd.port, hd.database, hd.user) == (
+        "db.example.com",
+        5432,
+        "shop",
+        "app",
+    )
+    assert found.resource_count == 7
+
+
+def test_a_worker_without_a_preview_host_has_no_preview_link(provision):
+    account = provision().account
+    full_deploy(account).__class__.objects.update(workers_dev_enabled=False)
+
+    assert selectors.inventory(account=account).workers[0].preview_url is None
+
+
+def test_inventories_keep_accounts_apart(provision, django_assert_num_queries):
+    first, second = provision().account, provision().account
+    full_deploy(first, name="one")
+    add_resources(second, 12)
+
+    with django_assert_num_queries(9):
+        found = selectors.inventories(accounts=[first, second])
+
+    assert [w.name for w in found[first.pk].workers] == ["one"]
+    assert found[second.pk].resource_count == 12
+    assert "one" not in {w.name for w in found[second.pk].workers}
+
+
+@pytest.mark.parametrize("resources", [1, 100])
+def test_the_claim_page_costs_the_same_queries_however_much_it_holds(
+    client, provision, django_assert_num_queries, resources
+):
+    made = provision()
+    add_resources(made.account, resources)
+    assert selectors.inventory(account=made.account).resource_count == resources
+    client.get(reverse("accounts:claim", args=[made.claim_key]))
+
+    with django_assert_num_queries(CLAIM_PAGE_QUERIES):
+        response = client.get(reverse("accounts:claim_review"))
+
+    assert response.status_code == 200
+    assert response.content.count(b"<tr>") >= resources
