@@ -195,6 +195,127 @@ SCHEMAS: dict[str, Schema] = {
         expiration_ttl=INTEGER,
         metadata={},
     ),
+    "D1Database": obj(
+        ["uuid", "name"],
+        uuid={**STRING, "format": "uuid"},
+        name=STRING,
+        created_at=TIMESTAMP,
+        version=STRING,
+        num_tables=INTEGER,
+        file_size=INTEGER,
+    ),
+    "D1Query": obj(
+        ["sql"],
+        sql={**STRING, "description": "One or more statements; one result each."},
+        params={"type": "array", "description": "For a single statement."},
+        batch={"type": "array", "items": obj(["sql"], sql=STRING, params={})},
+    ),
+    "D1Result": obj(
+        ["results", "success", "meta"],
+        results={
+            "description": "Rows as objects (/query) or {columns, rows} (/raw).",
+        },
+        success=BOOLEAN,
+        meta=obj(
+            duration={"type": "number"},
+            changes=INTEGER,
+            last_row_id=INTEGER,
+            rows_read=INTEGER,
+            rows_written=INTEGER,
+            size_after=INTEGER,
+            changed_db=BOOLEAN,
+        ),
+    ),
+    "D1Transfer": obj(
+        ["success", "status"],
+        success=BOOLEAN,
+        status={"enum": ["complete", "error"]},
+        at_bookmark=STRING,
+        messages={"type": "array", "items": STRING},
+        errors={"type": "array", "items": STRING},
+        upload_url={**STRING, "description": "init: where to PUT the SQL file."},
+        filename=STRING,
+        result={
+            "type": "object",
+            "description": "Import: num_queries, final_bookmark, meta. "
+            "Export: signed_url, filename.",
+        },
+    ),
+    "Queue": obj(
+        ["queue_id", "queue_name", "consumers"],
+        queue_id=HEX_ID,
+        queue_name=STRING,
+        created_on=TIMESTAMP,
+        modified_on=TIMESTAMP,
+        settings={"type": "object"},
+        producers={"type": "array", "items": obj(type=STRING, script=STRING)},
+        producers_total_count=INTEGER,
+        consumers={"type": "array", "items": ref("QueueConsumer")},
+        consumers_total_count=INTEGER,
+    ),
+    "QueueConsumer": obj(
+        ["consumer_id", "type"],
+        consumer_id=HEX_ID,
+        type={"enum": ["worker", "http_pull"]},
+        script=STRING,
+        script_name=STRING,
+        queue_name=STRING,
+        dead_letter_queue=STRING,
+        settings=obj(
+            batch_size=INTEGER,
+            max_retries=INTEGER,
+            max_wait_time_ms=INTEGER,
+            max_concurrency=INTEGER,
+            retry_delay=INTEGER,
+            visibility_timeout_ms=INTEGER,
+        ),
+        created_on=TIMESTAMP,
+    ),
+    "QueueMessage": obj(
+        ["body"],
+        body={"description": "JSON value, text, or base64 for bytes and v8."},
+        content_type={"enum": ["json", "text", "bytes", "v8"]},
+        delay_seconds=INTEGER,
+    ),
+    "Hyperdrive": obj(
+        ["id", "name", "origin"],
+        id=HEX_ID,
+        name=STRING,
+        origin=obj(
+            scheme={"enum": ["postgres", "postgresql", "mysql"]},
+            host=STRING,
+            port=INTEGER,
+            database=STRING,
+            user=STRING,
+            password={
+                **STRING,
+                "writeOnly": True,
+                "description": "Sent on create or update, never returned.",
+            },
+        ),
+        caching=obj(disabled=BOOLEAN, max_age=INTEGER, stale_while_revalidate=INTEGER),
+        mtls=obj(ca_certificate_id=HEX_ID, mtls_certificate_id=HEX_ID, sslmode=STRING),
+        origin_connection_limit=INTEGER,
+        created_on=TIMESTAMP,
+        modified_on=TIMESTAMP,
+    ),
+    "Certificate": obj(
+        ["id", "ca", "certificates"],
+        id=HEX_ID,
+        name=STRING,
+        ca=BOOLEAN,
+        certificates={**STRING, "description": "PEM chain."},
+        private_key={
+            **STRING,
+            "writeOnly": True,
+            "description": "PEM key of an mTLS certificate; never returned.",
+        },
+        issuer=STRING,
+        serial_number=STRING,
+        signature=STRING,
+        expires_on=TIMESTAMP,
+        uploaded_on=TIMESTAMP,
+    ),
     "WorkerScript": obj(
         ["id", "tag", "etag"],
         id=STRING,
@@ -263,6 +384,26 @@ def multipart(op: Schema) -> Schema:
 
 KV = "/accounts/{account_id}/storage/kv/namespaces"
 KV_NS = KV + "/{namespace_id}"
+ACCOUNT_PATH = "/accounts/{account_id}"
+D1 = ACCOUNT_PATH + "/d1/database"
+D1_DB = D1 + "/{database_id}"
+DATABASE_ID = param("database_id", "The database's uuid, or its name.")
+D1_TOKEN = param("token", "The signed token from the import or export call.")
+QUEUES = ACCOUNT_PATH + "/queues"
+QUEUE = QUEUES + "/{queue_id}"
+QUEUE_ID = param("queue_id", "The queue's id.", HEX_ID)
+CONSUMER_ID = param("consumer_id", "The consumer's id.", HEX_ID)
+HYPERDRIVE = ACCOUNT_PATH + "/hyperdrive/configs"
+CONFIG_ID = param("config_id", "The Hyperdrive config's id.", HEX_ID)
+CERTIFICATES = ACCOUNT_PATH + "/mtls_certificates"
+CERTIFICATE_ID = param("certificate_id", "The certificate's id.", HEX_ID)
+R2 = ACCOUNT_PATH + "/r2/{rest}"
+R2_REFUSED = operation(
+    "Refused: R2 is not a product of temporary accounts (400, code 10042).",
+    tag="r2",
+    parameters=[ACCOUNT_ID, param("rest", "Any R2 path.")],
+    errors={"400": "Always: R2 is not available on temporary accounts."},
+)
 
 PATHS: dict[str, Schema] = {
     "/openapi.json": {
@@ -430,6 +571,352 @@ PATHS: dict[str, Schema] = {
             body={"type": "array", "items": STRING},
         )
     },
+    # --- D1 -----------------------------------------------------------------------
+    D1: {
+        "get": operation(
+            "List databases (a page past the end is empty).",
+            tag="d1",
+            parameters=[
+                ACCOUNT_ID,
+                query("name", "Only the database of this name."),
+                query("page", "Page number from 1.", INTEGER),
+                query("per_page", "Page size.", INTEGER),
+            ],
+            result=ref("D1Database"),
+            listing=True,
+        ),
+        "post": operation(
+            "Create a database (7502 when the name is taken, 7406 at the limit).",
+            tag="d1",
+            parameters=[ACCOUNT_ID],
+            body=obj(["name"], name=STRING),
+            result=ref("D1Database"),
+        ),
+    },
+    D1_DB: {
+        "get": operation(
+            "One database, by uuid or name (7404 when missing).",
+            tag="d1",
+            parameters=[ACCOUNT_ID, DATABASE_ID],
+            result=ref("D1Database"),
+        ),
+        "delete": operation(
+            "Delete a database and its file.",
+            tag="d1",
+            parameters=[ACCOUNT_ID, DATABASE_ID],
+        ),
+    },
+    D1_DB + "/query": {
+        "post": operation(
+            "Run SQL as one transaction; rows as objects, one result per statement "
+            "(7500 with SQLite's message on failure).",
+            tag="d1",
+            parameters=[ACCOUNT_ID, DATABASE_ID],
+            body=ref("D1Query"),
+            result=ref("D1Result"),
+            listing=True,
+        )
+    },
+    D1_DB + "/raw": {
+        "post": operation(
+            "Run SQL as one transaction; rows as arrays with the column names.",
+            tag="d1",
+            parameters=[ACCOUNT_ID, DATABASE_ID],
+            body=ref("D1Query"),
+            result=ref("D1Result"),
+            listing=True,
+        )
+    },
+    D1_DB + "/import": {
+        "post": operation(
+            "Import a SQL file: init (get upload_url), PUT the file, ingest.",
+            tag="d1",
+            parameters=[ACCOUNT_ID, DATABASE_ID],
+            body=obj(
+                ["action"],
+                action={"enum": ["init", "ingest", "poll"]},
+                etag={**STRING, "description": "MD5 of the file, hex."},
+                filename=STRING,
+            ),
+            result=ref("D1Transfer"),
+        )
+    },
+    D1_DB + "/import-upload/{token}": {
+        "put": operation(
+            "The SQL file's bytes; the signed URL from init is the permission. "
+            "Answers with the file's MD5 as ETag.",
+            tag="d1",
+            auth=False,
+            parameters=[ACCOUNT_ID, DATABASE_ID, D1_TOKEN],
+        )
+    },
+    D1_DB + "/export": {
+        "post": operation(
+            "Export as SQL: answers with a signed download URL.",
+            tag="d1",
+            parameters=[ACCOUNT_ID, DATABASE_ID],
+            body=obj(
+                output_format=STRING,
+                dump_options=obj(
+                    no_schema=BOOLEAN,
+                    no_data=BOOLEAN,
+                    tables={"type": "array", "items": STRING},
+                ),
+            ),
+            result=ref("D1Transfer"),
+        )
+    },
+    D1_DB + "/export-download/{token}": {
+        "get": operation(
+            "The SQL dump (signed URL from export, valid for an hour).",
+            tag="d1",
+            auth=False,
+            parameters=[ACCOUNT_ID, DATABASE_ID, D1_TOKEN],
+            raw={"application/sql": {"schema": STRING}},
+        )
+    },
+    # --- Queues ---------------------------------------------------------------------
+    QUEUES: {
+        "get": operation(
+            "List queues; name may repeat and filters.",
+            tag="queues",
+            parameters=[
+                ACCOUNT_ID,
+                query("name", "Only queues of this name (repeatable)."),
+                query("page", "Page number from 1.", INTEGER),
+                query("per_page", "Page size.", INTEGER),
+            ],
+            result=ref("Queue"),
+            listing=True,
+        ),
+        "post": operation(
+            "Create a queue.",
+            tag="queues",
+            parameters=[ACCOUNT_ID],
+            body=obj(["queue_name"], queue_name=STRING, settings={"type": "object"}),
+            result=ref("Queue"),
+        ),
+    },
+    QUEUE: {
+        "get": operation(
+            "One queue.",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+            result=ref("Queue"),
+        ),
+        "patch": operation(
+            "Change settings (delivery_delay, message_retention_period, "
+            "delivery_paused); queues keep their name.",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+            body=obj(queue_name=STRING, settings={"type": "object"}),
+            result=ref("Queue"),
+        ),
+        "put": operation(
+            "Replace settings.",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+            body=obj(queue_name=STRING, settings={"type": "object"}),
+            result=ref("Queue"),
+        ),
+        "delete": operation(
+            "Delete a queue, its consumer and messages.",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+        ),
+    },
+    QUEUE + "/consumers": {
+        "get": operation(
+            "The queue's consumer (at most one).",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+            result=ref("QueueConsumer"),
+            listing=True,
+        ),
+        "post": operation(
+            "Attach a worker or http_pull consumer (the same Worker again updates).",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+            body=ref("QueueConsumer"),
+            result=ref("QueueConsumer"),
+        ),
+    },
+    QUEUE + "/consumers/{consumer_id}": {
+        "get": operation(
+            "One consumer.",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID, CONSUMER_ID],
+            result=ref("QueueConsumer"),
+        ),
+        "put": operation(
+            "Update a consumer.",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID, CONSUMER_ID],
+            body=ref("QueueConsumer"),
+            result=ref("QueueConsumer"),
+        ),
+        "delete": operation(
+            "Remove a consumer.",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID, CONSUMER_ID],
+        ),
+    },
+    QUEUE + "/messages": {
+        "post": operation(
+            "Send a message.",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+            body=ref("QueueMessage"),
+        )
+    },
+    QUEUE + "/messages/batch": {
+        "post": operation(
+            "Send up to 100 messages, all or none.",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+            body=obj(
+                ["messages"],
+                messages={"type": "array", "items": ref("QueueMessage")},
+                delay_seconds=INTEGER,
+            ),
+        )
+    },
+    QUEUE + "/messages/pull": {
+        "post": operation(
+            "Lease messages (http_pull consumers).",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+            body=obj(batch_size=INTEGER, visibility_timeout_ms=INTEGER),
+            result=obj(
+                messages={
+                    "type": "array",
+                    "items": obj(
+                        id=STRING,
+                        body=STRING,
+                        attempts=INTEGER,
+                        timestamp_ms=INTEGER,
+                        lease_id=STRING,
+                        metadata={"type": "object"},
+                    ),
+                },
+                message_backlog_count=INTEGER,
+            ),
+        )
+    },
+    QUEUE + "/messages/ack": {
+        "post": operation(
+            "Acknowledge leased messages, or retry them after a delay.",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+            body=obj(
+                acks={"type": "array", "items": obj(["lease_id"], lease_id=STRING)},
+                retries={
+                    "type": "array",
+                    "items": obj(["lease_id"], lease_id=STRING, delay_seconds=INTEGER),
+                },
+            ),
+            result=obj(
+                ackCount=INTEGER, retryCount=INTEGER, warnings={"type": "array"}
+            ),
+        )
+    },
+    QUEUE + "/purge": {
+        "post": operation(
+            "Delete every message (needs delete_messages_permanently: true).",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+            body=obj(
+                ["delete_messages_permanently"], delete_messages_permanently=BOOLEAN
+            ),
+            result=ref("Queue"),
+        ),
+        "get": operation(
+            "Purge status (purges finish within their request).",
+            tag="queues",
+            parameters=[ACCOUNT_ID, QUEUE_ID],
+            result=obj(completed=BOOLEAN, started_at=TIMESTAMP),
+        ),
+    },
+    # --- Hyperdrive and certificates -------------------------------------------------
+    HYPERDRIVE: {
+        "get": operation(
+            "List Hyperdrive configs (never with passwords).",
+            tag="hyperdrive",
+            parameters=[ACCOUNT_ID],
+            result=ref("Hyperdrive"),
+            listing=True,
+        ),
+        "post": operation(
+            "Create a config; the origin password is write-only.",
+            tag="hyperdrive",
+            parameters=[ACCOUNT_ID],
+            body=ref("Hyperdrive"),
+            result=ref("Hyperdrive"),
+        ),
+    },
+    HYPERDRIVE + "/{config_id}": {
+        "get": operation(
+            "One config.",
+            tag="hyperdrive",
+            parameters=[ACCOUNT_ID, CONFIG_ID],
+            result=ref("Hyperdrive"),
+        ),
+        "patch": operation(
+            "Change what the body names; an origin without a password keeps it.",
+            tag="hyperdrive",
+            parameters=[ACCOUNT_ID, CONFIG_ID],
+            body=ref("Hyperdrive"),
+            result=ref("Hyperdrive"),
+        ),
+        "put": operation(
+            "Replace the whole config.",
+            tag="hyperdrive",
+            parameters=[ACCOUNT_ID, CONFIG_ID],
+            body=ref("Hyperdrive"),
+            result=ref("Hyperdrive"),
+        ),
+        "delete": operation(
+            "Delete a config.", tag="hyperdrive", parameters=[ACCOUNT_ID, CONFIG_ID]
+        ),
+    },
+    CERTIFICATES: {
+        "get": operation(
+            "List certificates (ca=true|false filters; never with keys).",
+            tag="certificates",
+            parameters=[
+                ACCOUNT_ID,
+                query("ca", "true: CA chains only; false: mTLS only.", BOOLEAN),
+                query("name", "Only certificates of this name."),
+            ],
+            result=ref("Certificate"),
+            listing=True,
+        ),
+        "post": operation(
+            "Upload an mTLS certificate with its key, or a CA chain (ca: true).",
+            tag="certificates",
+            parameters=[ACCOUNT_ID],
+            body=ref("Certificate"),
+            result=ref("Certificate"),
+        ),
+    },
+    CERTIFICATES + "/{certificate_id}": {
+        "get": operation(
+            "One certificate.",
+            tag="certificates",
+            parameters=[ACCOUNT_ID, CERTIFICATE_ID],
+            result=ref("Certificate"),
+        ),
+        "delete": operation(
+            "Delete a certificate no Hyperdrive config or Worker uses.",
+            tag="certificates",
+            parameters=[ACCOUNT_ID, CERTIFICATE_ID],
+        ),
+    },
+    # R2 is not offered: every call is a 400 with code 10042 and the reason.
+    R2: dict.fromkeys(["get", "head", "post", "put", "patch", "delete"], R2_REFUSED),
+    ACCOUNT_PATH + "/event_notifications/r2/{rest}": dict.fromkeys(
+        ["get", "head", "post", "put", "patch", "delete"], R2_REFUSED
+    ),
     # --- Workers ------------------------------------------------------------------
     WORKERS + "/scripts": {
         "get": operation(

@@ -105,11 +105,11 @@ urlpatterns = [
         certificates.certificate,
         name="api-certificate",
     ),
-    re_path(
-        r"^accounts/(?P<account_id>[^/]+)/"
-        r"(?:event_notifications/)?r2(?:/(?P<rest>.*))?$",
+    path(ACCOUNT + "r2/<path:rest>", r2.refused, name="api-r2-refused"),
+    path(
+        ACCOUNT + "event_notifications/r2/<path:rest>",
         r2.refused,
-        name="api-r2-refused",
+        name="api-r2-notifications-refused",
     ),
     # Workers: what wrangler deploy calls.
     path(WORKERS + "scripts", workers.scripts, name="api-workers-scripts"),
