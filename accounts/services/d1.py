@@ -1,14 +1,15 @@
 """D1: real SQLite databases, one file each, kept through Django's default storage.
 
 SQL runs for real. ``run_queries`` is shared by the client/v4 API and the preview
-runtime's D1 binding: the statements of one call run as one transaction, writers of
-a database are serialized by a row lock on its D1Database row (so any number of web
-processes can share the files), and an authorizer keeps the SQL inside its own
-database (no ATTACH, no extension loading, no PRAGMA that changes storage).
+runtime's D1 binding: the statements of one call run as one transaction, callers of
+a database take turns on SQLite's own file lock (so any number of web processes can
+share the files), and an authorizer keeps the SQL inside its own database (no
+ATTACH, no extension loading, no PRAGMA that changes storage).
 
 The file is opened by path, so the default storage must be a local filesystem
-(FileSystemStorage). An object store would need a working copy: download under the
-row lock, run, upload back before the lock is released.
+(FileSystemStorage). An object store would need a working copy and a lock of its
+own (e.g. select_for_update on the D1Database row): download, run, upload back
+before the lock is released.
 """
 
 import hashlib
@@ -21,6 +22,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core import signing
@@ -123,21 +125,15 @@ def create_database(*, account: CloudAccount, name: Any, now: datetime) -> D1Dat
     return database
 
 
-@transaction.atomic
 def delete_database(*, account: CloudAccount, id_or_name: str) -> None:
-    """Delete a database and, once that is committed, its file.
-
-    The row lock waits for running queries, so none writes to a deleted file.
-    Raises DatabaseNotFound.
-    """
+    """Delete a database and, once that is committed, its file. A query still
+    running finishes on the unlinked file. Raises DatabaseNotFound."""
     database = get_database(account=account, id_or_name=id_or_name)
-    locked = D1Database.objects.select_for_update().filter(pk=database.pk).first()
-    if locked is None:
-        raise DatabaseNotFound()
-    storage_name = locked.storage_name
-    locked.delete()
-    if storage_name:
-        transaction.on_commit(lambda: default_storage.delete(storage_name))
+    storage_name = database.storage_name
+    with transaction.atomic():
+        database.delete()
+        if storage_name:
+            transaction.on_commit(lambda: default_storage.delete(storage_name))
 
 
 # --- Running SQL ------------------------------------------------------------------
@@ -326,6 +322,7 @@ class _Session:
         self.deadline = deadline
         self.denied = ""
         self.result_bytes = 0
+        self.changed = False
 
     def authorize(
         self, action: int, arg1: str | None, arg2: str | None, *_: str | None
@@ -363,6 +360,8 @@ class _Session:
         except (sqlite3.Error, OverflowError, UnicodeError, ValueError) as exc:
             raise QueryError(self._explain(exc)) from exc
         changes = max(cursor.rowcount, 0)
+        changed = self.connection.total_changes != before or _is_schema_change(sql)
+        self.changed = self.changed or changed
         return StatementResult(
             columns=columns,
             rows=rows,
@@ -371,8 +370,7 @@ class _Session:
                 "duration": round((time.perf_counter() - started) * 1000, 3),
                 "changes": changes,
                 "last_row_id": cursor.lastrowid or 0,
-                "changed_db": self.connection.total_changes != before
-                or _is_schema_change(sql),
+                "changed_db": changed,
                 "size_after": self.size(),
                 # SQLite's per-statement counters are not exposed to Python: rows
                 # returned (or changed) stand in for rows read (or written).
@@ -439,29 +437,46 @@ def _is_schema_change(sql: str) -> bool:
 
 @contextmanager
 def _session(database: D1Database) -> Iterator[_Session]:
-    """Lock the database row, open its file with D1's limits, run the body as one
-    SQLite transaction, and record the new size and table count."""
-    with transaction.atomic():
-        locked = D1Database.objects.select_for_update().filter(pk=database.pk).first()
-        if locked is None:
-            raise DatabaseNotFound()
-        path = default_storage.path(locked.storage_name)
-        with closing(sqlite3.connect(path, isolation_level=None, timeout=30)) as conn:
-            session = _Session(
-                conn, time.monotonic() + settings.CLAIMPORTAL_D1_QUERY_SECONDS
-            )
-            _configure(conn, session)
+    """Open the database's file with D1's limits and run the body as one SQLite
+    transaction, recording the new size and table count of a write.
+
+    BEGIN IMMEDIATE takes SQLite's own write lock, a file lock: callers of one
+    database take turns across threads and processes (waiting up to the query
+    time limit), and reads cost no write to PostgreSQL.
+    """
+    path = quote(default_storage.path(database.storage_name))
+    try:
+        # mode=rw: a file deleted meanwhile is not silently re-created empty.
+        conn = sqlite3.connect(
+            f"file:{path}?mode=rw",
+            uri=True,
+            isolation_level=None,
+            timeout=settings.CLAIMPORTAL_D1_QUERY_SECONDS,
+        )
+    except sqlite3.OperationalError as exc:
+        raise DatabaseNotFound() from exc
+    with closing(conn):
+        session = _Session(
+            conn, time.monotonic() + settings.CLAIMPORTAL_D1_QUERY_SECONDS
+        )
+        _configure(conn, session)
+        try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.set_authorizer(session.authorize)
-            try:
-                yield session
-            except BaseException:
-                conn.set_authorizer(None)
-                conn.execute("ROLLBACK")
-                raise
+        except sqlite3.OperationalError as exc:
+            raise QueryError(f"{exc}: the database stayed busy.") from exc
+        conn.set_authorizer(session.authorize)
+        try:
+            yield session
             conn.set_authorizer(None)
+            if session.changed:
+                # Still under the write lock, so sizes are recorded in order.
+                _record_size(database, conn)
             conn.execute("COMMIT")
-            _record_size(locked, conn)
+        except BaseException:
+            conn.set_authorizer(None)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
 
 def _configure(conn: sqlite3.Connection, session: _Session) -> None:
@@ -483,10 +498,10 @@ def _record_size(database: D1Database, conn: sqlite3.Connection) -> None:
         "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
         "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'"
     ).fetchone()[0]
-    size = page_count * page_size
-    if (size, tables) != (database.file_size, database.table_count):
-        database.file_size, database.table_count = size, tables
-        database.save(update_fields=["file_size", "table_count"])
+    database.file_size, database.table_count = page_count * page_size, tables
+    D1Database.objects.filter(pk=database.pk).update(
+        file_size=database.file_size, table_count=database.table_count
+    )
 
 
 # --- Imports (wrangler d1 execute --file --remote) ---------------------------------
