@@ -128,9 +128,7 @@ def redeem_challenge(
     if not cache.add(_USED_KEY.format(challenge_id), 1, timeout=math.ceil(remaining)):
         raise ChallengeReplayed()
     chain = decode_checkpoints(checkpoints, k=k)
-    if not verify_chain(
-        seed=decode_seed(seed), chain=chain, g=g, samples=min(spot_checks, k)
-    ):
+    if not verify_chain(seed=decode_seed(seed), chain=chain, g=g, samples=spot_checks):
         raise SolutionWrong()
 
 
@@ -138,35 +136,42 @@ def decode_seed(seed: str) -> bytes:
     return base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))
 
 
-def decode_checkpoints(checkpoints: str, *, k: int) -> list[bytes]:
-    """The k+1 digests of a solution, or SolutionMalformed."""
+def decode_checkpoints(checkpoints: str, *, k: int) -> bytes:
+    """The k+1 concatenated digests of a solution, or SolutionMalformed."""
     if not isinstance(checkpoints, str):
         raise SolutionMalformed()
     try:
-        raw = base64.b64decode(checkpoints, validate=True)
+        chain = base64.b64decode(checkpoints, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise SolutionMalformed() from exc
-    if len(raw) != DIGEST_BYTES * (k + 1):
+    if len(chain) != DIGEST_BYTES * (k + 1):
         raise SolutionMalformed(
-            f"The solution has {len(raw) // DIGEST_BYTES} checkpoints; "
+            f"The solution has {len(chain) // DIGEST_BYTES} checkpoints; "
             f"this challenge needs {k + 1}."
         )
-    return [raw[i : i + DIGEST_BYTES] for i in range(0, len(raw), DIGEST_BYTES)]
+    return chain
 
 
 def run_segment(start: bytes, g: int) -> bytes:
+    sha256 = hashlib.sha256
     digest = start
     for _ in range(g):
-        digest = hashlib.sha256(digest).digest()
+        digest = sha256(digest).digest()
     return digest
 
 
-def verify_chain(*, seed: bytes, chain: list[bytes], g: int, samples: int) -> bool:
-    """Check the first link and ``samples`` random segments of the chain."""
-    if not secrets.compare_digest(chain[0], hashlib.sha256(seed).digest()):
+def verify_chain(*, seed: bytes, chain: bytes, g: int, samples: int) -> bool:
+    """Check the first link and ``samples`` random segments of the concatenated
+    checkpoints; only the sampled ones are sliced out, as k can be large."""
+    k = len(chain) // DIGEST_BYTES - 1
+
+    def checkpoint(j: int) -> bytes:
+        return chain[j * DIGEST_BYTES : (j + 1) * DIGEST_BYTES]
+
+    if not secrets.compare_digest(checkpoint(0), hashlib.sha256(seed).digest()):
         return False
-    for j in _random.sample(range(len(chain) - 1), samples):
-        if not secrets.compare_digest(run_segment(chain[j], g), chain[j + 1]):
+    for j in _random.sample(range(k), min(samples, k)):
+        if not secrets.compare_digest(run_segment(checkpoint(j), g), checkpoint(j + 1)):
             return False
     return True
 

@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 from accounts import tokens
-from accounts.exceptions import DomainError, Forbidden
+from accounts.exceptions import DomainError, Forbidden, RateLimited
 from accounts.models import (
     ApiToken,
     AuditEvent,
@@ -27,7 +27,7 @@ from accounts.models import (
 )
 from accounts.services import pow
 from accounts.services.audit import record_event
-from accounts.services.ratelimit import enforce_rate_limit
+from accounts.services.ratelimit import count_requests, uncount_request
 from accounts.services.tokens import issue_token
 
 logger = logging.getLogger("claimportal.provisioning")
@@ -55,7 +55,6 @@ def _new_subdomain() -> str:
     return f"preview-{secrets.token_hex(4)}"
 
 
-@transaction.atomic
 def create_temporary_account(
     *,
     now: datetime,
@@ -75,61 +74,59 @@ def create_temporary_account(
     """
     window = claim_window or settings.CLAIMPORTAL_CLAIM_WINDOW
     lifetime = max(window, settings.CLAIMPORTAL_ACCOUNT_LIFETIME)
+    fields = {
+        "created_at": now,
+        "expires_at": now + lifetime,
+        "claim_expires_at": now + window,
+        "origin_hash": origin_hash,
+        "origin_hint": origin_hint,
+        "user_agent": user_agent[:300],
+        "terms_of_service_url": terms_of_service_url,
+        "privacy_policy_url": privacy_policy_url,
+        "terms_accepted_at": now if terms_accepted or terms_of_service_url else None,
+        "event": event,
+    }
     for _attempt in range(5):
         subdomain = _new_subdomain()
         try:
+            # The transaction itself when outermost (no savepoint round trips on
+            # the hot path), a savepoint inside a caller's.
             with transaction.atomic():
                 account = CloudAccount.objects.create(
-                    name=subdomain,
-                    subdomain=subdomain,
-                    created_at=now,
-                    expires_at=now + lifetime,
-                    claim_expires_at=now + window,
-                    origin_hash=origin_hash,
-                    origin_hint=origin_hint,
-                    user_agent=user_agent[:300],
-                    terms_of_service_url=terms_of_service_url,
-                    privacy_policy_url=privacy_policy_url,
-                    terms_accepted_at=(
-                        now if terms_accepted or terms_of_service_url else None
-                    ),
-                    event=event,
+                    name=subdomain, subdomain=subdomain, **fields
                 )
-            break
+                issued = issue_token(
+                    account=account,
+                    kind=ApiToken.Kind.TEMPORARY,
+                    now=now,
+                    name="wrangler --temporary",
+                )
+                claim_key = tokens.new_claim_key()
+                ClaimLink.objects.create(
+                    account=account,
+                    key_hash=tokens.hash_secret(claim_key),
+                    created_at=now,
+                    expires_at=account.claim_expires_at,
+                )
+                record_event(
+                    account=account,
+                    kind=AuditEvent.Kind.PROVISIONED,
+                    actor_label="agent",
+                    origin_hash=origin_hash,
+                    details={
+                        "event": event.code if event else None,
+                        "user_agent": user_agent[:300],
+                    },
+                )
         except IntegrityError:
             continue  # a subdomain collision: 32 random bits, so vanishingly rare
-    else:
-        raise RuntimeError("Could not find a free subdomain.")
-
-    issued = issue_token(
-        account=account,
-        kind=ApiToken.Kind.TEMPORARY,
-        now=now,
-        name="wrangler --temporary",
-    )
-    claim_key = tokens.new_claim_key()
-    ClaimLink.objects.create(
-        account=account,
-        key_hash=tokens.hash_secret(claim_key),
-        created_at=now,
-        expires_at=account.claim_expires_at,
-    )
-    record_event(
-        account=account,
-        kind=AuditEvent.Kind.PROVISIONED,
-        actor_label="agent",
-        origin_hash=origin_hash,
-        details={
-            "event": event.code if event else None,
-            "user_agent": user_agent[:300],
-        },
-    )
-    return ProvisionedAccount(
-        account=account,
-        api_token=issued.secret,
-        api_token_id=issued.token.pk,
-        claim_key=claim_key,
-    )
+        return ProvisionedAccount(
+            account=account,
+            api_token=issued.secret,
+            api_token_id=issued.token.pk,
+            claim_key=claim_key,
+        )
+    raise RuntimeError("Could not find a free subdomain.")
 
 
 # --- Where a request comes from -------------------------------------------------
@@ -197,28 +194,25 @@ def is_origin_blocked(*, origin: ClientOrigin, now: datetime) -> bool:
 
 
 def admit_client(*, action: str, origin: ClientOrigin, now: datetime) -> None:
-    """Let one provisioning call through, or raise RateLimited or OriginBlocked.
-
-    The per-client limit comes first, so a flood from one client costs only a
-    cache hit, and a limited or blocked client never spends the global budget.
-    """
+    """Count one provisioning call against the client's and everyone's limits,
+    or raise RateLimited. A client over its own limit gets its call back from
+    the global count, so one flood cannot use up everyone's budget."""
     window = settings.CLAIMPORTAL_RATE_LIMIT_WINDOW_SECONDS
-    enforce_rate_limit(
-        bucket=f"{action}:client:{origin.subject}",
-        limit=settings.CLAIMPORTAL_RATE_LIMIT_PER_IP,
-        window=window,
-        now=now,
-        message="Too many temporary-account requests from your network.",
+    mine, everyone = f"{action}:client:{origin.subject}", f"{action}:global"
+    (own_count, global_count), seconds_left = count_requests(
+        buckets=[mine, everyone], window=window, now=now
     )
-    if is_origin_blocked(origin=origin, now=now):
-        raise OriginBlocked()
-    enforce_rate_limit(
-        bucket=f"{action}:global",
-        limit=settings.CLAIMPORTAL_RATE_LIMIT_GLOBAL,
-        window=window,
-        now=now,
-        message="Too many temporary accounts are being requested. Try again soon.",
-    )
+    if own_count > settings.CLAIMPORTAL_RATE_LIMIT_PER_IP:
+        uncount_request(bucket=everyone, window=window, now=now)
+        raise RateLimited(
+            "Too many temporary-account requests from your network.",
+            retry_after=seconds_left,
+        )
+    if global_count > settings.CLAIMPORTAL_RATE_LIMIT_GLOBAL:
+        raise RateLimited(
+            "Too many temporary accounts are being requested. Try again soon.",
+            retry_after=seconds_left,
+        )
 
 
 # --- Event codes (the codes and texts wrangler maps, spec 6.7) ------------------
@@ -336,9 +330,12 @@ def provision_account(
     solved a challenge and accepted the terms (the caller checked both).
 
     With ``event_code`` the account takes one of the event's seats and its claim
-    window. Raises the pow.Challenge* and Solution* errors, the Event* errors,
-    and EventAccountFailed when an event account could not be written.
+    window. Raises OriginBlocked, the pow.Challenge* and Solution* errors, the
+    Event* errors, and EventAccountFailed when an event account could not be
+    written.
     """
+    if is_origin_blocked(origin=origin, now=now):
+        raise OriginBlocked()
     pow.redeem_challenge(
         token=challenge_token,
         checkpoints=checkpoints,
