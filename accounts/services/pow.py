@@ -138,13 +138,16 @@ def decode_seed(seed: str) -> bytes:
 
 def decode_checkpoints(checkpoints: str, *, k: int) -> bytes:
     """The k+1 concatenated digests of a solution, or SolutionMalformed."""
-    if not isinstance(checkpoints, str):
+    expected = DIGEST_BYTES * (k + 1)
+    # Base64 of the expected size, give or take padding: anything much longer
+    # is refused before it costs a decode.
+    if not isinstance(checkpoints, str) or len(checkpoints) > 4 * expected // 3 + 4:
         raise SolutionMalformed()
     try:
         chain = base64.b64decode(checkpoints, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise SolutionMalformed() from exc
-    if len(chain) != DIGEST_BYTES * (k + 1):
+    if len(chain) != expected:
         raise SolutionMalformed(
             f"The solution has {len(chain) // DIGEST_BYTES} checkpoints; "
             f"this challenge needs {k + 1}."
