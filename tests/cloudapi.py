@@ -1,8 +1,14 @@
 """A test client for client/v4 calls on one account's URLs, as wrangler makes them."""
 
 import json
+import subprocess
+import threading
+from collections.abc import Callable
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
+
+from django.db import connection
 
 
 class AccountClient:
@@ -59,3 +65,60 @@ def error_code(response) -> int:
     assert body["success"] is False, body
     assert body["result"] is None
     return body["errors"][0]["code"]
+
+
+def concurrently[T](count: int, work: Callable[[int], T]) -> list[T]:
+    """Run ``work(0)`` .. ``work(count - 1)`` on threads released together, each
+    on its own database connection (real concurrent transactions); the results
+    in order, or the first error raised."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = work(index)
+        except Exception as exc:  # re-raised in the calling thread below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def make_pem(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate and its unencrypted key, made by openssl:
+    (cert.pem, key.pem) in ``folder``, with the subject ``/O=Claim Tests/CN=name``."""
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "30",
+            "-subj",
+            f"/O=Claim Tests/CN={name}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return cert, key

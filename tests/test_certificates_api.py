@@ -1,6 +1,5 @@
 """mTLS certificates and CA chains over client/v4, with PEM made by openssl."""
 
-import subprocess
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -8,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from accounts.models import Certificate, HyperdriveConfig, WorkerScript, WorkerVersion
-from tests.cloudapi import AccountClient, error_code, ok
+from tests.cloudapi import AccountClient, error_code, make_pem, ok
 
 pytestmark = pytest.mark.django_db
 
@@ -21,38 +20,15 @@ class Pem:
     key: str
 
 
-def make_pem(folder: Path, name: str) -> Pem:
-    key, cert = folder / f"{name}.key", folder / f"{name}.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "30",
-            "-subj",
-            f"/O=Claim Tests/CN={name}",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
+def read_pem(folder: Path, name: str) -> Pem:
+    cert, key = make_pem(folder, name)
     return Pem(cert=cert.read_text(), key=key.read_text())
 
 
 @pytest.fixture(scope="module")
 def pems(tmp_path_factory) -> tuple[Pem, Pem]:
     folder = tmp_path_factory.mktemp("pem")
-    return make_pem(folder, "leaf"), make_pem(folder, "other")
+    return read_pem(folder, "leaf"), read_pem(folder, "other")
 
 
 @pytest.fixture

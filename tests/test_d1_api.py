@@ -1,18 +1,16 @@
 """D1 over client/v4: databases, SQL run for real on SQLite, import and export."""
 
 import hashlib
-import threading
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.core.files.storage import default_storage
-from django.db import connection
 
 from accounts.models import D1Database
 from accounts.services import d1
-from tests.cloudapi import AccountClient, error_code, ok
+from tests.cloudapi import AccountClient, concurrently, error_code, ok
 
 pytestmark = pytest.mark.django_db
 
@@ -424,28 +422,15 @@ def test_concurrent_writers_are_serialized_and_all_land(provision, now):
     account = provision().account
     database = d1.create_database(account=account, name="busy", now=now)
     d1.run_queries(database=database, queries=[d1.Query("CREATE TABLE t (n)")])
-    barrier = threading.Barrier(6)
-    errors = []
 
     def write(i: int) -> None:
-        try:
-            barrier.wait()
-            for j in range(5):
-                d1.run_queries(
-                    database=database,
-                    queries=[d1.Query("INSERT INTO t VALUES (?)", [i * 10 + j])],
-                )
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
+        for j in range(5):
+            d1.run_queries(
+                database=database,
+                queries=[d1.Query("INSERT INTO t VALUES (?)", [i * 10 + j])],
+            )
 
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    concurrently(6, write)
     [result] = d1.run_queries(
         database=database, queries=[d1.Query("SELECT count(*) AS n FROM t")]
     )

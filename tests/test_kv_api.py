@@ -1,15 +1,13 @@
 """Workers KV over client/v4: namespaces, keys, values, bulk calls, limits."""
 
-import threading
 from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
-from django.db import connection
 
 from accounts.models import KVEntry, KVNamespace
 from accounts.services import kv
-from tests.cloudapi import AccountClient, error_code, ok
+from tests.cloudapi import AccountClient, concurrently, error_code, ok
 
 pytestmark = pytest.mark.django_db
 
@@ -355,24 +353,12 @@ def test_concurrent_writers_of_one_new_key_all_succeed(provision, now):
     """Real concurrent transactions: the upsert never trips on the unique key."""
     account = provision().account
     namespace = kv.create_namespace(account=account, title="race", now=now)
-    barrier = threading.Barrier(6)
-    errors = []
-
-    def write(i: int) -> None:
-        try:
-            barrier.wait()
-            kv.put_value(namespace=namespace, key="hot", value=b"%d" % i, now=now)
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    concurrently(
+        6,
+        lambda i: kv.put_value(
+            namespace=namespace, key="hot", value=b"%d" % i, now=now
+        ),
+    )
     entry = KVEntry.objects.get(namespace=namespace, key="hot")
     assert bytes(entry.value) in {b"%d" % i for i in range(6)}
 
@@ -380,23 +366,8 @@ def test_concurrent_writers_of_one_new_key_all_succeed(provision, now):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_creates_of_one_title_make_one_namespace(provision, now):
     account = provision().account
-    barrier = threading.Barrier(4)
-    ids, errors = [], []
-
-    def create() -> None:
-        try:
-            barrier.wait()
-            ids.append(kv.create_namespace(account=account, title="t", now=now).id)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=create) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    ids = concurrently(
+        4, lambda _: kv.create_namespace(account=account, title="t", now=now).id
+    )
     assert len(set(ids)) == 1
     assert KVNamespace.objects.filter(account=account).count() == 1

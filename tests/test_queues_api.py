@@ -2,16 +2,14 @@
 messages with HTTP pull, limits."""
 
 import base64
-import threading
 from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
-from django.db import connection
 
 from accounts.models import Queue, QueueMessage, WorkerScript, WorkerVersion
 from accounts.services import queues
-from tests.cloudapi import AccountClient, error_code, ok
+from tests.cloudapi import AccountClient, concurrently, error_code, ok
 
 pytestmark = pytest.mark.django_db
 
@@ -336,24 +334,13 @@ def test_concurrent_pullers_never_share_a_message(provision, now):
         messages=[queues.new_message(body=b"%d" % i) for i in range(40)],
         now=now,
     )
-    barrier = threading.Barrier(4)
-    seen, errors = [], []
 
-    def pull() -> None:
-        try:
-            barrier.wait()
-            for _ in range(5):
-                leases = queues.pull_messages(queue=queue, now=now, batch_size=3)
-                seen.extend(lease.message.pk for lease in leases)
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def pull(_: int) -> list:
+        seen = []
+        for _ in range(5):
+            leases = queues.pull_messages(queue=queue, now=now, batch_size=3)
+            seen += [lease.message.pk for lease in leases]
+        return seen
 
-    threads = [threading.Thread(target=pull) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    seen = [pk for batch in concurrently(4, pull) for pk in batch]
     assert len(seen) == len(set(seen)) == 40

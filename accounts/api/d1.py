@@ -79,17 +79,8 @@ def _import(request: HttpRequest, account_id: str, database_id: str) -> HttpResp
         if len(etag) != 32:
             raise InvalidInput("'etag' must be the MD5 of the file, in hex.")
         token = d1.sign_link(database=database, purpose="import", etag=etag)
-        url = reverse(
-            "api-d1-import-upload",
-            kwargs={
-                "account_id": account_id,
-                "database_id": database.uuid,
-                "token": token,
-            },
-        )
-        return envelope.success(
-            {"upload_url": request.build_absolute_uri(url), "filename": f"{etag}.sql"}
-        )
+        url = _link(request, "api-d1-import-upload", database, token)
+        return envelope.success({"upload_url": url, "filename": f"{etag}.sql"})
     bookmark = secrets.token_hex(8)
     if action == "ingest":
         try:
@@ -124,13 +115,31 @@ def _import_status(status: str, bookmark: str, errors: list[str]) -> dict:
     }
 
 
+def _link(request: HttpRequest, view: str, database: D1Database, token: str) -> str:
+    """An absolute URL on the origin wrangler called, for its unauthenticated leg."""
+    kwargs = {
+        "account_id": database.account_id,
+        "database_id": database.uuid,
+        "token": token,
+    }
+    return request.build_absolute_uri(reverse(view, kwargs=kwargs))
+
+
+def _opened(
+    token: str, purpose: str, account_id: str, database_id: str
+) -> tuple[D1Database, dict]:
+    """The database a signed link names, which must be the one in its URL."""
+    database, claims = d1.open_link(token=token, purpose=purpose)
+    if str(database.uuid) != database_id or database.account_id != account_id:
+        raise InvalidInput("This link belongs to another database.")
+    return database, claims
+
+
 def _upload(
     request: HttpRequest, account_id: str, database_id: str, token: str
 ) -> HttpResponse:
     """The unauthenticated PUT of the SQL file; the signed URL is the permission."""
-    database, claims = d1.open_link(token=token, purpose="import")
-    if str(database.uuid) != database_id or database.account_id != account_id:
-        raise InvalidInput("This upload link belongs to another database.")
+    database, claims = _opened(token, "import", account_id, database_id)
     digest = d1.receive_import(
         database=database, etag=claims["etag"], data=request.body
     )
@@ -155,10 +164,7 @@ def _export(request: HttpRequest, account_id: str, database_id: str) -> HttpResp
         no_schema=options.get("no_schema") is True,
         no_data=options.get("no_data") is True,
     )
-    url = reverse(
-        "api-d1-export-download",
-        kwargs={"account_id": account_id, "database_id": database.uuid, "token": token},
-    )
+    url = _link(request, "api-d1-export-download", database, token)
     bookmark = secrets.token_hex(8)
     return envelope.success(
         {
@@ -170,7 +176,7 @@ def _export(request: HttpRequest, account_id: str, database_id: str) -> HttpResp
             "type": "export",
             "result": {
                 "filename": f"{database.name}.sql",
-                "signed_url": request.build_absolute_uri(url),
+                "signed_url": url,
             },
         }
     )
@@ -179,9 +185,7 @@ def _export(request: HttpRequest, account_id: str, database_id: str) -> HttpResp
 def _download(
     request: HttpRequest, account_id: str, database_id: str, token: str
 ) -> HttpResponse:
-    database, claims = d1.open_link(token=token, purpose="export")
-    if str(database.uuid) != database_id or database.account_id != account_id:
-        raise InvalidInput("This download link belongs to another database.")
+    database, claims = _opened(token, "export", account_id, database_id)
     sql = d1.dump_sql(
         database=database,
         tables=claims.get("tables") or None,

@@ -2,7 +2,6 @@
 Hyperdrive, certificates, and is told clearly that R2 is not offered."""
 
 import json
-import subprocess
 
 import pytest
 
@@ -15,6 +14,7 @@ from accounts.models import (
     KVNamespace,
     Queue,
 )
+from tests.cloudapi import make_pem
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -165,45 +165,23 @@ def test_wrangler_data_commands_against_claimportal(wrangler, tmp_path):
     assert "s3cret" not in shown.output
 
     # Certificates: upload an mTLS pair, list it.
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(work / "key.pem"),
-            "-out",
-            str(work / "cert.pem"),
-            "-days",
-            "30",
-            "-subj",
-            "/CN=agent-client",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
+    cert, key = make_pem(work, "agent-client")
     uploaded = run(
         wrangler,
         "cert",
         "upload",
         "mtls-certificate",
         "--cert",
-        "cert.pem",
+        cert.name,
         "--key",
-        "key.pem",
+        key.name,
         "--name",
         "client",
         cwd=work,
     )
     certificate = Certificate.objects.get(account=account)
     assert f"ID: {certificate.id}" in uploaded.output
-    assert "Issuer: CN=agent-client" in uploaded.output
+    assert "Issuer: O=Claim Tests, CN=agent-client" in uploaded.output
     assert "Name: client" in run(wrangler, "cert", "list", cwd=work).output
 
     # R2: refused with our message, and nothing half-made.
