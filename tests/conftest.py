@@ -3,8 +3,10 @@
 import os
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -47,6 +49,23 @@ def user(django_user_model):
     return django_user_model.objects.create_user(
         username="ada", email="ada@example.com", password="correct horse battery"
     )
+
+
+def run_concurrently[T](task: Callable[[], T], times: int) -> list[T]:
+    """Run ``task`` in ``times`` threads released at once (a race, for real
+    concurrent transactions); their results, in no particular order. Each
+    thread closes the database connection it opened."""
+    barrier = threading.Barrier(times)
+
+    def contender() -> T:
+        try:
+            barrier.wait()
+            return task()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(times) as pool:
+        return list(pool.map(lambda _: contender(), range(times)))
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

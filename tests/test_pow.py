@@ -3,13 +3,13 @@ spot-check verification."""
 
 import base64
 import hashlib
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core import signing
 
 from accounts.services import pow
+from tests.conftest import run_concurrently
 
 TTL = timedelta(minutes=5)
 
@@ -154,20 +154,13 @@ def test_spot_checks_catch_a_half_done_solution_nearly_always(now):
 def test_concurrent_redeems_of_one_challenge_have_one_winner(now):
     challenge = issue(now, k=8, g=2000)
     solution = pow.solve(seed=challenge.seed, k=8, g=2000)
-    outcomes: list[str] = []
-    barrier = threading.Barrier(6)
 
-    def attempt():
-        barrier.wait()
+    def attempt() -> str:
         try:
             redeem(challenge, solution, now)
-            outcomes.append("won")
         except pow.ChallengeReplayed:
-            outcomes.append("replayed")
+            return "replayed"
+        return "won"
 
-    threads = [threading.Thread(target=attempt) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_concurrently(attempt, 6)
     assert sorted(outcomes) == ["replayed"] * 5 + ["won"]

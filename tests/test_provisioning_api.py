@@ -4,19 +4,18 @@ status read, over HTTP as wrangler and platform backends call them."""
 import ipaddress
 import json
 import secrets
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from accounts import tokens
 from accounts.models import ApiToken, AuditEvent, CloudAccount, Event
 from accounts.services import pow
+from tests.conftest import run_concurrently
 
 PREVIEWS = "/client/v4/provisioning/previews"
 TERMS = "https://www.cloudflare.com/terms/"
@@ -352,28 +351,18 @@ def test_the_last_seat_goes_to_exactly_one_of_many_concurrent_callers(now):
         accounts_created=4,
     )
     callers = 6
-    agents = [Agent(Client()) for _ in range(callers)]
-    bodies = [a.solved(event_code="LASTSEAT") for a in agents]
-    barrier = threading.Barrier(callers)
-    outcomes: list[tuple[int, int | None]] = []
+    ready = []
+    for _ in range(callers):
+        agent = Agent(Client())
+        ready.append((agent, agent.solved(event_code="LASTSEAT")))
 
-    def call(a: Agent, body: dict) -> None:
-        try:
-            barrier.wait()
-            response = a.post("", body)
-            code = None if response.json()["success"] else error_of(response)[1]
-            outcomes.append((response.status_code, code))
-        finally:
-            connection.close()
+    def call() -> tuple[int, int | None]:
+        agent, body = ready.pop()
+        response = agent.post("", body)
+        code = None if response.json()["success"] else error_of(response)[1]
+        return response.status_code, code
 
-    threads = [
-        threading.Thread(target=call, args=pair)
-        for pair in zip(agents, bodies, strict=True)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_concurrently(call, callers)
     assert Counter(outcomes) == {(200, None): 1, (409, 1040): callers - 1}
     assert CloudAccount.objects.filter(event=event).count() == 1
     event.refresh_from_db()

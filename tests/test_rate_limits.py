@@ -2,17 +2,16 @@
 the shared cache, and the admin-managed blocklist."""
 
 import secrets
-import threading
 from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from accounts import tokens
 from accounts.models import BlockedOrigin, CloudAccount
 from accounts.services.ratelimit import count_requests, uncount_request
+from tests.conftest import run_concurrently
 from tests.test_provisioning_api import Agent, error_of
 
 pytestmark = pytest.mark.django_db
@@ -114,21 +113,9 @@ def test_a_flooding_client_does_not_use_up_everyones_budget(client, limits):
 def test_concurrent_requests_never_exceed_the_limit(limits):
     limits(per_ip=5)
     ip = Agent(Client()).ip
-    barrier = threading.Barrier(12)
-    statuses: list[int] = []
-
-    def call() -> None:
-        try:
-            barrier.wait()
-            statuses.append(Agent(Client(), ip=ip).post("/challenge").status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = run_concurrently(
+        lambda: Agent(Client(), ip=ip).post("/challenge").status_code, 12
+    )
     assert statuses.count(HTTPStatus.OK) == 5
     assert statuses.count(HTTPStatus.TOO_MANY_REQUESTS) == 7
 
