@@ -135,6 +135,9 @@ class Runtime:
         finally:
             connection.close()
 
+    def worker_log(self, script: WorkerScript) -> str:
+        return (self.worker_dir(script) / "log").read_text(errors="replace")
+
     def worker_dir(self, script: WorkerScript) -> Path:
         return self.state_dir / "accounts" / script.account_id / str(script.pk)
 

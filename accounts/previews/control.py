@@ -10,6 +10,7 @@ import logging
 import queue
 import socketserver
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -44,9 +45,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         command = Command(parts[0], parts[1] if len(parts) > 1 else "", query)
-        self.server.commands.put(command)
+        direct = self.server.direct.get(command.action)
         try:
-            answer = command.reply.result(timeout=self.server.timeout_seconds)
+            if direct is not None:  # needs no process table: runs in this thread
+                answer = direct(command)
+            else:
+                self.server.commands.put(command)
+                answer = command.reply.result(timeout=self.server.timeout_seconds)
         except FutureTimeout:
             self._send(504, {"state": "unavailable", "error": "the runtime is busy"})
             return
@@ -73,16 +78,25 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     commands: "queue.Queue[Command]"
+    direct: dict[str, Callable[[Command], Any]]
     timeout_seconds: float
 
 
-def serve(path: Path, commands: "queue.Queue[Command]", *, timeout: float) -> _Server:
-    """Start answering on ``path`` in a background thread; commands go to
-    ``commands`` and each request waits for its reply up to ``timeout``."""
+def serve(
+    path: Path,
+    commands: "queue.Queue[Command]",
+    *,
+    direct: dict[str, Callable[[Command], Any]],
+    timeout: float,
+) -> _Server:
+    """Start answering on ``path`` in a background thread. Commands go to
+    ``commands`` and each request waits for its reply up to ``timeout``; the
+    ``direct`` ones run at once in the request's own thread."""
     path.unlink(missing_ok=True)
     server = _Server(str(path), _Handler)
     path.chmod(0o666)  # the edge may run as nobody
     server.commands = commands
+    server.direct = direct
     server.timeout_seconds = timeout
     threading.Thread(target=server.serve_forever, daemon=True, name="control").start()
     return server

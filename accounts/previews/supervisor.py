@@ -18,18 +18,22 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from accounts.models import WorkerVersion
-from accounts.services.previews import process
+from accounts.services.previews import delivery, process
+from accounts.services.previews.client import unix_request
 from accounts.services.previews.render import (
     GoneAccount,
     Route,
@@ -49,6 +53,7 @@ CRASH_LIMIT = 5
 RECENT_CRASH = 5.0  # a visitor whose request hit a crash this recently sees 502
 RETRY_FAILED = 60.0  # a version that failed to start is tried again after this
 DRAIN_SECONDS = 5.0  # an old process finishes its requests for at most this long
+RETIRE_WAIT = 1.0  # how long a swap waits for the old process to let go
 TICK = 0.2
 
 
@@ -110,6 +115,8 @@ class Supervisor:
         self.edge_config = ""
         self.edge_generation = 0
         self.stopping = False
+        # What the delivery thread may use: key -> (target, admin socket path).
+        self.running: dict[str, tuple[Target, Path]] = {}
         self.handlers: dict[str, Callable[[control.Command], Any]] = {
             "apply": self._apply,
             "reconcile": self._reconcile_command,
@@ -130,10 +137,16 @@ class Supervisor:
         self.control_server = control.serve(
             self.root / "supervisor.sock",
             self.commands,
+            direct={
+                "scheduled": self._scheduled_command,
+                "deliver": self._deliver_command,
+            },
             timeout=settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS + 25,
         )
         self._start_internal_endpoints()
         self.reconcile()
+        self._publish_running()
+        threading.Thread(target=self._triggers, daemon=True, name="triggers").start()
         (self.root / "runtime.json").write_text(
             json.dumps({"pid": os.getpid(), "port": self.port})
         )
@@ -181,14 +194,102 @@ class Supervisor:
                 self.reconcile()
                 next_reconcile = time.monotonic() + interval
             self.stop_idle()
+            self._publish_running()
+
+    def _publish_running(self) -> None:
+        self.running = {
+            key: (self.desired.targets[key], slot.directory / "admin.sock")
+            for key, slot in self.slots.items()
+            if slot.alive and key in self.desired.targets
+        }
+
+    # --- queues and cron (their own thread: a slow handler delays only them) ----
+
+    def _triggers(self) -> None:
+        last_minute = None
+        while not self.stopping:
+            time.sleep(1)
+            try:
+                self.deliver_queues()
+                minute = datetime.now(UTC).replace(second=0, microsecond=0)
+                if minute != last_minute:
+                    if last_minute is not None:
+                        self.fire_crons(minute)
+                    last_minute = minute
+            except Exception:  # the next second tries again
+                logger.exception("preview runtime: queue or cron delivery failed")
+            finally:
+                close_old_connections()
+
+    def _call_worker(
+        self, admin: Path, url: str, payload: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """POST to a Worker's trigger; None if it failed or did not answer."""
+        body = json.dumps(payload).encode() if payload is not None else None
+        try:
+            status, answer = unix_request(
+                admin,
+                "POST",
+                url,
+                body=body,
+                headers={"Content-Type": "application/json"},
+                timeout=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS,
+            )
+            return json.loads(answer) if status == 200 else None
+        except (OSError, ValueError):
+            return None
+
+    def deliver_queues(self) -> int:
+        running = dict(self.running)
+        by_script = {
+            (t.account_id, t.script_name): admin for t, admin in running.values()
+        }
+        delivered = 0
+        for consumer in delivery.consumers_of(scripts=by_script):
+            admin = by_script[(consumer.queue.account_id, consumer.script_name)]
+            delivered += delivery.deliver(
+                consumer=consumer,
+                now=timezone.now(),
+                send=lambda payload, admin=admin: self._call_worker(
+                    admin, "/queue", payload
+                ),
+            )
+        return delivered
+
+    def fire_crons(self, minute: datetime) -> None:
+        for target, admin in dict(self.running).values():
+            for expression in delivery.due_crons(schedules=target.cron, minute=minute):
+                self._scheduled(admin, expression, minute)
+
+    def _scheduled(self, admin: Path, expression: str, when: datetime) -> Any:
+        query = urlencode({"cron": expression, "time": int(when.timestamp() * 1000)})
+        return self._call_worker(admin, f"/scheduled?{query}")
+
+    def _scheduled_command(self, command: control.Command) -> dict[str, Any]:
+        """Run a Worker's scheduled() now, as a cron trigger would."""
+        running = self.running.get(command.arg)
+        if running is None:
+            return {"outcome": "not running"}
+        cron = command.query.get("cron") or (running[0].cron or ("",))[0]
+        result = self._scheduled(running[1], cron, datetime.now(UTC))
+        return result or {"outcome": "exception"}
+
+    def _deliver_command(self, _command: control.Command) -> dict[str, Any]:
+        """Deliver every due batch now (tests, and impatient operators)."""
+        try:
+            return {"delivered": self.deliver_queues()}
+        finally:
+            close_old_connections()
 
     def _run_command(self, command: control.Command) -> None:
         handler = self.handlers.get(command.action)
         try:
             if handler is None:
-                command.reply.set_result({"error": f"unknown {command.action!r}"})
+                answer = {"error": f"unknown command {command.action!r}"}
             else:
-                command.reply.set_result(handler(command))
+                answer = handler(command)
+            self._publish_running()  # before the caller hears back
+            command.reply.set_result(answer)
         except Exception as error:  # reported to the caller, the loop goes on
             command.reply.set_exception(error)
 
@@ -346,9 +447,16 @@ class Supervisor:
         self.say(f"preview {target.host}: version {target.version_id} failed to start")
 
     def _retire(self, old: subprocess.Popen) -> None:
-        """Let a replaced process finish its requests, then make sure it is gone."""
+        """Let a replaced process finish its requests, then make sure it is gone.
+
+        It stops accepting once it handles SIGTERM; waiting for that (an idle
+        one exits at once) means no visitor meets the old version after we say
+        the new one is live."""
         old.terminate()
-        self.retiring.append((old, time.monotonic() + DRAIN_SECONDS))
+        try:
+            old.wait(timeout=RETIRE_WAIT)
+        except subprocess.TimeoutExpired:
+            self.retiring.append((old, time.monotonic() + DRAIN_SECONDS))
 
     def _close(self, slot: Slot) -> None:
         """Stop the process and remove the sockets: the edge then learns from

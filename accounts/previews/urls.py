@@ -1,3 +1,13 @@
 """URLs of the internal binding endpoints (served only by the runtime)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path(
+        "internal/preview/<str:kind>/<str:resource_id>",
+        api.binding,
+        name="preview-binding",
+    ),
+]

@@ -6,6 +6,7 @@ there: the public web server's URLconf does not know them.
 
 import os
 
+from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
 
@@ -14,6 +15,15 @@ get_wsgi_application()  # sets Django up
 
 
 class InternalHandler(WSGIHandler):
+    """Django without middleware: binding calls carry no session, cookie or
+    CSRF token, and their Host is the runtime's, not one of ALLOWED_HOSTS."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        self._middleware_chain = convert_exception_to_response(self._get_response)
+
     def get_response(self, request):
         request.urlconf = "accounts.previews.urls"
         return super().get_response(request)

@@ -27,10 +27,11 @@ export default {
       if (value !== null) headers.set(name, value);
     }
     const target = `http://control/internal/preview/${kind}/${encodeURIComponent(id)}`;
+    const bodiless = request.method === "GET" || request.method === "HEAD";
     return env.CONTROL.fetch(target, {
       method: request.method,
       headers,
-      body: request.body,
+      body: bodiless ? null : request.body,
     });
   },
 };

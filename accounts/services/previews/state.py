@@ -23,6 +23,7 @@ class Target:
 
     key: str  # the runtime's name for the script: its primary key
     account_id: str
+    script_name: str
     host: str  # "<script>.<subdomain>"
     version_id: str
     banner: str  # HTML injected into pages of unclaimed Workers
@@ -145,6 +146,7 @@ def desired_previews(*, now: datetime) -> Desired:
         targets[key] = Target(
             key=key,
             account_id=account.pk,
+            script_name=script.name,
             host=f"{script.name}.{account.subdomain}".lower(),
             version_id=str(script.current_version_id),
             banner=(
