@@ -67,12 +67,15 @@ def test_create_get_by_uuid_or_name_list_and_delete(api, db, settings):
 
 
 def test_deleting_removes_the_file_once_committed(
-    api, db, django_capture_on_commit_callbacks
+    api, db, settings, django_capture_on_commit_callbacks
 ):
     stored = D1Database.objects.get(uuid=db["uuid"])
+    etag = hashlib.md5(b"SELECT 1;", usedforsecurity=False).hexdigest()
+    d1.receive_import(database=stored, etag=etag, data=b"SELECT 1;")  # not ingested
     with django_capture_on_commit_callbacks(execute=True):
         ok(api.delete(f"{DB}/agentdb"))
     assert not default_storage.exists(stored.storage_name)
+    assert [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()] == []
 
 
 def test_a_missing_database_is_7404_as_provisioning_expects(api):
@@ -366,12 +369,16 @@ def test_a_failing_import_reports_an_error_status_and_changes_nothing(api, db):
     assert rows(api, db, "SELECT count(*) AS n FROM sqlite_schema") == [{"n": 0}]
 
 
-def test_the_upload_must_match_its_checksum_and_link(api, db):
+def test_the_upload_must_match_its_checksum_and_link(api, db, settings):
     etag = hashlib.md5(b"SELECT 1;", usedforsecurity=False).hexdigest()
     init = ok(api.post(f"{DB}/{db['uuid']}/import", {"action": "init", "etag": etag}))
     path = urlsplit(init["upload_url"]).path
     wrong = api.client.put(path, b"SELECT 2;", content_type="")
     assert wrong.status_code == HTTPStatus.BAD_REQUEST
+    # Uploading twice keeps one waiting file.
+    assert api.client.put(path, b"SELECT 1;", content_type="").status_code == 200
+    assert api.client.put(path, b"SELECT 1;", content_type="").status_code == 200
+    assert len(list(Path(settings.MEDIA_ROOT).rglob("*.sql"))) == 1
     forged = api.client.put(path[:-3] + "xyz", b"SELECT 1;", content_type="")
     assert forged.status_code == HTTPStatus.NOT_FOUND
     not_uploaded = api.post(

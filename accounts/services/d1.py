@@ -129,9 +129,10 @@ def delete_database(*, account: CloudAccount, id_or_name: str) -> None:
     """Delete a database and, once that is committed, its file. A query still
     running finishes on the unlinked file. Raises DatabaseNotFound."""
     database = get_database(account=account, id_or_name=id_or_name)
-    storage_name = database.storage_name
+    storage_name, imports = database.storage_name, _imports_folder(database)
     with transaction.atomic():
         database.delete()
+        transaction.on_commit(lambda: _discard_folder(imports))
         if storage_name:
             transaction.on_commit(lambda: default_storage.delete(storage_name))
 
@@ -507,8 +508,26 @@ def _record_size(database: D1Database, conn: sqlite3.Connection) -> None:
 # --- Imports (wrangler d1 execute --file --remote) ---------------------------------
 
 
+def _imports_folder(database: D1Database) -> str:
+    return f"d1-imports/{database.account_id}/{database.uuid}"
+
+
 def import_upload_name(*, database: D1Database, etag: str) -> str:
-    return f"d1-imports/{database.account_id}/{database.uuid}/{etag}.sql"
+    return f"{_imports_folder(database)}/{etag}.sql"
+
+
+def discard_imports(*, database: D1Database) -> None:
+    """Delete the SQL files uploaded for ``database`` and not ingested."""
+    _discard_folder(_imports_folder(database))
+
+
+def _discard_folder(folder: str) -> None:
+    try:
+        _, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in files:
+        default_storage.delete(f"{folder}/{name}")
 
 
 def receive_import(*, database: D1Database, etag: str, data: bytes) -> str:
@@ -521,9 +540,10 @@ def receive_import(*, database: D1Database, etag: str, data: bytes) -> str:
         raise InvalidInput(
             "The uploaded file does not match the checksum announced at init."
         )
-    name = import_upload_name(database=database, etag=etag)
-    default_storage.delete(name)
-    default_storage.save(name, ContentFile(data))
+    discard_imports(database=database)  # at most one waiting upload per database
+    default_storage.save(
+        import_upload_name(database=database, etag=etag), ContentFile(data)
+    )
     return digest
 
 
