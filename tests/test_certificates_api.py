@@ -170,3 +170,9 @@ def test_another_accounts_certificates_are_invisible(client, provision, pems):
     assert mine.get(f"{CERTS}/{made['id']}").status_code == HTTPStatus.NOT_FOUND
     assert mine.delete(f"{CERTS}/{made['id']}").status_code == HTTPStatus.NOT_FOUND
     assert Certificate.objects.filter(pk=made["id"]).exists()
+
+
+def test_odd_ids_and_filters_are_4xx_never_5xx(api):
+    assert api.get(f"{CERTS}?name=%00").status_code == HTTPStatus.BAD_REQUEST
+    for method in ("get", "delete"):
+        assert api.call(method, f"{CERTS}/%00").status_code == HTTPStatus.NOT_FOUND

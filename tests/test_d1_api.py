@@ -442,3 +442,9 @@ def test_concurrent_writers_are_serialized_and_all_land(provision, now):
         database=database, queries=[d1.Query("SELECT count(*) AS n FROM t")]
     )
     assert result.rows == [[30]]
+
+
+@pytest.mark.parametrize("path", [f"{DB}/a%00b", f"{DB}?name=%00", f"{DB}/%00/query"])
+def test_odd_names_are_4xx_never_5xx(api, path):
+    for method in ("get", "post", "delete"):
+        assert 400 <= api.call(method, path).status_code < 500

@@ -133,3 +133,10 @@ def test_another_accounts_config_is_invisible(client, provision):
     assert mine.get(f"{HD}/{made['id']}").status_code == HTTPStatus.NOT_FOUND
     assert mine.patch(f"{HD}/{made['id']}", {"name": "x"}).status_code == 404
     assert mine.delete(f"{HD}/{made['id']}").status_code == HTTPStatus.NOT_FOUND
+
+
+def test_odd_ids_are_4xx_never_5xx(api):
+    for method in ("get", "delete"):
+        assert api.call(method, f"{HD}/%00").status_code == HTTPStatus.NOT_FOUND
+    renamed = api.patch(f"{HD}/%00", {"name": "x"})
+    assert renamed.status_code == HTTPStatus.NOT_FOUND

@@ -371,3 +371,12 @@ def test_concurrent_creates_of_one_title_make_one_namespace(provision, now):
     )
     assert len(set(ids)) == 1
     assert KVNamespace.objects.filter(account=account).count() == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f"{NS}/%00", f"{NS}/not-an-id/keys", f"{NS}?page=1&per_page=1e3"],
+)
+def test_odd_ids_and_parameters_are_4xx_never_5xx(api, path):
+    for method in ("get", "put", "delete"):
+        assert 400 <= api.call(method, path).status_code < 500

@@ -344,3 +344,11 @@ def test_concurrent_pullers_never_share_a_message(provision, now):
 
     seen = [pk for batch in concurrently(4, pull) for pk in batch]
     assert len(seen) == len(set(seen)) == 40
+
+
+@pytest.mark.parametrize(
+    "path", ["queues?name=%00", "queues/%00", "queues/%00/consumers/%00"]
+)
+def test_odd_ids_and_filters_are_4xx_never_5xx(api, path):
+    for method in ("get", "put", "delete"):
+        assert 400 <= api.call(method, path).status_code < 500

@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 
 from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
 from accounts.models import Certificate, CloudAccount, WorkerScript
-from accounts.services.validation import clean_text
+from accounts.services.validation import clean_text, is_hex_id
 
 CERTIFICATE_BLOCK = re.compile(
     r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----"
@@ -52,14 +52,22 @@ def list_certificates(
     rows = account.certificates.order_by("uploaded_on", "id")
     if ca is not None:
         rows = rows.filter(kind=Certificate.Kind.CA if ca else Certificate.Kind.MTLS)
-    return rows.filter(name=name) if name else rows
+    if not name:
+        return rows
+    return rows.filter(name=clean_text(name, field="name", max_length=255))
 
 
 def get_certificate(*, account: CloudAccount, certificate_id: str) -> Certificate:
-    certificate = account.certificates.filter(pk=certificate_id).first()
+    certificate = _certificates(account, certificate_id).first()
     if certificate is None:
         raise CertificateNotFound()
     return certificate
+
+
+def _certificates(account: CloudAccount, certificate_id: str) -> QuerySet[Certificate]:
+    if not is_hex_id(certificate_id):
+        return account.certificates.none()
+    return account.certificates.filter(pk=certificate_id)
 
 
 def pem_text(value: Any, *, field: str) -> str:
@@ -198,9 +206,7 @@ def _users_of(certificate: Certificate) -> list[str]:
 @transaction.atomic
 def delete_certificate(*, account: CloudAccount, certificate_id: str) -> None:
     """Raises CertificateNotFound, Conflict (still in use)."""
-    certificate = (
-        account.certificates.select_for_update().filter(pk=certificate_id).first()
-    )
+    certificate = _certificates(account, certificate_id).select_for_update().first()
     if certificate is None:
         raise CertificateNotFound()
     users = _users_of(certificate)

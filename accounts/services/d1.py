@@ -70,11 +70,14 @@ class QueryError(DomainError):
 
 def list_databases(*, account: CloudAccount, name: str = "") -> QuerySet[D1Database]:
     rows = account.d1_databases.order_by("created_at", "name")
-    return rows.filter(name=name) if name else rows
+    if not name:
+        return rows
+    return rows.filter(name=clean_text(name, field="name", max_length=64))
 
 
 def get_database(*, account: CloudAccount, id_or_name: str) -> D1Database:
     """The account's database with that uuid or name; DatabaseNotFound otherwise."""
+    id_or_name = clean_text(id_or_name, field="database", max_length=64)
     rows = account.d1_databases.all()
     found = None
     if _is_uuid(id_or_name):

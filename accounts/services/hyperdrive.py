@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
 from accounts.models import Certificate, CloudAccount, HyperdriveConfig
-from accounts.services.validation import clean_text, whole_number
+from accounts.services.validation import clean_text, is_hex_id, whole_number
 
 SCHEMES = {"postgres", "postgresql", "mysql"}
 SSLMODES = {
@@ -35,10 +35,16 @@ def list_configs(*, account: CloudAccount) -> QuerySet[HyperdriveConfig]:
 
 
 def get_config(*, account: CloudAccount, config_id: str) -> HyperdriveConfig:
-    config = account.hyperdrive_configs.filter(pk=config_id).first()
+    config = _configs(account, config_id).first()
     if config is None:
         raise HyperdriveNotFound()
     return config
+
+
+def _configs(account: CloudAccount, config_id: str) -> QuerySet[HyperdriveConfig]:
+    if not is_hex_id(config_id):
+        return account.hyperdrive_configs.none()
+    return account.hyperdrive_configs.filter(pk=config_id)
 
 
 def _origin(raw: Any, *, current: dict[str, Any] | None) -> tuple[dict, str | None]:
@@ -171,9 +177,7 @@ def update_config(
     old one); PUT (``replace``) needs a whole config. Raises HyperdriveNotFound,
     InvalidInput, Conflict."""
     with transaction.atomic():
-        config = (
-            account.hyperdrive_configs.select_for_update().filter(pk=config_id).first()
-        )
+        config = _configs(account, config_id).select_for_update().first()
         if config is None:
             raise HyperdriveNotFound()
         if replace or body.get("name") is not None:
@@ -204,6 +208,6 @@ def update_config(
 
 
 def delete_config(*, account: CloudAccount, config_id: str) -> None:
-    deleted, _ = account.hyperdrive_configs.filter(pk=config_id).delete()
+    deleted, _ = _configs(account, config_id).delete()
     if not deleted:
         raise HyperdriveNotFound()

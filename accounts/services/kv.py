@@ -22,7 +22,12 @@ from accounts.exceptions import (
     PayloadTooLarge,
 )
 from accounts.models import CloudAccount, KVEntry, KVNamespace
-from accounts.services.validation import clean_json, clean_text, whole_number
+from accounts.services.validation import (
+    clean_json,
+    clean_text,
+    is_hex_id,
+    whole_number,
+)
 
 TITLE_MAX_LENGTH = 512
 NAMESPACE_ORDERINGS = {"id": "id", "title": "title"}
@@ -47,10 +52,16 @@ def list_namespaces(
 
 def get_namespace(*, account: CloudAccount, namespace_id: str) -> KVNamespace:
     """The account's namespace with that id; NamespaceNotFound otherwise."""
-    namespace = account.kv_namespaces.filter(pk=namespace_id).first()
+    namespace = _namespaces(account, namespace_id).first()
     if namespace is None:
         raise NamespaceNotFound()
     return namespace
+
+
+def _namespaces(account: CloudAccount, namespace_id: str) -> QuerySet[KVNamespace]:
+    if not is_hex_id(namespace_id):
+        return account.kv_namespaces.none()
+    return account.kv_namespaces.filter(pk=namespace_id)
 
 
 def create_namespace(
@@ -87,9 +98,7 @@ def rename_namespace(
 ) -> KVNamespace:
     """Give a namespace a new title. Raises NamespaceNotFound, Conflict."""
     title = clean_text(title, field="title", max_length=TITLE_MAX_LENGTH)
-    namespace = (
-        account.kv_namespaces.select_for_update().filter(pk=namespace_id).first()
-    )
+    namespace = _namespaces(account, namespace_id).select_for_update().first()
     if namespace is None:
         raise NamespaceNotFound()
     namespace.title = title
@@ -110,9 +119,7 @@ def delete_namespace(*, account: CloudAccount, namespace_id: str) -> None:
     The row lock makes writers that are still inserting keys finish first, so the
     cascade sees their rows; writers that come later find no namespace.
     """
-    namespace = (
-        account.kv_namespaces.select_for_update().filter(pk=namespace_id).first()
-    )
+    namespace = _namespaces(account, namespace_id).select_for_update().first()
     if namespace is None:
         raise NamespaceNotFound()
     namespace.delete()

@@ -26,7 +26,7 @@ from accounts.models import (
     QueueMessage,
     WorkerScript,
 )
-from accounts.services.validation import clean_text, whole_number
+from accounts.services.validation import clean_text, is_hex_id, whole_number
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # Cloudflare's bounds, as wrangler also checks them.
@@ -78,14 +78,24 @@ def list_queues(
     *, account: CloudAccount, names: list[str] | None = None
 ) -> QuerySet[Queue]:
     rows = account.queues.prefetch_related("consumers").order_by("created_at", "name")
-    return rows.filter(name__in=names) if names else rows
+    if not names:
+        return rows
+    return rows.filter(
+        name__in=[clean_text(n, field="name", max_length=63) for n in names]
+    )
 
 
 def get_queue(*, account: CloudAccount, queue_id: str) -> Queue:
-    queue = account.queues.filter(pk=queue_id).first()
+    queue = _queues(account, queue_id).first()
     if queue is None:
         raise QueueNotFound()
     return queue
+
+
+def _queues(account: CloudAccount, queue_id: str) -> QuerySet[Queue]:
+    if not is_hex_id(queue_id):
+        return account.queues.none()
+    return account.queues.filter(pk=queue_id)
 
 
 def producers_by_queue(*, account: CloudAccount) -> dict[str, list[str]]:
@@ -169,7 +179,7 @@ def update_queue(
 ) -> Queue:
     """Change a queue's settings (PATCH merges, PUT ``replace``s). Queues keep
     their name: producers find them by it. Raises QueueNotFound, InvalidInput."""
-    queue = account.queues.select_for_update().filter(pk=queue_id).first()
+    queue = _queues(account, queue_id).select_for_update().first()
     if queue is None:
         raise QueueNotFound()
     if name is not None and name != queue.name:
@@ -182,7 +192,7 @@ def update_queue(
 
 
 def delete_queue(*, account: CloudAccount, queue_id: str) -> None:
-    deleted, _ = account.queues.filter(pk=queue_id).delete()
+    deleted, _ = _queues(account, queue_id).delete()
     if not deleted:
         raise QueueNotFound()
 
@@ -191,7 +201,11 @@ def delete_queue(*, account: CloudAccount, queue_id: str) -> None:
 
 
 def get_consumer(*, queue: Queue, consumer_id: str) -> QueueConsumer:
-    consumer = queue.consumers.filter(pk=consumer_id).first()
+    consumer = (
+        queue.consumers.filter(pk=consumer_id).first()
+        if is_hex_id(consumer_id)
+        else None
+    )
     if consumer is None:
         raise ConsumerNotFound()
     return consumer
@@ -255,7 +269,11 @@ def _apply(consumer: QueueConsumer, fields: dict[str, Any]) -> QueueConsumer:
 
 
 def delete_consumer(*, queue: Queue, consumer_id: str) -> None:
-    deleted, _ = queue.consumers.filter(pk=consumer_id).delete()
+    deleted = (
+        queue.consumers.filter(pk=consumer_id).delete()[0]
+        if is_hex_id(consumer_id)
+        else 0
+    )
     if not deleted:
         raise ConsumerNotFound()
 

@@ -80,3 +80,9 @@ def whole_number(
     if not minimum <= value <= maximum:
         raise InvalidInput(f"'{field}' must be between {minimum} and {maximum}.")
     return value
+
+
+def is_hex_id(value: str) -> bool:
+    """Whether ``value`` could be one of our 32-hex ids; anything else names
+    nothing, so a look-up can answer "not found" without asking the database."""
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
