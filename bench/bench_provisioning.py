@@ -42,7 +42,7 @@ django.setup()
 
 from bench_deploy import start_claimportal  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.models import CloudAccount  # noqa: E402
@@ -148,6 +148,20 @@ def pow_costs(rounds: int) -> tuple[float, float, float]:
     return tuple(statistics.median(t) for t in (solves, verifies, redeems))
 
 
+def durable_commit(rounds: int) -> float:
+    """Median seconds of the smallest durable write: one row, one commit. Every
+    account costs at least this, and a trivial view nothing like it."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_commit (x integer)")
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO bench_commit VALUES (1)")
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=40)
@@ -185,7 +199,9 @@ def main() -> None:
         print(f"  challenge + create     {1 / provision_s:8.1f} accounts/s")
         print(f"  ratio                  {ping_s / provision_s:8.3f}  (goal >= 0.25)")
 
-        solve, verify, redeem = pow_costs(max(args.repeat, 5))
+        print(f"  one durable commit     {durable_commit(40) * 1000:8.2f} ms")
+
+        solve, verify, redeem = pow_costs(10)
         print("proof of work, medians")
         print(f"  solve (client)         {solve * 1000:8.1f} ms")
         print(f"  verify (decode+checks) {verify * 1000:8.3f} ms")
