@@ -60,6 +60,7 @@ class Runtime:
         self.port = 0
 
     def start(self, **env: str) -> None:
+        self.env = env or getattr(self, "env", {})
         (self.state_dir / "runtime.json").unlink(missing_ok=True)
         self.output = open(self.state_dir / "runtime.out", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -71,7 +72,7 @@ class Runtime:
                 MEDIA_ROOT=str(self.media_root),
                 CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS="1",
                 CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS="3",
-                **env,
+                **self.env,
             ),
             stdout=self.output,
             stderr=subprocess.STDOUT,
@@ -153,7 +154,8 @@ class Runtime:
 
 
 @pytest.fixture(scope="module")
-def runtime(django_db_setup, django_db_blocker):
+def runtime(request, django_db_setup, django_db_blocker):
+    """The module's runtime; a module may set RUNTIME_ENV (settings for it)."""
     # A short path: unix socket paths are limited to about 100 bytes, and
     # sandboxed processes (nobody) must be able to walk to their files.
     state_dir = Path(tempfile.mkdtemp(prefix="cp-pv-"))
@@ -161,7 +163,7 @@ def runtime(django_db_setup, django_db_blocker):
     media_root = state_dir / "media"
     media_root.mkdir()
     runtime = Runtime(state_dir, media_root)
-    runtime.start()
+    runtime.start(**getattr(request.module, "RUNTIME_ENV", {}))
     yield runtime
     runtime.stop()
     shutil.rmtree(state_dir, ignore_errors=True)

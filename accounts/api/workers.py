@@ -86,6 +86,7 @@ def _put_script(request: HttpRequest, account_id: str, script_name: str):
     uploaded = _upload(request, script_name, deploy=True)
     result = worker_script_json(uploaded.script)
     result["deployment_id"] = str(uploaded.version.pk)
+    result["startup_time_ms"] = uploaded.version.startup_time_ms
     return envelope.success(result)
 
 
@@ -96,7 +97,9 @@ def _list_versions(request: HttpRequest, account_id: str, script_name: str):
 
 def _post_version(request: HttpRequest, account_id: str, script_name: str):
     uploaded = _upload(request, script_name, deploy=False)
-    return envelope.success(worker_version_json(uploaded.version))
+    result = worker_version_json(uploaded.version)
+    result["startup_time_ms"] = uploaded.version.startup_time_ms
+    return envelope.success(result)
 
 
 def _get_version(

@@ -75,7 +75,7 @@ class Slot:
     failed_version: str = ""
     failed_at: float = 0.0
     crashes: list[float] = field(default_factory=list)
-    cpu_ticks: int = -1
+    cpu_used: float = -1.0
     last_active: float = 0.0
 
     @property
@@ -428,7 +428,7 @@ class Supervisor:
         slot.process = started.process
         slot.startup_ms = started.startup_ms
         slot.started_at = slot.last_active = time.monotonic()
-        slot.cpu_ticks = -1
+        slot.cpu_used = -1.0
         slot.state, slot.error, slot.failed_version = "running", "", ""
         previous = slot.version_id
         slot.version_id = target.version_id
@@ -514,9 +514,9 @@ class Supervisor:
         for slot in self.slots.values():
             if not slot.alive:
                 continue
-            ticks = _cpu_ticks(slot.process.pid)
-            if ticks != slot.cpu_ticks:
-                slot.cpu_ticks, slot.last_active = ticks, now
+            used = process.cpu_seconds(slot.process.pid)
+            if used != slot.cpu_used:
+                slot.cpu_used, slot.last_active = used, now
             elif now - slot.last_active > idle:
                 self._close(slot)
                 slot.state = "stopped"
@@ -639,12 +639,3 @@ class Supervisor:
             slot.process.wait()
             self.reap()
         return {"state": slot.state if slot else "absent"}
-
-
-def _cpu_ticks(pid: int) -> int:
-    """User plus system CPU time of a process, in clock ticks."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return -1
-    return int(fields[11]) + int(fields[12])

@@ -42,6 +42,7 @@ from accounts.models import (
 from accounts.services import assets, bindings
 from accounts.services.audit import record_event
 from accounts.services.multipart import Part
+from accounts.services.previews import lifecycle
 from accounts.services.validation import clean_json
 
 SCRIPT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
@@ -515,10 +516,13 @@ def upload_version(
             )
             for part in modules
         )
+        # Start it once, as Cloudflare validates an upload (10021 if it fails).
+        lifecycle.check_upload(version=version)
         deployment = None
         script.updated_at = now
         fields = ["updated_at", "migration_tag"]
         if deploy:
+            lifecycle.serve_on_commit(script_id=script.pk)
             deployment = WorkerDeployment.objects.create(
                 script=script,
                 created_at=now,
@@ -596,6 +600,7 @@ def create_deployment(
         script.current_version = chosen
         script.updated_at = now
         script.save(update_fields=["current_version", "updated_at"])
+        lifecycle.serve_on_commit(script_id=script.pk)
         _record_deploy(
             account=account,
             script=script,

@@ -119,16 +119,23 @@ def write_assets(*, version: WorkerVersion, directory: Path) -> int:
 
 
 def write_version(
-    *, version: WorkerVersion, directory: Path, paths: WorkerPaths, heap_mb: int
+    *,
+    version: WorkerVersion,
+    directory: Path,
+    paths: WorkerPaths,
+    heap_mb: int,
+    assets: bool = True,
 ) -> Path:
-    """Render ``version`` into ``directory`` (config, modules, assets) and
-    return the config file. Raises WorkerConfigInvalid."""
+    """Render ``version`` into ``directory`` (config, modules and, with
+    ``assets``, its static files) and return the config file. Raises
+    WorkerConfigInvalid."""
     rendered = render_worker(worker_spec(version=version), paths=paths, heap_mb=heap_mb)
     directory.mkdir(parents=True, exist_ok=True)
     for name, content in rendered.files.items():
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_bytes(content)
-    if "manifest" in (version.assets or {}):
+    Path(paths.assets).mkdir(parents=True, exist_ok=True)
+    if assets and "manifest" in (version.assets or {}):
         write_assets(version=version, directory=Path(paths.assets))
     config = directory / "config.capnp"
     config.write_text(rendered.config, encoding="utf-8")
@@ -162,6 +169,7 @@ def check_version_starts(*, version: WorkerVersion) -> int | None:
             directory=root,
             paths=paths,
             heap_mb=settings.CLAIMPORTAL_PREVIEW_HEAP_MB,
+            assets=False,  # starting needs the folder, not the files
         )
         sockets = {
             name: process.unix_listener(root / f"{name}.sock")
