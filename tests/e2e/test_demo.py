@@ -1,6 +1,7 @@
 """bin/demo against a live server, as a person runs it: both agents (the Python
-client, and the real wrangler), the printed box, and the claim page its claim
-URL opens, which must list everything the sample deployed."""
+client, and the real wrangler), the printed box, the claim page its claim URL
+opens (which must list everything the sample deployed), and the sample itself
+answering in the real preview runtime."""
 
 import http.cookiejar
 import os
@@ -8,6 +9,7 @@ import re
 import subprocess
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -19,10 +21,15 @@ from accounts.models import CloudAccount, D1Database, WorkerScript
 from accounts.services import claims, d1, purge
 from claimportal_client import load_project
 from claimportal_client.demo import resources
+from tests import preview_runtime
 from tests.conftest import ROOT
 from tests.e2e.conftest import node_tools_dir
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("previews")]
+
+runtime = preview_runtime.runtime
+preview_settings = preview_runtime.preview_settings
+_media_root = preview_runtime._media_root
 
 SAMPLE = ROOT / "examples" / "agent-demo"
 DEMO_TIMEOUT = 240
@@ -38,7 +45,8 @@ EXPECTED_ON_CLAIM_PAGE = [
 
 
 @pytest.fixture
-def server(live_server, settings):
+def server(live_server, preview_settings):
+    settings = preview_settings
     settings.PUBLIC_BASE_URL = live_server.url
     settings.CLAIMPORTAL_RATE_LIMIT_PER_IP = 10_000
     settings.CLAIMPORTAL_RATE_LIMIT_GLOBAL = 10_000
@@ -113,7 +121,26 @@ def assert_seeded(account: CloudAccount) -> None:
     assert result.rows == [[3]]
 
 
-def test_the_python_agent_deploys_and_waits_for_the_claim(server, user):
+def assert_the_sample_runs(runtime, preview_url: str) -> str:
+    """The preview URL's host serves the sample: its site and every binding."""
+    host = urllib.parse.urlsplit(preview_url).hostname
+    runtime.reconcile()
+    page = runtime.get(host, "/")
+    assert page.status == 200 and "<h1>agent-demo</h1>" in page.text
+    notes = runtime.get(host, "/api/notes").json()
+    assert [note["id"] for note in notes] == [1, 2, 3]
+    assert runtime.get(host, "/api/visits").json() == {"visits": 1}
+    assert runtime.get(host, "/api/counter").json() == {"count": 1}
+    assert runtime.get(host, "/api/counter").json() == {"count": 2}
+    assert runtime.get(host, "/api/jobs", method="POST").status == 202
+    runtime.wait_for(
+        lambda: runtime.get(host, "/api/last-job").json(),
+        what="the queue consumer to handle the job",
+    )
+    return host
+
+
+def test_the_python_agent_deploys_and_waits_for_the_claim(server, runtime, user):
     process = demo(server, "--via", "python", "--wait")
     try:
         box = read_box(process)
@@ -122,6 +149,7 @@ def test_the_python_agent_deploys_and_waits_for_the_claim(server, user):
         account = CloudAccount.objects.get()
         assert preview_url.startswith(f"http://agent-demo.{account.subdomain}.")
         assert_seeded(account)
+        assert_the_sample_runs(runtime, preview_url)
 
         status, page = claim_page(claim_url)
         assert status == 200
@@ -143,7 +171,9 @@ def test_the_python_agent_deploys_and_waits_for_the_claim(server, user):
     assert "Waiting for a person to claim it" in errors
 
 
-def test_wrangler_deploys_the_sample_and_an_unclaimed_one_is_purged(server, settings):
+def test_wrangler_deploys_the_sample_and_an_unclaimed_one_is_purged(
+    server, runtime, settings
+):
     process = demo(server, tools=node_tools_dir())
     try:
         box = read_box(process)
@@ -158,10 +188,11 @@ def test_wrangler_deploys_the_sample_and_an_unclaimed_one_is_purged(server, sett
     # wrangler itself did the work: its own output went by on stderr.
     assert "Solving proof-of-work challenge" in errors
     assert "Executed 2 commands" in errors
-    claim_url, _preview_url = assert_box_names(box, server)
+    claim_url, preview_url = assert_box_names(box, server)
     account = CloudAccount.objects.get()
     assert account.user_agent.startswith(("undici", "wrangler"))
     assert_seeded(account)
+    host = assert_the_sample_runs(runtime, preview_url)
     status, page = claim_page(claim_url)
     assert status == 200
     for name in EXPECTED_ON_CLAIM_PAGE:
@@ -175,9 +206,12 @@ def test_wrangler_deploys_the_sample_and_an_unclaimed_one_is_purged(server, sett
     status, page = claim_page(claim_url)
     assert status == 410
     assert "has expired" in page
+    runtime.reconcile()
+    gone = runtime.get(host, "/api/notes")
+    assert gone.status == 410 and "expired and was deleted" in gone.text
 
 
-def test_without_a_server_the_demo_says_to_start_one():
+def test_without_a_server_the_demo_says_to_start_one(db):
     process = demo("http://127.0.0.1:9", "--via", "python")
     out, errors = process.communicate(timeout=60)
     assert process.returncode == 1
