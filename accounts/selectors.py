@@ -3,10 +3,23 @@
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    BigIntegerField,
+    CharField,
+    Count,
+    F,
+    JSONField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Cast, JSONObject
+from django.utils.dateparse import parse_datetime
 
 from accounts import tokens
 from accounts.models import (
@@ -37,20 +50,21 @@ def owned_account(*, user: User, account_id: str) -> CloudAccount | None:
 
 
 def claim_link_for_key(*, key: str) -> ClaimLink | None:
-    """The link a raw claim key opens, with its account and whether the link
-    holder deleted it (``declined``), in one query."""
-    return (
+    """The link a raw claim key opens, with its account, and ``declined``: whether
+    the link holder deleted it (asked only of an account that has ended)."""
+    link = (
         ClaimLink.objects.select_related("account")
-        .annotate(
-            declined=Exists(
-                AuditEvent.objects.filter(
-                    account_id=OuterRef("account_id"), kind=AuditEvent.Kind.DECLINED
-                )
-            )
-        )
         .filter(key_hash=tokens.hash_secret(key))
         .first()
     )
+    if link is not None:
+        link.declined = (
+            link.account.state == CloudAccount.State.EXPIRED
+            and AuditEvent.objects.filter(
+                account_id=link.account_id, kind=AuditEvent.Kind.DECLINED
+            ).exists()
+        )
+    return link
 
 
 def usable_tokens(*, account_id: str, now: datetime) -> list[ApiToken]:
@@ -90,7 +104,7 @@ class WorkerItem:
 
 @dataclass(frozen=True)
 class KVItem:
-    title: str
+    name: str
     key_count: int
 
 
@@ -103,7 +117,7 @@ class D1Item:
 
 @dataclass(frozen=True)
 class DurableObjectItem:
-    class_name: str
+    name: str  # the class
     script: str
 
 
@@ -205,101 +219,184 @@ def _asset_totals(assets: dict) -> tuple[int, int]:
     return len(manifest), size
 
 
+_ZERO = Value(0, output_field=BigIntegerField())
+_NO_DETAIL = Value(None, output_field=JSONField())
+
+
+def _resource_rows(account_ids: list[str]) -> QuerySet:
+    """KV namespaces, D1 databases, queues, Hyperdrive configs and certificates
+    as (kind, account id, id, name, count, size, detail) rows, in one query."""
+
+    def rows(
+        model, kind: str, name: str, *, count=_ZERO, size=_ZERO, detail=_NO_DETAIL
+    ):
+        return (
+            model.objects.filter(account_id__in=account_ids)
+            .order_by()
+            .annotate(
+                row_kind=Value(kind),
+                row_ref=Cast("pk", CharField()),
+                row_name=F(name),
+                row_count=count,
+                row_size=size,
+                row_detail=detail,
+            )
+            .values_list(
+                "row_kind",
+                "account_id",
+                "row_ref",
+                "row_name",
+                "row_count",
+                "row_size",
+                "row_detail",
+            )
+        )
+
+    return (
+        rows(KVNamespace, "kv", "title", count=Count("entries"))
+        .union(
+            rows(D1Database, "d1", "name", count=F("table_count"), size=F("file_size")),
+            rows(Queue, "queue", "name"),
+            # The origin holds host, port, database and user; the password is apart.
+            rows(HyperdriveConfig, "hyperdrive", "name", detail=F("origin")),
+            rows(
+                Certificate,
+                "certificate",
+                "name",
+                detail=JSONObject(
+                    kind="kind", issuer="issuer", expires_on="expires_on"
+                ),
+            ),
+            all=True,
+        )
+        .order_by()
+    )
+
+
+def _name_rows(account_ids: list[str]) -> QuerySet:
+    """Durable Object classes and secret names by script id, and queue
+    consumers by queue id, as (kind, parent id, name) rows, in one query."""
+    return (
+        DurableObjectNamespace.objects.filter(account_id__in=account_ids)
+        .order_by()
+        .values_list(Value("do"), Cast("script_id", CharField()), "class_name")
+        .union(
+            WorkerSecret.objects.filter(script__account_id__in=account_ids).values_list(
+                Value("secret"), Cast("script_id", CharField()), "name"
+            ),
+            QueueConsumer.objects.filter(queue__account_id__in=account_ids).values_list(
+                Value("consumer"), "queue_id", "script_name"
+            ),
+            all=True,
+        )
+        .order_by()
+    )
+
+
+def _script_rows(account_ids: list[str]) -> QuerySet:
+    last_deploy = WorkerDeployment.objects.filter(script=OuterRef("pk")).order_by(
+        "-created_at"
+    )
+    return (
+        WorkerScript.objects.filter(account_id__in=account_ids)
+        .annotate(last_deployed_at=Subquery(last_deploy.values("created_at")[:1]))
+        .order_by("name")
+        .values_list(
+            "id",
+            "account_id",
+            "name",
+            "workers_dev_enabled",
+            "cron_schedules",
+            "last_deployed_at",
+            "current_version__created_at",
+            "current_version__compatibility_date",
+            "current_version__compatibility_flags",
+            "current_version__bindings",
+            "current_version__assets",
+            named=True,
+        )
+    )
+
+
 def inventories(*, accounts: list[CloudAccount]) -> dict[str, Inventory]:
-    """What each account holds, by account id: nine queries however many
+    """What each account holds, by account id: three queries however many
     accounts and resources there are."""
     result = {account.pk: Inventory() for account in accounts}
     if not accounts:
         return result
     account_ids = list(result)
     subdomains = {account.pk: account.subdomain for account in accounts}
+    scripts = list(_script_rows(account_ids))
+    scripts_by_id = {str(script.id): script for script in scripts}
 
-    kvs = KVNamespace.objects.filter(account_id__in=account_ids).annotate(
-        key_count=Count("entries")
-    )
-    d1s = D1Database.objects.filter(account_id__in=account_ids)
-    hyperdrives = HyperdriveConfig.objects.filter(account_id__in=account_ids).only(
-        "id", "account_id", "name", "origin"
-    )
-    certificates = Certificate.objects.filter(account_id__in=account_ids).only(
-        "id", "account_id", "name", "kind", "issuer", "expires_on"
-    )
-    # Bindings name resources by id; people know them by name.
-    names: dict[str, str] = {}
-    for kv in kvs:
-        names[kv.id] = kv.title
-        result[kv.account_id].kv_namespaces.append(KVItem(kv.title, kv.key_count))
-    for d1 in d1s:
-        names[str(d1.uuid)] = d1.name
-        result[d1.account_id].d1_databases.append(
-            D1Item(d1.name, d1.table_count, d1.file_size)
-        )
-    for hd in hyperdrives:
-        names[hd.id] = hd.name
-        origin = hd.origin if isinstance(hd.origin, dict) else {}
-        result[hd.account_id].hyperdrive_configs.append(
-            HyperdriveItem(
-                name=hd.name,
-                host=str(origin.get("host", "")),
-                port=origin.get("port", ""),
-                database=str(origin.get("database", "")),
-                user=str(origin.get("user", "")),
+    secrets: dict[str, list[str]] = defaultdict(list)
+    consumers: dict[str, list[str]] = defaultdict(list)
+    for kind, parent, name in _name_rows(account_ids):
+        if kind == "secret":
+            secrets[parent].append(name)
+        elif kind == "consumer":
+            consumers[parent].append(name or "HTTP pull")
+        else:
+            script = scripts_by_id[parent]
+            result[script.account_id].durable_objects.append(
+                DurableObjectItem(name, script.name)
             )
-        )
-    for cert in certificates:
-        names[cert.id] = cert.name or cert.id
-        result[cert.account_id].certificates.append(
-            CertificateItem(
-                cert.name or cert.id,
-                cert.get_kind_display(),
-                cert.issuer,
-                cert.expires_on,
-            )
-        )
 
-    secrets_by_script: dict[int, list[str]] = defaultdict(list)
-    for script_id, name in WorkerSecret.objects.filter(
-        script__account_id__in=account_ids
-    ).values_list("script_id", "name"):
-        secrets_by_script[script_id].append(name)
-
-    last_deploy = WorkerDeployment.objects.filter(script=OuterRef("pk")).order_by(
-        "-created_at"
-    )
-    scripts = (
-        WorkerScript.objects.filter(account_id__in=account_ids)
-        .select_related("current_version")
-        .only(
-            "id",
-            "account_id",
-            "name",
-            "workers_dev_enabled",
-            "cron_schedules",
-            "updated_at",
-            "current_version__id",
-            "current_version__created_at",
-            "current_version__compatibility_date",
-            "current_version__compatibility_flags",
-            "current_version__bindings",
-            "current_version__assets",
-        )
-        .annotate(last_deployed_at=Subquery(last_deploy.values("created_at")[:1]))
-    )
     producers: dict[tuple[str, str], list[str]] = defaultdict(list)
     for script in scripts:
-        version = script.current_version
-        raw_bindings = [
-            b for b in (version.bindings if version else []) if isinstance(b, dict)
-        ]
-        files, size = _asset_totals(version.assets if version else {})
-        secret_names = list(secrets_by_script.get(script.pk, []))
-        for raw in raw_bindings:
-            if raw.get("type") == "queue":
+        for raw in script.current_version__bindings or []:
+            if isinstance(raw, dict) and raw.get("type") == "queue":
                 producers[script.account_id, str(raw.get("queue_name"))].append(
                     script.name
                 )
-            if raw.get("type") in SECRET_TYPES and raw.get("name") not in secret_names:
-                secret_names.append(str(raw.get("name")))
+
+    # Bindings name resources by id; people know them by name.
+    names: dict[str, str] = {}
+    for kind, account_id, ref, name, count, size, detail in _resource_rows(account_ids):
+        names[ref] = name or ref
+        found = result[account_id]
+        detail = detail if isinstance(detail, dict) else {}
+        if kind == "kv":
+            found.kv_namespaces.append(KVItem(name, count))
+        elif kind == "d1":
+            found.d1_databases.append(D1Item(name, count, size))
+        elif kind == "queue":
+            found.queues.append(
+                QueueItem(
+                    name=name,
+                    producers=producers.get((account_id, name), []),
+                    consumers=consumers.get(ref, []),
+                )
+            )
+        elif kind == "hyperdrive":
+            found.hyperdrive_configs.append(
+                HyperdriveItem(
+                    name=name,
+                    host=str(detail.get("host", "")),
+                    port=detail.get("port", ""),
+                    database=str(detail.get("database", "")),
+                    user=str(detail.get("user", "")),
+                )
+            )
+        else:
+            found.certificates.append(
+                CertificateItem(
+                    name=name or ref,
+                    kind=Certificate.Kind(detail.get("kind")).label,
+                    issuer=str(detail.get("issuer") or ""),
+                    expires_on=parse_datetime(detail.get("expires_on") or ""),
+                )
+            )
+
+    for script in scripts:
+        bindings = [
+            b for b in script.current_version__bindings or [] if isinstance(b, dict)
+        ]
+        files, size = _asset_totals(script.current_version__assets or {})
+        secret_names = set(secrets.get(str(script.id), []))
+        secret_names.update(
+            str(b.get("name")) for b in bindings if b.get("type") in SECRET_TYPES
+        )
         result[script.account_id].workers.append(
             WorkerItem(
                 name=script.name,
@@ -311,16 +408,14 @@ def inventories(*, accounts: list[CloudAccount]) -> dict[str, Inventory]:
                     else None
                 ),
                 last_deployed_at=script.last_deployed_at
-                or (version.created_at if version else None),
-                compatibility_date=version.compatibility_date if version else "",
-                compatibility_flags=list(version.compatibility_flags or [])
-                if version
-                else [],
-                bindings=[_binding(raw, names) for raw in raw_bindings],
+                or script.current_version__created_at,
+                compatibility_date=script.current_version__compatibility_date or "",
+                compatibility_flags=list(
+                    script.current_version__compatibility_flags or []
+                ),
+                bindings=[_binding(b, names) for b in bindings],
                 var_names=[
-                    str(raw.get("name"))
-                    for raw in raw_bindings
-                    if raw.get("type") in VAR_TYPES
+                    str(b.get("name")) for b in bindings if b.get("type") in VAR_TYPES
                 ],
                 secret_names=sorted(secret_names),
                 asset_files=files,
@@ -331,29 +426,16 @@ def inventories(*, accounts: list[CloudAccount]) -> dict[str, Inventory]:
                 ],
             )
         )
-
-    for do in DurableObjectNamespace.objects.filter(account_id__in=account_ids).values(
-        "account_id", "class_name", "script__name"
-    ):
-        result[do["account_id"]].durable_objects.append(
-            DurableObjectItem(do["class_name"], do["script__name"])
-        )
-
-    consumers: dict[str, list[str]] = defaultdict(list)
-    for queue_id, script_name, kind in QueueConsumer.objects.filter(
-        queue__account_id__in=account_ids
-    ).values_list("queue_id", "script_name", "type"):
-        consumers[queue_id].append(script_name or f"{kind} consumer")
-    for queue in Queue.objects.filter(account_id__in=account_ids).only(
-        "id", "account_id", "name"
-    ):
-        result[queue.account_id].queues.append(
-            QueueItem(
-                name=queue.name,
-                producers=producers.get((queue.account_id, queue.name), []),
-                consumers=consumers.get(queue.id, []),
-            )
-        )
+    for found in result.values():
+        for part in (
+            found.kv_namespaces,
+            found.d1_databases,
+            found.queues,
+            found.hyperdrive_configs,
+            found.certificates,
+            found.durable_objects,
+        ):
+            part.sort(key=attrgetter("name"))
     return result
 
 

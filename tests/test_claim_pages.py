@@ -6,6 +6,8 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+import qrcode
+import qrcode.image.svg
 from allauth.account.models import EmailAddress
 from django.test import Client
 from django.urls import reverse
@@ -365,3 +367,25 @@ def test_an_existing_person_signs_in_and_comes_back(opened, made, user):
 
     assert back.redirect_chain[-1][0] == REVIEW
     assert b"It will belong to" in back.content
+
+
+def test_the_qr_code_carries_the_full_claim_link_to_a_phone(opened, made):
+    page = opened.get(REVIEW).content.decode()
+    drawn = re.search(r"<svg.*?</svg>", page, re.S)[0]
+
+    code = qrcode.QRCode(border=2, image_factory=qrcode.image.svg.SvgPathImage)
+    code.add_data(made.claim_url)
+    assert drawn == code.make_image().to_string(encoding="unicode")
+    # drawn once per link, and gone with the key once the link is used
+    assert opened.session["claim_qr"][1] == drawn
+    assert drawn in opened.get(REVIEW).content.decode()
+
+
+def test_a_claim_forgets_the_key_and_its_qr_code(opened, made, user):
+    opened.get(REVIEW)
+    opened.force_login(user)
+
+    opened.post(REVIEW, {"account": made.account.pk})
+
+    assert "claim_key" not in opened.session
+    assert "claim_qr" not in opened.session

@@ -1,0 +1,133 @@
+"""The claim page with 1 and with 100 resources, against a trivial template view.
+
+claimportal runs under gunicorn as bin/run starts it, on PostgreSQL and Redis;
+one client on a kept-alive loopback connection sends one request at a time, with
+the session cookie the claim link gave it. The trivial view is the home page: a
+short template in the same base layout, through the same middleware and session,
+with no query of its own. Requests to the three pages are interleaved so drift
+hits all of them alike. The claim page is what a person sees before signing in:
+inventory, countdown and QR code.
+
+Prints each page's median (p50) and its ratio to the trivial view (goal: the
+100-resource page at most 3x).
+
+    .venv/bin/python bench/bench_claim_page.py [--requests 200]
+
+Uses DATABASE_URL (PostgreSQL) and REDIS_URL; creates and drops a database of
+its own.
+"""
+
+import argparse
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
+
+from bench_deploy import start_claimportal  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from accounts.selectors import inventory  # noqa: E402
+from accounts.services.provisioning import create_temporary_account  # noqa: E402
+from tests.claim_builders import add_resources  # noqa: E402
+from tests.conftest import subprocess_env  # noqa: E402
+
+SIZES = (1, 100)
+
+
+class Browser:
+    """One kept-alive connection and the cookies it was given."""
+
+    def __init__(self, origin: str) -> None:
+        self.connection = http.client.HTTPConnection(origin.split("//")[1], timeout=30)
+        self.cookies = SimpleCookie()
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        cookie = "; ".join(f"{k}={m.value}" for k, m in self.cookies.items())
+        self.connection.request("GET", path, headers={"Cookie": cookie})
+        response = self.connection.getresponse()
+        body = response.read()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            self.cookies.load(header)
+        return response.status, body
+
+    def timed(self, path: str, expect: bytes) -> float:
+        start = time.perf_counter()
+        status, body = self.get(path)
+        elapsed = time.perf_counter() - start
+        if status != 200 or expect not in body:
+            raise RuntimeError(f"GET {path} answered {status}")
+        return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+
+    connection.settings_dict["TEST"]["NAME"] = "bench_claim_page"
+    original = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-claim-"))
+    # Pages name their static files through the manifest, as under bin/run.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
+        cwd=ROOT,
+        env=subprocess_env(DJANGO_SETTINGS_MODULE="claimportal.settings.dev"),
+        check=True,
+    )
+    server, origin = start_claimportal(tmp / "media", tmp / "access.log")
+    try:
+        browsers = {}
+        for size in SIZES:
+            made = create_temporary_account(now=timezone.now(), user_agent="bench")
+            add_resources(made.account, size)
+            assert inventory(account=made.account).resource_count == size
+            browser = Browser(origin)
+            status, _ = browser.get(f"/claim/{made.claim_key}/")
+            assert status == 302, status
+            browsers[size] = browser
+        trivial = browsers[SIZES[0]]  # same session cookie, so the same session load
+
+        times: dict[str, list[float]] = {"trivial": [], **{s: [] for s in SIZES}}
+        for _ in range(20):  # warm up workers, connections and template caches
+            trivial.timed("/", b"claimportal")
+            for size in SIZES:
+                browsers[size].timed("/claim/", b"What will be yours")
+        for _ in range(args.requests):
+            times["trivial"].append(trivial.timed("/", b"claimportal"))
+            for size in SIZES:
+                times[size].append(
+                    browsers[size].timed("/claim/", b"What will be yours")
+                )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        connection.creation.destroy_test_db(original, verbosity=0)
+
+    base = statistics.median(times["trivial"])
+    print(f"claim page p50 over {args.requests} requests each (gunicorn, PostgreSQL)")
+    print(f"  trivial template view   {base * 1000:7.2f} ms   1.00x")
+    for size in SIZES:
+        p50 = statistics.median(times[size])
+        label = f"claim page, {size} resource{'s' if size > 1 else ''}"
+        print(f"  {label:<24}{p50 * 1000:7.2f} ms   {p50 / base:.2f}x")
+    ratio = statistics.median(times[SIZES[-1]]) / base
+    print(f"goal: {SIZES[-1]} resources <= 3x the trivial view: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
