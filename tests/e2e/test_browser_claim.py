@@ -1,10 +1,12 @@
 """A real Chromium claims deployments on a live server: a new person on a phone
-signs up on the way, an existing one signs in, and every other state shows its
-own page. Screenshots land in artifacts/screenshots/ (set
-CLAIMPORTAL_SCREENSHOTS=docs/screenshots to refresh the README's)."""
+signs up on the way, an existing one signs in, every other state shows its own
+page, and a deployment made by the real wrangler changes hands. Screenshots land
+in artifacts/screenshots/ (set CLAIMPORTAL_SCREENSHOTS=docs/screenshots to
+refresh the README's)."""
 
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,11 +18,13 @@ from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 
-from accounts.models import AuditEvent, CloudAccount
+from accounts.models import AuditEvent, CloudAccount, WorkerDeployment
 from tests.claim_builders import NEVER_SHOWN, full_deploy
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
+
+PROJECTS = Path(__file__).resolve().parent / "projects"
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -218,3 +222,48 @@ def test_every_other_state_has_its_own_page(
         for r in recorder.requests
         if "referer" in r.headers and deployed.claim_key in r.headers["referer"]
     ]
+
+
+def test_from_wrangler_to_owner_the_real_clients_agree(
+    browser, wrangler, django_user_model, tmp_path
+):
+    """wrangler deploys with --temporary; a person claims in the browser and
+    makes a token; the agent's wrangler is told to log out, and the owner's
+    wrangler deploys with the token."""
+    project = shutil.copytree(PROJECTS / "plain", tmp_path / "plain")
+    deployed = wrangler("deploy", "--temporary", cwd=project, timeout=240)
+    assert deployed.returncode == 0, deployed.output
+    claim_url = re.search(r"Claim URL: (\S+)", deployed.output)[1]
+    ada = django_user_model.objects.create_user(
+        "ada", "ada@example.com", "correct horse battery"
+    )
+    EmailAddress.objects.create(user=ada, email=ada.email, verified=True, primary=True)
+    page, _recorder = open_page(browser, wrangler.api_base.removesuffix("/client/v4"))
+
+    page.goto(claim_url)
+    assert "plain-worker" in page.content()
+    page.get_by_role("link", name="I have an account: sign in").click()
+    page.locator("#id_login").fill(ada.email)
+    page.locator("#id_password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign In").click()
+    page.locator("[data-claim-button]").click()
+    page.get_by_text("is yours").wait_for()
+    page.locator("#id_name").fill("laptop")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.locator("pre.secret").inner_text()
+    account = CloudAccount.objects.get(owner=ada)
+
+    refused = wrangler("deploy", "--temporary", cwd=project)
+    assert refused.returncode != 0
+    assert "claimed" in refused.output
+    assert "wrangler logout" in refused.output
+
+    owned = wrangler(
+        "deploy",
+        cwd=project,
+        CLOUDFLARE_API_TOKEN=secret,
+        CLOUDFLARE_ACCOUNT_ID=account.pk,
+        timeout=240,
+    )
+    assert owned.returncode == 0, owned.output
+    assert WorkerDeployment.objects.filter(script__account=account).count() == 2
