@@ -16,7 +16,7 @@ class ClaimActionForm(forms.Form):
     """Names the account the person reviewed, so a link swapped in another tab
     cannot be confirmed by mistake."""
 
-    account = forms.CharField(widget=forms.HiddenInput, max_length=32)
+    account = forms.RegexField(regex=r"^[0-9a-f]{32}\Z", widget=forms.HiddenInput)
 
 
 class ConfirmClaimForm(ClaimActionForm):

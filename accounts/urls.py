@@ -1,6 +1,21 @@
-from django.urls import path, re_path
+from django.urls import path, re_path, register_converter
 
 from . import views
+
+
+class AccountIdConverter:
+    """32 lowercase hex characters: anything else is a 404 before a query."""
+
+    regex = "[0-9a-f]{32}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(AccountIdConverter, "account_id")
 
 app_name = "accounts"
 
@@ -13,9 +28,9 @@ urlpatterns = [
     path("claim/<str:key>/", views.claim_open, name="claim"),
     re_path(r"^claim/(?P<key>[^/]+)/(?P<tail>.+)$", views.claim_open),
     path("mine/", views.my_accounts, name="mine"),
-    path("mine/<str:account_id>/", views.account_page, name="account"),
+    path("mine/<account_id:account_id>/", views.account_page, name="account"),
     path(
-        "mine/<str:account_id>/tokens/<int:token_id>/revoke/",
+        "mine/<account_id:account_id>/tokens/<int:token_id>/revoke/",
         views.revoke_token,
         name="revoke_token",
     ),

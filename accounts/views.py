@@ -1,5 +1,7 @@
 """Pages for people. Thin: read through selectors, act through services."""
 
+from collections.abc import Callable
+from functools import wraps
 from http import HTTPStatus
 
 import qrcode
@@ -158,14 +160,26 @@ def claim_open(request: HttpRequest, key: str, tail: str = "") -> HttpResponse:
     return response
 
 
+def _open_claim(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Pages about the claim this browser holds: the view gets the key and its
+    link while the link is open; any other state gets its own page instead."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        key, link = _held_link(request)
+        status = _status_of(request, link)
+        if status is not claims.ClaimStatus.OPEN:
+            return _status_page(request, status, link)
+        return view(request, key, link)
+
+    return wrapper
+
+
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
-def claim_review(request: HttpRequest) -> HttpResponse:
+@_open_claim
+def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpResponse:
     """What the agent built, and the one button that makes it yours."""
-    key, link = _held_link(request)
-    status = _status_of(request, link)
-    if status is not claims.ClaimStatus.OPEN:
-        return _status_page(request, status, link)
     account = link.account
     form = None
     if request.method == "POST":
@@ -228,12 +242,9 @@ def _after_refusal(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
-def claim_decline(request: HttpRequest) -> HttpResponse:
+@_open_claim
+def claim_decline(request: HttpRequest, key: str, link: ClaimLink) -> HttpResponse:
     """Delete the whole deployment now, after a confirmation page."""
-    key, link = _held_link(request)
-    status = _status_of(request, link)
-    if status is not claims.ClaimStatus.OPEN:
-        return _status_page(request, status, link)
     account = link.account
     if request.method == "POST":
         form = ClaimActionForm(request.POST)

@@ -389,3 +389,28 @@ def test_a_claim_forgets_the_key_and_its_qr_code(opened, made, user):
 
     assert "claim_key" not in opened.session
     assert "claim_qr" not in opened.session
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("get", "/mine/%00/", HTTPStatus.NOT_FOUND),
+        ("post", "/mine/not-an-account/", HTTPStatus.NOT_FOUND),
+        ("post", "/mine/{account}/tokens/99999999999999999999/revoke/", 404),
+        ("get", "/claim/%00%FF/", HTTPStatus.FOUND),
+        ("post", REVIEW, HTTPStatus.BAD_REQUEST),
+        ("post", reverse("accounts:claim_decline"), HTTPStatus.OK),
+    ],
+)
+def test_malformed_input_gets_a_page_not_an_error(
+    opened, made, user, method, path, status
+):
+    opened.force_login(user)
+
+    response = getattr(opened, method)(
+        path.format(account=made.account.pk),
+        {"account": "\x00", "agent_grace_hours": "\x00"},
+    )
+
+    assert response.status_code == status
+    assert CloudAccount.objects.get(pk=made.account.pk).state == "pending"
