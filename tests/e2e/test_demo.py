@@ -11,6 +11,8 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -53,7 +55,11 @@ def server(live_server, preview_settings):
     return live_server.url
 
 
-def demo(server: str, *args: str, tools: Path | None = None) -> subprocess.Popen:
+@contextmanager
+def demo(
+    server: str, *args: str, tools: Path | None = None
+) -> Iterator[subprocess.Popen]:
+    """bin/demo running; killed on the way out if it has not finished."""
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", str(ROOT)),
@@ -72,7 +78,13 @@ def demo(server: str, *args: str, tools: Path | None = None) -> subprocess.Popen
     watchdog = threading.Timer(DEMO_TIMEOUT, process.kill)
     watchdog.daemon = True
     watchdog.start()
-    return process
+    try:
+        yield process
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def read_box(process: subprocess.Popen) -> str:
@@ -97,6 +109,13 @@ def claim_page(claim_url: str) -> tuple[int, str]:
             return page.status, text_of(page.read().decode())
     except urllib.error.HTTPError as error:
         return error.code, text_of(error.read().decode())
+
+
+def assert_claim_page_lists_everything(claim_url: str) -> None:
+    status, page = claim_page(claim_url)
+    assert status == 200
+    for name in EXPECTED_ON_CLAIM_PAGE:
+        assert name in page, name
 
 
 def text_of(html: str) -> str:
@@ -141,8 +160,7 @@ def assert_the_sample_runs(runtime, preview_url: str) -> str:
 
 
 def test_the_python_agent_deploys_and_waits_for_the_claim(server, runtime, user):
-    process = demo(server, "--via", "python", "--wait")
-    try:
+    with demo(server, "--via", "python", "--wait") as process:
         box = read_box(process)
         claim_url, preview_url = assert_box_names(box, server)
         assert "deployed by the Python client" in box
@@ -151,10 +169,7 @@ def test_the_python_agent_deploys_and_waits_for_the_claim(server, runtime, user)
         assert_seeded(account)
         assert_the_sample_runs(runtime, preview_url)
 
-        status, page = claim_page(claim_url)
-        assert status == 200
-        for name in EXPECTED_ON_CLAIM_PAGE:
-            assert name in page, name
+        assert_claim_page_lists_everything(claim_url)
 
         # The person claims; the waiting agent hears of it and stops.
         key = claim_url.rstrip("/").rsplit("/", 1)[1]
@@ -162,10 +177,6 @@ def test_the_python_agent_deploys_and_waits_for_the_claim(server, runtime, user)
             key=key, account_id=account.id, user=user, now=timezone.now()
         )
         rest, errors = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0, errors
     assert f"✔ Claimed: {account.name}" in rest
     assert "Waiting for a person to claim it" in errors
@@ -174,14 +185,9 @@ def test_the_python_agent_deploys_and_waits_for_the_claim(server, runtime, user)
 def test_wrangler_deploys_the_sample_and_an_unclaimed_one_is_purged(
     server, runtime, settings
 ):
-    process = demo(server, tools=node_tools_dir())
-    try:
+    with demo(server, tools=node_tools_dir()) as process:
         box = read_box(process)
         rest, errors = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0, errors
     assert "deployed by wrangler" in box
     assert "Scan to open the claim URL" in rest
@@ -193,10 +199,7 @@ def test_wrangler_deploys_the_sample_and_an_unclaimed_one_is_purged(
     assert account.user_agent.startswith(("undici", "wrangler"))
     assert_seeded(account)
     host = assert_the_sample_runs(runtime, preview_url)
-    status, page = claim_page(claim_url)
-    assert status == 200
-    for name in EXPECTED_ON_CLAIM_PAGE:
-        assert name in page, name
+    assert_claim_page_lists_everything(claim_url)
 
     # Nobody claims it: after the window, the purge leaves nothing behind.
     later = timezone.now() + settings.CLAIMPORTAL_ACCOUNT_LIFETIME
@@ -212,8 +215,8 @@ def test_wrangler_deploys_the_sample_and_an_unclaimed_one_is_purged(
 
 
 def test_without_a_server_the_demo_says_to_start_one(db):
-    process = demo("http://127.0.0.1:9", "--via", "python")
-    out, errors = process.communicate(timeout=60)
+    with demo("http://127.0.0.1:9", "--via", "python") as process:
+        out, errors = process.communicate(timeout=60)
     assert process.returncode == 1
     assert out == ""
     assert "Is claimportal running? Start it with bin/run." in errors
