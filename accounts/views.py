@@ -18,7 +18,7 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
@@ -103,13 +103,6 @@ def _claim_qr(request: HttpRequest, key: str) -> str:
     svg = code.make_image().to_string(encoding="unicode")
     request.session[CLAIM_QR] = (key, svg)
     return svg
-
-
-def _report_url(account_id: str) -> str | None:
-    try:
-        return reverse("accounts:report", args=[account_id])
-    except NoReverseMatch:
-        return None
 
 
 def _forget_claim(request: HttpRequest) -> None:
@@ -219,7 +212,6 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
             "deadline": _deadline(link),
             "form": form,
             "qr_svg": _claim_qr(request, key),
-            "report_url": _report_url(account.pk),
         },
         status=HTTPStatus.BAD_REQUEST if form is not None and form.errors else 200,
     )
