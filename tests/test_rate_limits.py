@@ -126,16 +126,17 @@ def test_concurrent_requests_never_exceed_the_limit(limits):
 @pytest.mark.parametrize(
     "network", ["{ip}", "{net24}", "{ip}/32"], ids=["address", "cidr", "host-cidr"]
 )
-def test_a_blocked_network_gets_no_account(client, now, network):
+def test_a_blocked_network_gets_no_challenge_and_no_account(client, now, network):
     agent = Agent(client)
+    body = agent.solved()  # solved before the block went in
     net24 = agent.ip.rsplit(".", 1)[0] + ".0/24"
     BlockedOrigin.objects.create(
         network=network.format(ip=agent.ip, net24=net24), reason="spam"
     )
-    # The check runs where an account would be made; a challenge costs us little.
-    status, code, message = error_of(agent.post("", agent.solved()))
-    assert (status, code) == (HTTPStatus.FORBIDDEN, 1120)
-    assert "cannot be created from your network" in message
+    for path, payload in (("/challenge", {}), ("", body)):
+        status, code, message = error_of(agent.post(path, payload))
+        assert (status, code) == (HTTPStatus.FORBIDDEN, 1120)
+        assert "cannot be created from your network" in message
     assert CloudAccount.objects.count() == 0
 
 
@@ -146,7 +147,7 @@ def test_a_blocked_origin_hash_is_refused(client, settings):
             agent.ip, key=settings.CLAIMPORTAL_ORIGIN_HASH_KEY
         )
     )
-    assert error_of(agent.provision())[1] == 1120
+    assert error_of(agent.post("/challenge"))[1] == 1120
 
 
 def test_a_block_ends_when_it_expires(client, now):
@@ -154,7 +155,7 @@ def test_a_block_ends_when_it_expires(client, now):
     block = BlockedOrigin.objects.create(
         network=agent.ip, expires_at=now + timedelta(hours=1)
     )
-    assert agent.provision().status_code == HTTPStatus.FORBIDDEN
+    assert agent.post("/challenge").status_code == HTTPStatus.FORBIDDEN
     block.expires_at = now - timedelta(seconds=1)
     block.save()
     assert agent.provision().status_code == HTTPStatus.OK
@@ -170,4 +171,4 @@ def test_blocks_elsewhere_and_junk_entries_do_not_refuse_anyone(client):
 def test_a_blocked_ipv6_network(client):
     BlockedOrigin.objects.create(network="2001:db8:abcd::/48")
     blocked = Agent(client, ip="2001:db8:abcd:12::7")
-    assert blocked.provision().status_code == HTTPStatus.FORBIDDEN
+    assert blocked.post("/challenge").status_code == HTTPStatus.FORBIDDEN

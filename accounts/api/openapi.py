@@ -431,7 +431,7 @@ PATHS: dict[str, Schema] = {
             auth=False,
             result=ref("Challenge"),
             errors={
-                "403": "Credentials sent: these calls are for unauthenticated callers.",
+                "403": "Credentials sent, or origin blocked.",
                 "429": "Rate limited; see Retry-After.",
             },
         )

@@ -65,8 +65,8 @@ def client_address(request: HttpRequest) -> str:
 
 def admitted(action: str) -> Callable[[Handler], Handler]:
     """Run a handler only for a caller without credentials that the rate
-    limits let through; every attempt counts, well formed or not. The handler
-    finds the caller at ``request.client_origin``."""
+    limits and the blocklist let through; every attempt counts, well formed or
+    not. The handler finds the caller at ``request.client_origin``."""
 
     def wrap(handler: Handler) -> Handler:
         @wraps(handler)
