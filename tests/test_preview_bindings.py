@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import AssetBlob, DurableObjectNamespace, KVEntry
 from accounts.services import d1, kv, queues
+from accounts.services.previews.status import preview_status
 from tests import preview_runtime
 from tests.preview_runtime import host_of, make_worker
 
@@ -196,6 +197,12 @@ def test_every_binding_reaches_its_store(runtime, account, resources):
     )
     files = {p.name for p in objects.glob("*.sqlite")}
     assert len(files - {"metadata.sqlite"}) == 1  # one object, one file
+    # What the claim page shows: running, and the objects' storage counted.
+    status = preview_status(account=account)
+    assert status.workers["full"] == ("running", "Running")
+    usage = status.durable_objects[str(script.durable_object_namespaces.get().pk)]
+    assert usage.objects == 1 and usage.bytes > 0
+    assert status.object_bytes == usage.bytes
 
     # A binding type previews do not run fails when called, clearly.
     ai = runtime.get(host, "/ai")

@@ -580,11 +580,11 @@ class Supervisor:
     # --- commands ---------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        return {
-            "port": self.port,
-            "sandbox": self.sandbox,
-            "workers": {key: slot.summary() for key, slot in self.slots.items()},
-        }
+        workers = {key: slot.summary() for key, slot in self.slots.items()}
+        for key, target in self.desired.targets.items():
+            if target.limited:
+                workers[key] = {"state": "limited", "error": target.limited}
+        return {"port": self.port, "sandbox": self.sandbox, "workers": workers}
 
     def _reconcile_command(self, _command: control.Command) -> dict[str, Any]:
         self.reconcile()

@@ -1,0 +1,71 @@
+"""What people see of previews: whether each Worker is running right now, and
+how much Durable Object data the runtime keeps for an account."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from accounts.models import CloudAccount
+
+from .client import runtime_status, state_dir
+
+LABELS = {
+    "running": "Running",
+    "stopped": "Stopped while idle; starts on the next visit",
+    "failed": "Failed to start",
+    "crashed": "Crashed; restarting",
+    "limited": "Not running: the account has as many live previews as it may",
+    "off": "Not running: the preview runtime is off",
+    "absent": "Not running",
+}
+
+
+@dataclass(frozen=True)
+class ObjectStorage:
+    objects: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class PreviewStatus:
+    # script name -> (state, label)
+    workers: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Durable Object namespace id -> what its objects keep on disk
+    durable_objects: dict[str, ObjectStorage] = field(default_factory=dict)
+
+    @property
+    def object_bytes(self) -> int:
+        return sum(usage.bytes for usage in self.durable_objects.values())
+
+
+def _object_storage(account_dir: Path) -> dict[str, ObjectStorage]:
+    """Objects (one SQLite file each) and bytes per namespace directory."""
+    usage: dict[str, ObjectStorage] = {}
+    for namespace in account_dir.glob("*/do/*"):
+        files = [p for p in namespace.iterdir() if p.is_file()]
+        # <id>.sqlite (with -wal and -shm beside it); metadata.* is workerd's.
+        objects = {p.name.split(".", 1)[0] for p in files} - {"metadata"}
+        previous = usage.get(namespace.name, ObjectStorage())
+        usage[namespace.name] = ObjectStorage(
+            objects=previous.objects + len(objects),
+            bytes=previous.bytes + sum(p.stat().st_size for p in files),
+        )
+    return usage
+
+
+def preview_status(*, account: CloudAccount) -> PreviewStatus:
+    """Each Worker's state in the runtime ("off" when it is not running) and
+    the account's Durable Object storage on the runtime's disk."""
+    scripts = dict(account.workers.values_list("pk", "name"))
+    answer = runtime_status()
+    states = {}
+    for pk, name in scripts.items():
+        if answer is None:
+            state = "off"
+        else:
+            worker = answer.get("workers", {}).get(str(pk))
+            state = worker["state"] if worker else "absent"
+        states[name] = (state, LABELS.get(state, state))
+    return PreviewStatus(
+        workers=states,
+        durable_objects=_object_storage(state_dir() / "accounts" / account.pk),
+    )
