@@ -166,3 +166,21 @@ def test_claim_within_and_box_read_well():
     framed = box(["a", "longer line"]).splitlines()
     assert len({len(line) for line in framed}) == 1
     assert framed[1] == "│ a           │"
+
+
+def test_a_claimed_account_is_reused_while_its_owner_lets_the_agent_deploy(cli, user):
+    made = json.loads(cli("create", "--json")[1])
+    key = made["claim"]["url"].rstrip("/").rsplit("/", 1)[1]
+    claims.confirm_claim(
+        key=key,
+        account_id=made["account"]["id"],
+        user=user,
+        now=timezone.now(),
+        agent_grace=timedelta(hours=1),
+    )
+    code, out, err = cli("deploy", str(SAMPLE), "--json")
+    assert code == 0, err
+    assert json.loads(out)["account"]["id"] == made["account"]["id"]
+    assert "(reused)" in err
+    owned = WorkerScript.objects.get(account_id=made["account"]["id"])
+    assert owned.account.owner == user
