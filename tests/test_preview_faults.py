@@ -71,6 +71,7 @@ def test_an_upload_that_cannot_start_is_a_clear_deploy_error(account, settings):
         check_version_starts(version=broken.current_version)
     assert caught.value.code == 10021
     assert "SyntaxError" in caught.value.message
+    assert "stack:" not in caught.value.message  # workerd's noise is left out
 
     missing = make_worker(
         account, "lost", 'import x from "./nope.js";\nexport default {};'

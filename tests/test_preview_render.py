@@ -338,3 +338,26 @@ def test_edge_routes_hosts_to_sockets_and_lists_gone_accounts():
         in config
     )
     assert config.count('globalOutbound = "outbound"') == 2
+
+
+def test_service_worker_parts_are_bound_as_globals():
+    rendered = render_worker(
+        spec(
+            service_worker=True,
+            modules=(
+                Module("worker.js", "application/javascript", b"addEventListener()"),
+                Module("wasm", "application/wasm", b"\x00asm"),
+            ),
+            bindings=(
+                {"name": "WASM", "type": "wasm_module", "part": "wasm"},
+                {"name": "AI", "type": "ai"},
+            ),
+        ),
+        paths=PATHS,
+        heap_mb=1,
+    )
+    app = app_section(rendered.config)
+    assert 'serviceWorkerScript = embed "modules/0"' in app
+    assert '(name = "WASM", wasmModule = embed "modules/1")' in app
+    assert '(name = "AI", service = "unsupported")' in app
+    assert rendered.files["modules/1"] == b"\x00asm"

@@ -338,16 +338,14 @@ class Supervisor:
                 account_id=target.account_id,
                 directory=self.root / "accounts" / target.account_id / target.key,
             )
-        if slot.version_id == target.version_id and slot.state in (
-            "running",
-            "crashed",
-        ):
-            return
-        if slot.version_id == target.version_id and slot.state == "stopped":
-            return  # stopped while idle: the next visitor starts it
-        if (
-            slot.failed_version == target.version_id
-            and time.monotonic() - slot.failed_at < RETRY_FAILED
+        now = time.monotonic()
+        same = slot.version_id == target.version_id
+        if same and (slot.alive or slot.state == "stopped"):
+            return  # serving, or stopped while idle: the next visitor starts it
+        if same and slot.state == "crashed" and now - slot.crashes[-1] < RETRY_FAILED:
+            return  # a crash loop: try again later
+        if slot.failed_version == target.version_id and now - slot.failed_at < (
+            RETRY_FAILED
         ):
             return
         self.launch(slot, target)

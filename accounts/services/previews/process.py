@@ -28,8 +28,13 @@ from accounts.exceptions import DomainError
 JS_ROOT = Path(__file__).resolve().parents[2] / "previews"  # holds js/
 NOBODY = 65534
 STARTUP_CPU_SECONDS = 2.0
-# Lines workerd prints that say nothing about the Worker.
-_NOISE = re.compile(r"^Unable to find and open the program executable.*$", re.M)
+# What workerd prints that says nothing about the Worker (and names our paths):
+# its own source locations, stack addresses and error ids.
+_NOISE = re.compile(
+    r"^Unable to find and open the program executable.*$|^stack: .*$"
+    r"|; sentryErrorContext = .*$|^workerd/\S+: error: (e = \S+: failed: )?",
+    re.M,
+)
 
 
 class RuntimeUnavailable(DomainError):
@@ -177,7 +182,8 @@ def spawn(
         _await_listening(read_end, set(sockets), process, began + timeout)
     except StartupFailed as failure:
         stop(process, grace=0)
-        tail = _NOISE.sub("", log.read_text(errors="replace")[-4000:]).strip()
+        said = _NOISE.sub("", log.read_text(errors="replace")[-4000:])
+        tail = re.sub(r"\n\s*\n", "\n", said).strip()
         raise StartupFailed(tail or failure.message) from None
     finally:
         os.close(read_end)

@@ -112,11 +112,22 @@ def _unsupported(name: str, kind: str, why: str = "") -> str:
     )
 
 
-def _binding(binding: dict[str, Any], spec: WorkerSpec, paths: WorkerPaths) -> str:
+# Service-worker format: parts bound as globals, embedded from their files.
+BLOB_BINDINGS = {"wasm_module": "wasmModule", "text_blob": "text", "data_blob": "data"}
+
+
+def _binding(
+    binding: dict[str, Any],
+    spec: WorkerSpec,
+    paths: WorkerPaths,
+    files: dict[str, str],
+) -> str:
     name = str(binding.get("name", ""))
     kind = str(binding.get("type", ""))
     token = spec.binding_token
-    if kind in VALUE_BINDINGS:
+    if kind in BLOB_BINDINGS and binding.get("part") in files:
+        body = f'{BLOB_BINDINGS[kind]} = embed "{files[binding["part"]]}"'
+    elif kind in VALUE_BINDINGS:
         if kind == "json":
             value = capnp.json_text(binding.get("json"))
         else:
@@ -151,6 +162,8 @@ def _binding(binding: dict[str, Any], spec: WorkerSpec, paths: WorkerPaths) -> s
     elif kind == "version_metadata":
         meta = {"id": spec.version_id, "tag": "", "timestamp": spec.version_created}
         body = f"json = {capnp.json_text(meta)}"
+    elif spec.service_worker:  # internal modules (ours below) need ES modules
+        body = 'service = "unsupported"'
     else:
         body = _unsupported(name, kind)
     return f"(name = {capnp.text(name)}, {body})"
@@ -249,6 +262,7 @@ def _assets_service(spec: WorkerSpec, paths: WorkerPaths, has_code: bool) -> str
 def _app_services(
     spec: WorkerSpec, paths: WorkerPaths, modules: list[Module]
 ) -> list[str]:
+    files = {m.name: f"modules/{i}" for i, m in enumerate(modules)}
     if spec.service_worker:
         code = 'serviceWorkerScript = embed "modules/0"'
     else:
@@ -273,7 +287,7 @@ def _app_services(
         code=code,
         date=spec.compatibility_date or DEFAULT_COMPATIBILITY_DATE,
         flags=spec.compatibility_flags,
-        bindings=[_binding(b, spec, paths) for b in spec.bindings],
+        bindings=[_binding(b, spec, paths, files) for b in spec.bindings],
         extra=extra,
     )
     bridge = _own_worker(
@@ -284,6 +298,8 @@ def _app_services(
         _external(f"service:{script}", socket)
         for script, socket in sorted(paths.services.items())
     ]
+    if spec.service_worker:
+        services.append(_own_worker("unsupported", "unsupported-service.js", []))
     return services
 
 
