@@ -36,6 +36,7 @@ from accounts.forms import ClaimActionForm, ConfirmClaimForm, OwnerTokenForm
 from accounts.models import ClaimLink
 from accounts.services import claims
 from accounts.services import health as health_service
+from accounts.services.previews.status import preview_status
 from accounts.services.provisioning import claim_url, client_origin
 
 # The raw claim key lives in the session once the link is opened, as Django's
@@ -209,6 +210,7 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
         {
             "account": account,
             "inventory": selectors.inventory(account=account),
+            "previews": preview_status(account=account),
             "deadline": _deadline(link),
             "form": form,
             "qr_svg": _claim_qr(request, key),
@@ -320,6 +322,7 @@ def account_page(request: HttpRequest, account_id: str) -> HttpResponse:
         {
             "account": account,
             "inventory": selectors.inventory(account=account),
+            "previews": preview_status(account=account),
             "tokens": selectors.usable_tokens(
                 account_id=account.pk, now=timezone.now()
             ),

@@ -8,9 +8,10 @@ import json
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AssetBlob, DurableObjectNamespace, KVEntry
+from accounts.models import AssetBlob, CloudAccount, DurableObjectNamespace, KVEntry
 from accounts.services import d1, kv, queues
 from accounts.services.previews.status import preview_status
 from tests import preview_runtime
@@ -145,7 +146,7 @@ def deploy_full(account, namespace, database, **extra):
     return script
 
 
-def test_every_binding_reaches_its_store(runtime, account, resources):
+def test_every_binding_reaches_its_store(runtime, account, resources, client, user):
     namespace, database, _queue = resources
     script = deploy_full(account, namespace, database)
     assert runtime.apply(script)["state"] == "running", runtime.log()
@@ -203,6 +204,13 @@ def test_every_binding_reaches_its_store(runtime, account, resources):
     usage = status.durable_objects[str(script.durable_object_namespaces.get().pk)]
     assert usage.objects == 1 and usage.bytes > 0
     assert status.object_bytes == usage.bytes
+    CloudAccount.objects.filter(pk=account.pk).update(
+        state=CloudAccount.State.CLAIMED, owner=user, claimed_at=timezone.now()
+    )
+    client.force_login(user)
+    page = client.get(reverse("accounts:account", args=[account.pk])).content.decode()
+    assert "Live previews" in page and "Running" in page
+    assert "Stored by the preview runtime: 1 object," in page
 
     # A binding type previews do not run fails when called, clearly.
     ai = runtime.get(host, "/ai")

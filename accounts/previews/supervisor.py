@@ -117,12 +117,12 @@ class Supervisor:
         self.stopping = False
         # What the delivery thread may use: key -> (target, admin socket path).
         self.running: dict[str, tuple[Target, Path]] = {}
+        self.published: dict[str, Any] = {}
         self.handlers: dict[str, Callable[[control.Command], Any]] = {
             "apply": self._apply,
             "reconcile": self._reconcile_command,
             "ensure": self._ensure,
             "stuck": self._stuck,
-            "status": lambda _command: self.status(),
         }
 
     # --- setup and the loop ----------------------------------------------------
@@ -140,6 +140,8 @@ class Supervisor:
             direct={
                 "scheduled": self._scheduled_command,
                 "deliver": self._deliver_command,
+                # Pages ask this: answered at once, even while a Worker starts.
+                "status": lambda _command: self.published,
             },
             timeout=settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS + 25,
         )
@@ -197,11 +199,13 @@ class Supervisor:
             self._publish_running()
 
     def _publish_running(self) -> None:
+        """Snapshots other threads may read without touching the process table."""
         self.running = {
             key: (self.desired.targets[key], slot.directory / "admin.sock")
             for key, slot in self.slots.items()
             if slot.alive and key in self.desired.targets
         }
+        self.published = self.status()
 
     # --- queues and cron (their own thread: a slow handler delays only them) ----
 
@@ -578,10 +582,19 @@ class Supervisor:
     # --- commands ---------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        workers = {key: slot.summary() for key, slot in self.slots.items()}
+        """Every live Worker's state, by script id, with its account and name."""
+        workers = {}
         for key, target in self.desired.targets.items():
+            slot = self.slots.get(key)
             if target.limited:
-                workers[key] = {"state": "limited", "error": target.limited}
+                state = {"state": "limited", "error": target.limited}
+            else:
+                state = slot.summary() if slot else {"state": "stopped"}
+            workers[key] = {
+                **state,
+                "account": target.account_id,
+                "script": target.script_name,
+            }
         return {"port": self.port, "sandbox": self.sandbox, "workers": workers}
 
     def _reconcile_command(self, _command: control.Command) -> dict[str, Any]:

@@ -14,8 +14,6 @@ LABELS = {
     "failed": "Failed to start",
     "crashed": "Crashed; restarting",
     "limited": "Not running: the account has as many live previews as it may",
-    "off": "Not running: the preview runtime is off",
-    "absent": "Not running",
 }
 
 
@@ -31,6 +29,16 @@ class PreviewStatus:
     workers: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Durable Object namespace id -> what its objects keep on disk
     durable_objects: dict[str, ObjectStorage] = field(default_factory=dict)
+    runtime_off: bool = False
+
+    @property
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(script, state, label) by script name, for a page."""
+        return [(name, *self.workers[name]) for name in sorted(self.workers)]
+
+    @property
+    def objects(self) -> int:
+        return sum(usage.objects for usage in self.durable_objects.values())
 
     @property
     def object_bytes(self) -> int:
@@ -53,19 +61,20 @@ def _object_storage(account_dir: Path) -> dict[str, ObjectStorage]:
 
 
 def preview_status(*, account: CloudAccount) -> PreviewStatus:
-    """Each Worker's state in the runtime ("off" when it is not running) and
-    the account's Durable Object storage on the runtime's disk."""
-    scripts = dict(account.workers.values_list("pk", "name"))
+    """Each of the account's live Workers' state in the runtime, and the
+    account's Durable Object storage on the runtime's disk. Makes no query:
+    the runtime answers from memory, the disk from the file system."""
     answer = runtime_status()
-    states = {}
-    for pk, name in scripts.items():
-        if answer is None:
-            state = "off"
-        else:
-            worker = answer.get("workers", {}).get(str(pk))
-            state = worker["state"] if worker else "absent"
-        states[name] = (state, LABELS.get(state, state))
+    workers = {
+        worker["script"]: (
+            worker["state"],
+            LABELS.get(worker["state"], worker["state"]),
+        )
+        for worker in (answer or {}).get("workers", {}).values()
+        if worker.get("account") == account.pk
+    }
     return PreviewStatus(
-        workers=states,
+        workers=workers,
         durable_objects=_object_storage(state_dir() / "accounts" / account.pk),
+        runtime_off=answer is None,
     )
