@@ -75,12 +75,9 @@ def test_an_expired_account_loses_every_row_and_byte_and_keeps_a_tombstone(
     assert "wrangler logout" in refused.value.message
     # The link stays, so the claim page can say "expired" rather than "unknown".
     assert ClaimLink.objects.filter(account=tombstone).exists()
-    kinds = list(
-        AuditEvent.objects.filter(account=tombstone)
-        .order_by("id")
-        .values_list("kind", flat=True)
-    )
-    assert kinds[-2:] == [AuditEvent.Kind.EXPIRED, AuditEvent.Kind.PURGED]
+    last = AuditEvent.objects.filter(account=tombstone).order_by("id").last()
+    assert (last.kind, last.actor_label) == (AuditEvent.Kind.PURGED, "system")
+    assert last.details["previous_state"] == "pending"
 
 
 def test_only_due_accounts_are_touched(provision, now, user):
@@ -151,10 +148,8 @@ def test_an_account_expired_early_is_purged_on_the_next_run(provision, now):
     assert result.accounts == 1
     assert result.max_lag_seconds == 5
     assert resource_rows(account.pk) == NOTHING
-    # It was already expired: only the purge is new in its trail.
-    assert not AuditEvent.objects.filter(
-        account=account, kind=AuditEvent.Kind.EXPIRED
-    ).exists()
+    event = AuditEvent.objects.get(account=account, kind=AuditEvent.Kind.PURGED)
+    assert event.details == {"previous_state": "expired", "lag_seconds": 5.0}
 
 
 def test_running_twice_changes_nothing_the_second_time(provision, now):

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, models, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils.module_loading import import_string
 
 from accounts.exceptions import Conflict
@@ -82,16 +83,16 @@ class _Owned:
     def has_files(self) -> bool:
         return any(f.name == "storage_name" for f in self.model._meta.fields)
 
-    def rows_of(self, account_ids: list[str]) -> QuerySet:
+    def rows_of(self, ids: RawSQL) -> QuerySet:
         lookup = "__".join(fk.name for fk in self.path) + "__in"
-        return self.model._default_manager.filter(**{lookup: account_ids})
+        return self.model._default_manager.filter(**{lookup: ids})
 
-    def delete_sql(self, placeholders: str) -> str:
-        """One DELETE for every row of these accounts, without loading any."""
+    def delete_sql(self, ids: RawSQL) -> str:
+        """One DELETE for every row of the accounts ``ids``, loading none."""
         # Names come from model metadata, quoted; the ids are parameters.
         qn = connection.ops.quote_name
         *links, last = self.path
-        condition = f"{qn(last.column)} IN ({placeholders})"
+        condition = f"{qn(last.column)} IN ({ids.sql})"
         for fk in reversed(links):
             parent = qn(fk.related_model._meta.db_table)
             target = qn(fk.target_field.column)
@@ -145,6 +146,16 @@ def tombstones_due(now: datetime) -> QuerySet[CloudAccount]:
     return CloudAccount.objects.filter(purged_at__lt=cutoff)
 
 
+def _id_set(ids: list[str]) -> RawSQL:
+    """Account ids for ``__in`` and raw SQL. On PostgreSQL one string parameter
+    (ids are hex, so commas separate them exactly): binding a thousand
+    placeholders, or an array element by element, costs more than the
+    statement takes to run."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(string_to_array(%s, ','))", [",".join(ids)])
+    return RawSQL(", ".join(["%s"] * len(ids)), ids)  # noqa: S611 (placeholders)
+
+
 class _Due(NamedTuple):
     id: str
     state: str
@@ -188,7 +199,7 @@ def _purge_rows(
 
     A fixed number of queries whatever the number of accounts or resources.
     """
-    ids = [account.id for account in due]
+    ids = _id_set([account.id for account in due])
     names = [
         name
         for owned in owned_tables()
@@ -204,28 +215,26 @@ def _purge_rows(
         revoked_at=now, revoked_because=ApiToken.RevokedBecause.EXPIRED
     )
     label = actor.get_username() if actor else "system"
-    trail = []
-    for account in due:
-        audit = {"account_id": account.id, "account_ref": account.id}
-        audit.update(actor=actor, actor_label=label, created_at=now)
-        if account.state != State.EXPIRED:
-            trail.append(AuditEvent(kind=AuditEvent.Kind.EXPIRED, **audit))
-        trail.append(
-            AuditEvent(
-                kind=AuditEvent.Kind.PURGED,
-                details={
-                    "previous_state": account.state,
-                    "lag_seconds": round(account.lag_seconds(now), 3),
-                },
-                **audit,
-            )
+    # One row per account: "expired and purged", from whatever state it was in.
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            account_id=account.id,
+            account_ref=account.id,
+            kind=AuditEvent.Kind.PURGED,
+            actor=actor,
+            actor_label=label,
+            created_at=now,
+            details={
+                "previous_state": account.state,
+                "lag_seconds": round(account.lag_seconds(now), 3),
+            },
         )
-    AuditEvent.objects.bulk_create(trail)
+        for account in due
+    )
     deleted = 0
-    placeholders = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
         for owned in owned_tables():
-            cursor.execute(owned.delete_sql(placeholders), ids)
+            cursor.execute(owned.delete_sql(ids), ids.params)
             deleted += cursor.rowcount
     return deleted, names
 
