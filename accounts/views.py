@@ -1,6 +1,7 @@
 """Pages for people. Thin: read through selectors, act through services."""
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from http import HTTPStatus
 
@@ -133,7 +134,8 @@ def _status_page(
     return render(request, template, {"account": account}, status=code)
 
 
-def _deadline(link: ClaimLink):
+def _deadline(link: ClaimLink) -> datetime:
+    """The last moment the link can be used: the earliest of its three ends."""
     account = link.account
     return min(link.expires_at, account.claim_expires_at, account.expires_at)
 
@@ -215,7 +217,11 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
             "form": form,
             "qr_svg": _claim_qr(request, key),
         },
-        status=HTTPStatus.BAD_REQUEST if form is not None and form.errors else 200,
+        status=(
+            HTTPStatus.BAD_REQUEST
+            if form is not None and form.errors
+            else HTTPStatus.OK
+        ),
     )
 
 
