@@ -699,7 +699,7 @@ def test_a_service_worker_script_keeps_its_body_part_first(api):
     wasm = b"\x00asm\x01\x00\x00\x00"
     metadata = {
         "body_part": "worker.js",
-        "bindings": [{"name": "WASM", "type": "wasm_module", "part": "wasm"}],
+        "bindings": [{"name": "GREETING", "type": "plain_text", "text": "hi"}],
     }
     modules = {
         "wasm": ("application/wasm", wasm),
