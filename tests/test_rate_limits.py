@@ -9,8 +9,13 @@ import pytest
 from django.test import Client
 
 from accounts import tokens
+from accounts.exceptions import RateLimited
 from accounts.models import BlockedOrigin, CloudAccount
-from accounts.services.ratelimit import count_requests, uncount_request
+from accounts.services.ratelimit import (
+    count_requests,
+    enforce_rate_limit,
+    uncount_request,
+)
 from tests.conftest import run_concurrently
 from tests.test_provisioning_api import Agent, error_of
 
@@ -43,6 +48,16 @@ def test_counters_count_within_a_window_and_start_over_after_it(now):
     )
     assert later == [1]
     assert 1 <= seconds_left <= 60
+
+
+def test_enforcing_a_limit_says_how_long_to_wait(now):
+    bucket = f"test:{secrets.token_hex(8)}"
+    for _ in range(2):
+        enforce_rate_limit(bucket=bucket, limit=2, window=60, now=now, message="m")
+    with pytest.raises(RateLimited) as limited:
+        enforce_rate_limit(bucket=bucket, limit=2, window=60, now=now, message="slow")
+    assert limited.value.message == "slow"
+    assert 1 <= limited.value.retry_after <= 60
 
 
 def test_counters_work_on_a_cache_other_than_redis(now, settings):

@@ -10,6 +10,8 @@ from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 
+from accounts.exceptions import RateLimited
+
 
 def _window(window: int, now: datetime) -> tuple[int, int]:
     """The current window's start (Unix seconds) and the seconds until it ends."""
@@ -61,3 +63,13 @@ def uncount_request(*, bucket: str, window: int, now: datetime) -> None:
     # A counter already gone went with its window: nothing to take back.
     with contextlib.suppress(ValueError):
         caches["default"].decr(_key(bucket, window, start))
+
+
+def enforce_rate_limit(
+    *, bucket: str, limit: int, window: int, now: datetime, message: str
+) -> None:
+    """Count one request in ``bucket``; past ``limit`` in the window, raise
+    RateLimited with the seconds to wait."""
+    (count,), seconds_left = count_requests(buckets=[bucket], window=window, now=now)
+    if count > limit:
+        raise RateLimited(message, retry_after=seconds_left)
