@@ -122,6 +122,12 @@ def test_checkpoints_that_are_not_base64_are_refused(now):
     challenge = issue(now)
     with pytest.raises(pow.SolutionMalformed):
         redeem(challenge, "!!not base64!!", now)
+    # The right size, but a character no base64 has, where a check reads.
+    other = issue(now)
+    solution = pow.solve(seed=other.seed, k=other.k, g=other.g)
+    broken = solution[:100] + "!" + solution[101:]
+    with pytest.raises(pow.SolutionMalformed):
+        redeem(other, broken, now, spot_checks=other.k)
 
 
 @pytest.mark.parametrize("segment", [0, 1, 4, 8])

@@ -136,23 +136,39 @@ def decode_seed(seed: str) -> bytes:
     return base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))
 
 
-def decode_checkpoints(checkpoints: str, *, k: int) -> bytes:
-    """The k+1 concatenated digests of a solution, or SolutionMalformed."""
-    expected = DIGEST_BYTES * (k + 1)
-    # Base64 of the expected size, give or take padding: anything much longer
-    # is refused before it costs a decode.
-    if not isinstance(checkpoints, str) or len(checkpoints) > 4 * expected // 3 + 4:
+@dataclass(frozen=True)
+class Checkpoints:
+    """A solution's k+1 digests, read out of its base64 text one at a time:
+    checking s segments decodes a few dozen characters per checkpoint, not the
+    whole text. A character that is not base64 in an unread place is garbage
+    like any wrong digest, and caught as often."""
+
+    text: str
+    k: int
+
+    def __getitem__(self, j: int) -> bytes:
+        start = DIGEST_BYTES * j
+        first, end = start // 3, math.ceil((start + DIGEST_BYTES) / 3)  # 3-byte groups
+        try:
+            raw = base64.b64decode(self.text[4 * first : 4 * end], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise SolutionMalformed() from exc
+        digest = raw[start - 3 * first : start - 3 * first + DIGEST_BYTES]
+        if len(digest) != DIGEST_BYTES:
+            raise SolutionMalformed()
+        return digest
+
+
+def decode_checkpoints(text: str, *, k: int) -> Checkpoints:
+    """Raises SolutionMalformed unless the text has the size of k+1 digests."""
+    if not isinstance(text, str):
         raise SolutionMalformed()
-    try:
-        chain = base64.b64decode(checkpoints, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise SolutionMalformed() from exc
-    if len(chain) != expected:
+    if len(text) != 4 * math.ceil(DIGEST_BYTES * (k + 1) / 3):
         raise SolutionMalformed(
-            f"The solution has {len(chain) // DIGEST_BYTES} checkpoints; "
-            f"this challenge needs {k + 1}."
+            f"The solution has {len(text) * 3 // 4 // DIGEST_BYTES} "
+            f"checkpoints; this challenge needs {k + 1}."
         )
-    return chain
+    return Checkpoints(text=text, k=k)
 
 
 def run_segment(start: bytes, g: int) -> bytes:
@@ -163,18 +179,13 @@ def run_segment(start: bytes, g: int) -> bytes:
     return digest
 
 
-def verify_chain(*, seed: bytes, chain: bytes, g: int, samples: int) -> bool:
-    """Check the first link and ``samples`` random segments of the concatenated
-    checkpoints; only the sampled ones are sliced out, as k can be large."""
-    k = len(chain) // DIGEST_BYTES - 1
-
-    def checkpoint(j: int) -> bytes:
-        return chain[j * DIGEST_BYTES : (j + 1) * DIGEST_BYTES]
-
-    if not secrets.compare_digest(checkpoint(0), hashlib.sha256(seed).digest()):
+def verify_chain(*, seed: bytes, chain: Checkpoints, g: int, samples: int) -> bool:
+    """Check the first link and ``samples`` random segments of the chain.
+    Raises SolutionMalformed for a checkpoint that is not base64."""
+    if not secrets.compare_digest(chain[0], hashlib.sha256(seed).digest()):
         return False
-    for j in _random.sample(range(k), min(samples, k)):
-        if not secrets.compare_digest(run_segment(checkpoint(j), g), checkpoint(j + 1)):
+    for j in _random.sample(range(chain.k), min(samples, chain.k)):
+        if not secrets.compare_digest(run_segment(chain[j], g), chain[j + 1]):
             return False
     return True
 
