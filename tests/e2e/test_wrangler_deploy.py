@@ -106,6 +106,12 @@ def test_plain_worker_and_static_site_deploy_and_redeploy(wrangler, tmp_path):
         == 3
     )
 
+    # wrangler delete checks references and tail producers, then deletes.
+    deleted = wrangler("delete", "--temporary", cwd=plain)
+    assert deleted.returncode == 0, deleted.output
+    assert "Successfully deleted plain-worker" in deleted.stdout
+    assert not WorkerScript.objects.filter(account=account).exists()
+
     # A static-assets-only site, in the same account.
     site = project("site", tmp_path)
     deploy(wrangler, site)
