@@ -1,6 +1,6 @@
 from django.urls import path, re_path, register_converter
 
-from . import views
+from . import report_views, views
 
 
 class AccountIdConverter:
@@ -34,4 +34,10 @@ urlpatterns = [
         views.revoke_token,
         name="revoke_token",
     ),
+    path(
+        "report/<account_id:account_id>/",
+        report_views.report_abuse,
+        name="report",
+    ),
+    path("report/sent/", report_views.report_sent, name="report_sent"),
 ]

@@ -24,6 +24,8 @@ LAYERS = {
     "management": 3,
     "previews": 3,
     "discovery": 3,
+    "report_views": 3,
+    "templatetags": 3,
 }
 
 

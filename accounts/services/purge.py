@@ -129,16 +129,18 @@ def owned_tables() -> tuple[_Owned, ...]:
 # --- Which accounts are due -------------------------------------------------------
 
 
-def due_for_purge(now: datetime) -> QuerySet[CloudAccount]:
+def due(now: datetime) -> Q:
     """Unclaimed accounts past their deadline (a suspension does not save them:
     nobody owns them), and accounts already expired but not yet purged."""
     past_deadline = Q(claim_expires_at__lte=now) | Q(expires_at__lte=now)
     unclaimed = Q(state=State.PENDING) | Q(
         state=State.SUSPENDED, state_before_suspension=State.PENDING
     )
-    return CloudAccount.objects.filter(
-        (unclaimed & past_deadline) | Q(state=State.EXPIRED, purged_at__isnull=True)
-    )
+    return (unclaimed & past_deadline) | Q(state=State.EXPIRED, purged_at__isnull=True)
+
+
+def due_for_purge(now: datetime) -> QuerySet[CloudAccount]:
+    return CloudAccount.objects.filter(due(now))
 
 
 def tombstones_due(now: datetime) -> QuerySet[CloudAccount]:

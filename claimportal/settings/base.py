@@ -214,6 +214,8 @@ CLAIMPORTAL_TOMBSTONE_RETENTION = env.minutes(
 CLAIMPORTAL_PURGE_CLEANERS: list[str] = [
     "accounts.services.previews.lifecycle.remove_preview_data",
 ]
+# Abuse reports one client may file per hour through the public form.
+CLAIMPORTAL_REPORTS_PER_HOUR = env.integer("CLAIMPORTAL_REPORTS_PER_HOUR", 5)
 CLAIMPORTAL_PREVIEW_DOMAIN = env.text("CLAIMPORTAL_PREVIEW_DOMAIN", "preview.localhost")
 CLAIMPORTAL_PREVIEW_BASE_URL = env.text(
     "CLAIMPORTAL_PREVIEW_BASE_URL", "http://{host}:8787"
