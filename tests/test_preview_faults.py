@@ -143,6 +143,7 @@ def test_unclaimed_pages_carry_the_banner_and_claimed_ones_do_not(
     assert "Unclaimed preview, expires at" in page
     assert account.expires_at.strftime("%Y-%m-%d %H:%M UTC") in page
     assert "report abuse" in page
+    assert f'/report/{account.pk}/" style=' in page  # the abuse-report form
     assert "Unclaimed" not in runtime.get(host_of(script), "/").text  # not HTML
     CloudAccount.objects.filter(pk=account.pk).update(
         state=CloudAccount.State.CLAIMED, owner=user, claimed_at=timezone.now()
