@@ -68,3 +68,18 @@ def test_a_wrong_method_is_405_in_the_envelope(client, provision):
     response = client.delete("/client/v4/accounts", **bearer(made.api_token))
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
     assert response.json()["errors"][0]["code"] == 10405
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_json_bodies_with_non_json_numbers_are_refused(client, provision, constant):
+    made = provision()
+    response = client.post(
+        f"/client/v4/accounts/{made.account.id}/storage/kv/namespaces",
+        data=f'{{"title": {constant}}}',
+        content_type="text/plain;charset=UTF-8",
+        **bearer(made.api_token),
+    )
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert (
+        response.json()["errors"][0]["message"] == "The request body is not valid JSON."
+    )

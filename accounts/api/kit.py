@@ -52,9 +52,14 @@ def json_body(request: HttpRequest, *, default: Any = None) -> Any:
             return default
         raise InvalidInput("A JSON request body is required.")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidInput("The request body is not valid JSON.") from exc
+
+
+def _refuse_constant(name: str) -> None:
+    # NaN and Infinity are not JSON, and PostgreSQL's jsonb cannot store them.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def json_object(request: HttpRequest, *, required: bool = True) -> dict[str, Any]:
