@@ -6,6 +6,9 @@
 // OPTIONS:  {domain, timeout_ms}
 // The runtime renders all three; the banner is HTML it escaped already.
 
+// How long a visitor waits for the supervisor to say why nobody answered.
+const SUPERVISOR_WAIT_MS = 3000;
+
 const PAGES = {
   unknown: [404, "No Worker is deployed at this address."],
   suspended: [410, "This preview was suspended."],
@@ -50,10 +53,12 @@ async function askSupervisor(env, action, key) {
   try {
     const response = await env.SUPERVISOR.fetch(`http://supervisor/${action}/${key}`, {
       method: "POST",
+      signal: AbortSignal.timeout(SUPERVISOR_WAIT_MS),
     });
     return await response.json();
-  } catch {
-    return { state: "unavailable" };
+  } catch (error) {
+    // Busy starting Workers (after a restart, say): try again in a moment.
+    return { state: error && error.name === "TimeoutError" ? "starting" : "unavailable" };
   }
 }
 
@@ -84,10 +89,9 @@ async function forward(request, env, ctx, route) {
       }
     }
     // No process answered: the runtime knows why, and starts an idle Worker.
+    // If it says the Worker runs (again), one retry is safe for a GET.
     const status = await askSupervisor(env, "ensure", route.key);
-    if (status.state === "running" && status.started && replayable && attempt === 0) {
-      continue;
-    }
+    if (status.state === "running" && replayable && attempt === 0) continue;
     const kind = status.state in PAGES && status.state !== "running" ? status.state : "crashed";
     return page(request, kind, status.message || "");
   }
