@@ -231,3 +231,18 @@ def test_the_api_refuses_an_upload_that_cannot_start_and_keeps_nothing(
     assert good["startup_time_ms"] > 0
     version = WorkerScript.objects.get(account=api.account).current_version
     assert version.startup_time_ms == good["startup_time_ms"]
+
+
+def test_a_worker_that_fails_to_start_gets_502_and_its_error_on_the_status(
+    runtime, account
+):
+    # Stored without the deploy check (as an older upload might be).
+    script = make_worker(account, "broken", "export default { fetch( {")
+    applied = runtime.apply(script)
+    assert applied["state"] == "failed"
+    assert "SyntaxError" in applied["error"]
+    answer = runtime.get(host_of(script), headers={"Accept": "text/html"})
+    assert answer.status == 502
+    assert answer.headers["x-claimportal-preview"] == "failed"
+    assert "This Worker failed to start." in answer.text
+    assert "SyntaxError" not in answer.text  # details are for the owner only
