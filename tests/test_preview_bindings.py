@@ -200,7 +200,7 @@ def test_every_binding_reaches_its_store(runtime, account, resources, client, us
     assert len(files - {"metadata.sqlite"}) == 1  # one object, one file
     # What the claim page shows: running, and the objects' storage counted.
     status = preview_status(account=account)
-    assert status.workers["full"] == ("running", "Running")
+    assert status.workers["full"] == ("running", "Running", "")
     usage = status.durable_objects[str(script.durable_object_namespaces.get().pk)]
     assert usage.objects == 1 and usage.bytes > 0
     assert status.object_bytes == usage.bytes

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import CloudAccount, WorkerScript
 from accounts.services.previews.specs import WorkerStartupFailed, check_version_starts
+from accounts.services.previews.status import preview_status
 from accounts.services.purge import purge_account_now
 from tests import preview_runtime
 from tests.cloudapi import AccountClient, error_code, ok
@@ -246,3 +247,6 @@ def test_a_worker_that_fails_to_start_gets_502_and_its_error_on_the_status(
     assert answer.headers["x-claimportal-preview"] == "failed"
     assert "This Worker failed to start." in answer.text
     assert "SyntaxError" not in answer.text  # details are for the owner only
+    state, label, error = preview_status(account=account).workers["broken"]
+    assert (state, label) == ("failed", "Failed to start")
+    assert "SyntaxError" in error

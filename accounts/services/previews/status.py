@@ -25,15 +25,15 @@ class ObjectStorage:
 
 @dataclass(frozen=True)
 class PreviewStatus:
-    # script name -> (state, label)
-    workers: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # script name -> (state, label, error): why it failed, for its owner
+    workers: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     # Durable Object namespace id -> what its objects keep on disk
     durable_objects: dict[str, ObjectStorage] = field(default_factory=dict)
     runtime_off: bool = False
 
     @property
-    def rows(self) -> list[tuple[str, str, str]]:
-        """(script, state, label) by script name, for a page."""
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(script, state, label, error) by script name, for a page."""
         return [(name, *self.workers[name]) for name in sorted(self.workers)]
 
     @property
@@ -69,6 +69,7 @@ def preview_status(*, account: CloudAccount) -> PreviewStatus:
         worker["script"]: (
             worker["state"],
             LABELS.get(worker["state"], worker["state"]),
+            worker.get("error") or "",
         )
         for worker in (answer or {}).get("workers", {}).values()
         if worker.get("account") == account.pk
