@@ -19,7 +19,7 @@ from accounts.models import (
     Queue,
     WorkerScript,
 )
-from accounts.services import claims, provisioning, purge, workers
+from accounts.services import claims, moderation, provisioning, purge, workers
 from claimportal_client import (
     ApiError,
     AuthenticationFailed,
@@ -204,6 +204,14 @@ def test_status_is_expired_after_the_window(client, account, settings):
     status = client.wait_for_claim(account, interval=0.1, on_poll=polled.append)
     assert status.state == "expired"
     assert [s.state for s in polled] == ["expired"]
+
+
+def test_a_suspended_account_says_so_and_refuses_the_token(client, account, user):
+    moderation.suspend_account(account_id=account.id, actor=user, now=timezone.now())
+    status = client.wait_for_claim(account, interval=0.1)
+    assert status.state == "suspended" and status.settled
+    with pytest.raises(AuthenticationFailed, match="suspended"):
+        client.deploy(account, load_project(SAMPLE))
 
 
 def test_waiting_gives_up_at_the_timeout_with_the_pending_status(client, account):
