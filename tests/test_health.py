@@ -13,6 +13,15 @@ def test_home_page_explains_how_an_agent_uses_the_service(client):
     assert b"/client/v4" in response.content
 
 
+@pytest.mark.parametrize(
+    "link", ["/auth.md", "/llms.txt", "http://testserver/client/v4/openapi.json"]
+)
+def test_home_page_links_agents_to_the_protocol(client, link):
+    home = client.get(reverse("accounts:home")).content.decode()
+    assert f'href="{link}"' in home
+    assert client.get(link).status_code == HTTPStatus.OK
+
+
 def test_health_reports_database_and_broker(client):
     response = client.get(reverse("accounts:health"))
     assert response.status_code == HTTPStatus.OK
