@@ -86,6 +86,9 @@ def clean_manifest(manifest: Any) -> dict[str, dict[str, Any]]:
     for path, entry in manifest.items():
         if not path.startswith("/") or len(path) > 4096 or "\x00" in path:
             raise AssetsInvalid(f"Asset path {path[:200]!r} must start with '/'.")
+        if {".", ".."} & set(path.split("/")):
+            # A URL never asks for these, and the preview writes files by path.
+            raise AssetsInvalid(f"Asset path {path[:200]!r} has '.' or '..' in it.")
         if not isinstance(entry, dict):
             raise AssetsInvalid(f"Asset {path!r} needs a hash and a size.")
         digest, size = entry.get("hash"), entry.get("size")
