@@ -330,6 +330,22 @@ class ConfirmForm(forms.Form):
     pass
 
 
+def _one_click(service: Callable[..., Any], *, done: str, description: str):
+    """An account action that needs no questions: ``service`` is called for
+    each selected account with the moderator as actor."""
+
+    @admin.action(description=description, permissions=["change"])
+    def action(model_admin, request: HttpRequest, queryset: QuerySet) -> None:
+        model_admin._each(
+            request,
+            queryset,
+            done,
+            lambda pk, now: service(account_id=pk, actor=request.user, now=now),
+        )
+
+    return action
+
+
 @admin.register(models.CloudAccount)
 class CloudAccountAdmin(admin.ModelAdmin):
     list_display = [
@@ -594,30 +610,24 @@ class CloudAccountAdmin(admin.ModelAdmin):
             request, "admin/accounts/cloudaccount/action_form.html", context
         )
 
-    @admin.action(
+    suspend = _one_click(
+        moderation.suspend_account,
+        done="Suspended",
         description="Suspend: previews stop, tokens refused, claim blocked",
-        permissions=["change"],
     )
-    def suspend(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(
-            request,
-            queryset,
-            "Suspended",
-            lambda pk, now: moderation.suspend_account(
-                account_id=pk, actor=request.user, now=now
-            ),
-        )
-
-    @admin.action(description="Unsuspend", permissions=["change"])
-    def unsuspend(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(
-            request,
-            queryset,
-            "Unsuspended",
-            lambda pk, now: moderation.unsuspend_account(
-                account_id=pk, actor=request.user, now=now
-            ),
-        )
+    unsuspend = _one_click(
+        moderation.unsuspend_account, done="Unsuspended", description="Unsuspend"
+    )
+    expire_now = _one_click(
+        moderation.expire_account_now,
+        done="Expired",
+        description="Expire now (the next purge deletes the data)",
+    )
+    revoke_tokens = _one_click(
+        moderation.revoke_account_tokens,
+        done="Tokens revoked",
+        description="Revoke all API tokens",
+    )
 
     @admin.action(description="Extend the claim window…", permissions=["change"])
     def extend_claim_window(self, request: HttpRequest, queryset: QuerySet):
@@ -645,20 +655,6 @@ class CloudAccountAdmin(admin.ModelAdmin):
         )
 
     @admin.action(
-        description="Expire now (the next purge deletes the data)",
-        permissions=["change"],
-    )
-    def expire_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(
-            request,
-            queryset,
-            "Expired",
-            lambda pk, now: moderation.expire_account_now(
-                account_id=pk, actor=request.user, now=now
-            ),
-        )
-
-    @admin.action(
         description="Purge now: delete everything it holds…", permissions=["change"]
     )
     def purge_now(self, request: HttpRequest, queryset: QuerySet):
@@ -674,17 +670,6 @@ class CloudAccountAdmin(admin.ModelAdmin):
             title="Purge now: delete these accounts' Workers, data and files",
             submit="Yes, delete everything they hold",
             apply=lambda _data: self._each(request, queryset, "Purged", purge_one),
-        )
-
-    @admin.action(description="Revoke all API tokens", permissions=["change"])
-    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(
-            request,
-            queryset,
-            "Tokens revoked",
-            lambda pk, now: moderation.revoke_account_tokens(
-                account_id=pk, actor=request.user, now=now
-            ),
         )
 
     @admin.action(

@@ -2,15 +2,18 @@
 
 import logging
 from datetime import timedelta
+from http import HTTPStatus
 from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from accounts.exceptions import Conflict, TokenRevoked
 from accounts.models import (
@@ -360,3 +363,20 @@ def test_the_command_lists_then_purges(provision, now):
     assert "Purged 1 account(s)" in done.getvalue()
     assert "4 file(s)" in done.getvalue()
     assert set(resource_rows(due.pk).values()) == {0}
+
+
+def test_after_the_purge_status_and_claim_link_say_expired(provision, now, client):
+    made = provision(now=now - timedelta(hours=2))
+    run(now)
+
+    status = client.get(
+        reverse("api-provisioning-status", args=[made.account.pk]),
+        HTTP_AUTHORIZATION=f"Bearer {made.api_token}",
+    )
+    assert status.status_code == HTTPStatus.OK
+    assert status.json()["result"]["state"] == "expired"
+    page = client.get(
+        made.claim_url.removeprefix(settings.PUBLIC_BASE_URL), follow=True
+    )
+    assert page.status_code == HTTPStatus.GONE
+    assert "expired" in page.content.decode()
