@@ -171,5 +171,6 @@ urlpatterns = [
         name="api-workers-do-namespaces",
     ),
     # Everything else under client/v4 answers in the envelope, never with HTML.
-    re_path(r"^(?P<path>.*)$", accounts.unknown_route, name="api-unknown"),
+    # (Newlines too: a path converter never matches one.)
+    re_path(r"^(?P<path>[\s\S]*)$", accounts.unknown_route, name="api-unknown"),
 ]
