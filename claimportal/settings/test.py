@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, dj_database_url, env
+from .base import MIDDLEWARE, VAR_DIR, dj_database_url, env
 
 DATABASES = {
     "default": dj_database_url.parse(
@@ -32,3 +32,8 @@ STORAGES = {
 # Cheap proof of work keeps the suite fast; the e2e tests use the real default.
 CLAIMPORTAL_POW_K = env.integer("CLAIMPORTAL_POW_K", 8)
 CLAIMPORTAL_POW_G = env.integer("CLAIMPORTAL_POW_G", 50)
+# Static files come from the app folders through the test server, not from a
+# collected STATIC_ROOT, so WhiteNoise has nothing to serve here.
+MIDDLEWARE = [
+    m for m in MIDDLEWARE if m != "whitenoise.middleware.WhiteNoiseMiddleware"
+]
