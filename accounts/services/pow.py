@@ -22,7 +22,8 @@ from http import HTTPStatus
 from django.core import signing
 from django.core.cache import cache
 
-from accounts.exceptions import DomainError
+from accounts.exceptions import DomainError, ServiceUnavailable
+from accounts.services.ratelimit import CACHE_DOWN
 
 SEED_BYTES = 32
 DIGEST_BYTES = 32
@@ -125,7 +126,14 @@ def redeem_challenge(
     if remaining <= 0:
         raise ChallengeExpired()
     # add() is atomic in the shared cache: of two concurrent redeemers, one wins.
-    if not cache.add(_USED_KEY.format(challenge_id), 1, timeout=math.ceil(remaining)):
+    # Without the cache a token could be redeemed again and again: refuse.
+    try:
+        fresh = cache.add(
+            _USED_KEY.format(challenge_id), 1, timeout=math.ceil(remaining)
+        )
+    except CACHE_DOWN as exc:
+        raise ServiceUnavailable() from exc
+    if not fresh:
         raise ChallengeReplayed()
     chain = decode_checkpoints(checkpoints, k=k)
     if not verify_chain(seed=decode_seed(seed), chain=chain, g=g, samples=spot_checks):

@@ -1,7 +1,12 @@
 """Fixed-window request counters in the shared cache (Redis), so every web
-process counts against the same budget."""
+process counts against the same budget.
+
+While the cache is unreachable, limits fail open: nothing is counted and every
+request passes, so an outage of Redis never takes pages or the API down with
+it. (Proof-of-work tokens, which need the cache to be single-use, do not.)"""
 
 import contextlib
+import logging
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -9,8 +14,14 @@ from datetime import datetime
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import RedisError
 
 from accounts.exceptions import RateLimited
+
+logger = logging.getLogger(__name__)
+
+# What a cache that cannot be reached raises: redis-py's errors, or the OS's.
+CACHE_DOWN = (RedisError, OSError)
 
 
 def _window(window: int, now: datetime) -> tuple[int, int]:
@@ -41,12 +52,20 @@ def count_requests(
     the window ends.
     """
     start, seconds_left = _window(window, now)
+    try:
+        return _count(buckets, window, start, seconds_left), seconds_left
+    except CACHE_DOWN:
+        logger.warning("rate limits are off: the cache is unreachable")
+        return [0] * len(buckets), seconds_left
+
+
+def _count(
+    buckets: Sequence[str], window: int, start: int, seconds_left: int
+) -> list[int]:
     backend = caches["default"]
     keys = [_key(bucket, window, start) for bucket in buckets]
     if not isinstance(backend, RedisCache):
-        return [
-            _count_portably(backend, k, seconds_left + 1) for k in keys
-        ], seconds_left
+        return [_count_portably(backend, k, seconds_left + 1) for k in keys]
     # Redis: every counter in one round trip (INCR, then a TTL if it has none).
     client = backend._cache.get_client(write=True)
     pipeline = client.pipeline(transaction=False)
@@ -54,14 +73,14 @@ def count_requests(
         stored = backend.make_and_validate_key(key)
         pipeline.incr(stored)
         pipeline.expire(stored, seconds_left + 1, nx=True)
-    return pipeline.execute()[::2], seconds_left
+    return pipeline.execute()[::2]
 
 
 def uncount_request(*, bucket: str, window: int, now: datetime) -> None:
     """Take back one request counted in ``bucket``'s current window."""
     start, _ = _window(window, now)
     # A counter already gone went with its window: nothing to take back.
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(ValueError, *CACHE_DOWN):
         caches["default"].decr(_key(bucket, window, start))
 
 
