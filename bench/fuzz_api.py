@@ -4,7 +4,7 @@
 
 Runs tests/test_fuzz_api.py with CLAIMPORTAL_FUZZ_EXAMPLES set (same fixed
 seed, so a failure reproduces), on DATABASE_URL's PostgreSQL and Redis, and
-prints the count of requests, the statuses seen and the rate.
+prints the count of requests and the statuses seen.
 """
 
 import argparse
@@ -17,36 +17,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_test(test: str, *, env: dict[str, str], show: str) -> int:
+    """Run one test module with ``env`` added; print its lines containing
+    ``show`` (all of its output if it fails) and how long it took."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", test, "-q", "-s", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    lines = completed.stdout.splitlines()
+    print("\n".join(line for line in lines if show in line))
+    if completed.returncode:
+        print(completed.stdout[-5000:], completed.stderr[-2000:], sep="\n")
+    print(f"{test}: {time.perf_counter() - started:.0f} s")
+    return completed.returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=500, help="per operation")
     args = parser.parse_args()
-    started = time.perf_counter()
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests/test_fuzz_api.py",
-            "-q",
-            "-s",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:logging",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "CLAIMPORTAL_FUZZ_EXAMPLES": str(args.examples)},
-        capture_output=True,
-        text=True,
+    return run_test(
+        "tests/test_fuzz_api.py",
+        env={"CLAIMPORTAL_FUZZ_EXAMPLES": str(args.examples)},
+        show="fuzzed",
     )
-    elapsed = time.perf_counter() - started
-    lines = [line for line in completed.stdout.splitlines() if "fuzzed" in line]
-    print("\n".join(lines) or completed.stdout[-3000:])
-    if completed.returncode:
-        print(completed.stdout[-3000:], completed.stderr[-2000:], sep="\n")
-    print(f"{args.examples} examples per operation in {elapsed:.0f} s")
-    return completed.returncode
 
 
 if __name__ == "__main__":
