@@ -27,7 +27,7 @@ def main() -> int:
             "CLAIMPORTAL_LOAD_SECONDS": str(args.seconds),
             "CLAIMPORTAL_LOAD_CLIENTS": str(args.clients),
         },
-        show="p",
+        show="p99",
     )
 
 
