@@ -32,8 +32,6 @@ RAW_ON_SUCCESS = {
     ("GET", "/openapi.json"),
     ("GET", "/accounts/{account_id}/storage/kv/namespaces/{namespace_id}/values/{key}"),
     ("GET", "/accounts/{account_id}/d1/database/{database_id}/export-download/{token}"),
-    ("GET", "/accounts/{account_id}/workers/scripts/{script_name}"),
-    ("GET", "/accounts/{account_id}/workers/scripts/{script_name}/content/v2"),
 }
 
 
