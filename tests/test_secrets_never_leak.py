@@ -6,6 +6,7 @@ Referer carries no key; secrets are stored only as their hashes."""
 import logging
 from datetime import timedelta
 from http import HTTPStatus
+from types import SimpleNamespace
 
 import pytest
 from django.apps import apps
@@ -86,9 +87,7 @@ def test_a_whole_life_leaves_no_secret_behind(
 
     # Deploy through the API, and some calls that fail.
     account = CloudAccount.objects.get(pk=account_id)
-    api = AccountClient(
-        agent_client, type("Made", (), {"account": account, "api_token": token})
-    )
+    api = AccountClient(agent_client, SimpleNamespace(account=account, api_token=token))
     ok(upload(api, "workers/scripts/hello", script_form(METADATA)))
     ok(api.post("storage/kv/namespaces", {"title": "things"}))
     pages.append(api.post("storage/kv/namespaces", b"{not json"))
