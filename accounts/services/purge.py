@@ -123,7 +123,12 @@ def owned_tables() -> tuple[_Owned, ...]:
             yield from walk(child, child_path)
             yield _Owned(child, child_path)
 
-    return tuple(walk(CloudAccount, ()))
+    # A table reached twice (Durable Object classes hang off the account and
+    # off their script) needs only its first, leaves-first, DELETE.
+    unique: dict[type[models.Model], _Owned] = {}
+    for owned in walk(CloudAccount, ()):
+        unique.setdefault(owned.model, owned)
+    return tuple(unique.values())
 
 
 # --- Which accounts are due -------------------------------------------------------
