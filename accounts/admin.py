@@ -523,7 +523,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
         available = self.get_actions(request)
         if action not in self.ONE_CLICK or action not in available:
             raise PermissionDenied
-        run = available[action][0]
+        run = available[action].func
         response = run(self, request, self.get_queryset(request).filter(pk=object_id))
         return response or redirect(
             reverse("admin:accounts_cloudaccount_change", args=[object_id])
