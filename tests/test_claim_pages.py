@@ -91,6 +91,8 @@ def test_the_claim_page_shows_what_the_agent_built_and_no_values(opened, made):
         "hello-worker-cert",
         "<svg",
         f"?next={REVIEW}",
+        # and a way to report it
+        f'href="/report/{made.account.id}/"',
     ]:
         assert expected in page, expected
     assert NEVER_SHOWN not in page
