@@ -333,6 +333,15 @@ class PurgeRun(models.Model):
 # --- Resources: everything a deploy creates, all cascading with the account ---------
 
 
+# Every byte an account holds in default storage lives under this folder, so
+# purge can find it all, orphans of failed uploads included.
+ACCOUNT_STORAGE_ROOT = "accounts"
+
+
+def account_storage_prefix(account_id: str) -> str:
+    return f"{ACCOUNT_STORAGE_ROOT}/{account_id}"
+
+
 def hex_id() -> str:
     return uuid.uuid4().hex
 

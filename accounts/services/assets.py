@@ -28,7 +28,12 @@ from django.db import transaction
 
 from accounts import tokens
 from accounts.exceptions import AuthenticationRequired, InvalidInput, PayloadTooLarge
-from accounts.models import AssetBlob, AssetUploadSession, CloudAccount
+from accounts.models import (
+    AssetBlob,
+    AssetUploadSession,
+    CloudAccount,
+    account_storage_prefix,
+)
 from accounts.services.multipart import Part
 
 ASSET_TOKEN_PREFIX = "cpa_"  # noqa: S105 (a label, not a secret)
@@ -57,7 +62,7 @@ class OpenedSession:
 
 
 def storage_prefix(account_id: str) -> str:
-    return f"accounts/{account_id}/assets/"
+    return f"{account_storage_prefix(account_id)}/assets/"
 
 
 def asset_hash(data: bytes, *, path: str) -> str:

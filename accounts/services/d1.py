@@ -32,7 +32,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
-from accounts.models import CloudAccount, D1Database
+from accounts.models import CloudAccount, D1Database, account_storage_prefix
 from accounts.services.validation import clean_text
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -117,7 +117,8 @@ def create_database(*, account: CloudAccount, name: Any, now: datetime) -> D1Dat
     database = D1Database(account=account, name=name, created_at=now)
     # An empty file is a valid SQLite database; SQLite writes the header on first use.
     database.storage_name = default_storage.save(
-        f"d1/{account.pk}/{database.uuid}.sqlite3", ContentFile(b"")
+        f"{account_storage_prefix(account.pk)}/d1/{database.uuid}.sqlite3",
+        ContentFile(b""),
     )
     try:
         with transaction.atomic():
@@ -512,7 +513,7 @@ def _record_size(database: D1Database, conn: sqlite3.Connection) -> None:
 
 
 def _imports_folder(database: D1Database) -> str:
-    return f"d1-imports/{database.account_id}/{database.uuid}"
+    return f"{account_storage_prefix(database.account_id)}/d1-imports/{database.uuid}"
 
 
 def import_upload_name(*, database: D1Database, etag: str) -> str:

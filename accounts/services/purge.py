@@ -30,6 +30,7 @@ from django.utils.module_loading import import_string
 
 from accounts.exceptions import Conflict
 from accounts.models import (
+    ACCOUNT_STORAGE_ROOT,
     AbuseReport,
     ApiToken,
     AuditEvent,
@@ -37,22 +38,17 @@ from accounts.models import (
     CloudAccount,
     PurgeRun,
     User,
+    account_storage_prefix,
 )
 
 logger = logging.getLogger(__name__)
 
-STORAGE_ROOT = "accounts"
 # What a tombstone keeps. Everything else reachable from the account goes.
 TOMBSTONE_KEEPS = (ApiToken, ClaimLink, AuditEvent, AbuseReport)
 # How many storage folders the orphan sweep checks against the database at once.
 SWEEP_CHUNK = 500
 
 State = CloudAccount.State
-
-
-def storage_prefix(account_id: str) -> str:
-    """Every byte an account holds lives under this folder of default storage."""
-    return f"{STORAGE_ROOT}/{account_id}"
 
 
 @dataclass
@@ -285,7 +281,7 @@ def _delete_stored(*, names: list[str], account_ids: list[str]) -> tuple[int, in
         if size is not None:
             files, total = files + 1, total + size
     for account_id in account_ids:
-        more_files, more_bytes = _delete_tree(storage_prefix(account_id))
+        more_files, more_bytes = _delete_tree(account_storage_prefix(account_id))
         files, total = files + more_files, total + more_bytes
     return files, total
 
@@ -405,7 +401,7 @@ def sweep_orphaned_files() -> tuple[int, int]:
     that crashed after its commit, or an upload that raced the purge, left.
     Returns (files, bytes)."""
     try:
-        folders, _files = default_storage.listdir(STORAGE_ROOT)
+        folders, _files = default_storage.listdir(ACCOUNT_STORAGE_ROOT)
     except FileNotFoundError:
         return 0, 0
     files = total = 0
@@ -418,7 +414,9 @@ def sweep_orphaned_files() -> tuple[int, int]:
         )
         for account_id in chunk:
             if account_id not in alive:
-                more_files, more_bytes = _delete_tree(storage_prefix(account_id))
+                more_files, more_bytes = _delete_tree(
+                    account_storage_prefix(account_id)
+                )
                 files, total = files + more_files, total + more_bytes
     return files, total
 
