@@ -11,10 +11,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.api.provisioning import client_address
 from accounts.exceptions import NotFound, RateLimited
+from accounts.http import request_origin
 from accounts.services import reports
-from accounts.services.provisioning import client_origin
 
 
 class AbuseReportForm(forms.Form):
@@ -48,7 +47,7 @@ def report_abuse(request: HttpRequest, account_id: str) -> HttpResponse:
                 account_id=account.pk,
                 reason=form.cleaned_data["reason"],
                 contact_email=form.cleaned_data["contact_email"],
-                origin=client_origin(client_address(request)),
+                origin=request_origin(request),
                 now=timezone.now(),
             )
         except RateLimited as limited:

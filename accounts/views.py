@@ -31,14 +31,14 @@ from django.views.decorators.http import (
 )
 
 from accounts import selectors
-from accounts.api.provisioning import client_address
 from accounts.exceptions import ClaimError, DomainError, NotFound
 from accounts.forms import ClaimActionForm, ConfirmClaimForm, OwnerTokenForm
+from accounts.http import request_origin
 from accounts.models import ClaimLink
 from accounts.services import claims
 from accounts.services import health as health_service
 from accounts.services.previews.status import preview_status
-from accounts.services.provisioning import claim_url, client_origin
+from accounts.services.provisioning import claim_url
 
 # The raw claim key lives in the session once the link is opened, as Django's
 # password reset keeps its token, so no later URL, history entry or Referer
@@ -89,7 +89,7 @@ def health(request: HttpRequest) -> JsonResponse:
 
 def _origin_hash(request: HttpRequest) -> str:
     """Hashed as provisioning hashes it, so the trail can link the two."""
-    return client_origin(client_address(request)).origin_hash
+    return request_origin(request).origin_hash
 
 
 def _claim_qr(request: HttpRequest, key: str) -> str:

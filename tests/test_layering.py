@@ -16,6 +16,7 @@ LAYERS = {
     "selectors": 1,
     "services": 2,
     "views": 3,
+    "http": 3,
     "api": 3,
     "tasks": 3,
     "admin": 3,

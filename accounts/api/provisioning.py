@@ -5,18 +5,17 @@ wrangler shows only the status line of the first two calls (never the message),
 so every refusal there picks a status whose text tells the reason.
 """
 
-import ipaddress
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import Forbidden, InvalidInput
+from accounts.http import request_origin
 from accounts.services import provisioning
 from accounts.services.tokens import token_for_status
 
@@ -42,27 +41,6 @@ class CredentialsRefused(Forbidden):
     )
 
 
-def client_address(request: HttpRequest) -> str:
-    """The client's IP: REMOTE_ADDR, or with CLAIMPORTAL_TRUSTED_PROXY_COUNT
-    proxies in front, the address the outermost trusted proxy saw."""
-    remote = request.META.get("REMOTE_ADDR", "")
-    hops = settings.CLAIMPORTAL_TRUSTED_PROXY_COUNT
-    if hops <= 0:
-        return remote
-    forwarded = [
-        part.strip()
-        for part in request.headers.get("X-Forwarded-For", "").split(",")
-        if part.strip()
-    ]
-    if not forwarded:
-        return remote
-    candidate = forwarded[-min(hops, len(forwarded))]
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return remote
-
-
 def admitted(action: str) -> Callable[[Handler], Handler]:
     """Run a handler only for a caller without credentials that the rate
     limits and the blocklist let through; every attempt counts, well formed or
@@ -73,7 +51,7 @@ def admitted(action: str) -> Callable[[Handler], Handler]:
         def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if any(name in request.headers for name in CREDENTIAL_HEADERS):
                 raise CredentialsRefused()
-            request.client_origin = provisioning.client_origin(client_address(request))
+            request.client_origin = request_origin(request)
             provisioning.admit_client(
                 action=action, origin=request.client_origin, now=timezone.now()
             )

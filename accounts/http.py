@@ -1,0 +1,35 @@
+"""What pages and the API read off a request about where it came from."""
+
+import ipaddress
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from accounts.services.provisioning import ClientOrigin, client_origin
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's IP: REMOTE_ADDR, or with CLAIMPORTAL_TRUSTED_PROXY_COUNT
+    proxies in front, the address the outermost trusted proxy saw."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    hops = settings.CLAIMPORTAL_TRUSTED_PROXY_COUNT
+    if hops <= 0:
+        return remote
+    forwarded = [
+        part.strip()
+        for part in request.headers.get("X-Forwarded-For", "").split(",")
+        if part.strip()
+    ]
+    if not forwarded:
+        return remote
+    candidate = forwarded[-min(hops, len(forwarded))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
+
+
+def request_origin(request: HttpRequest) -> ClientOrigin:
+    """The caller's origin, hashed and coarsened the same way everywhere, so the
+    audit trail can link a claim or a report to the provisioning call."""
+    return client_origin(client_address(request))
