@@ -1,14 +1,23 @@
 """A development mail backend: print to the console and keep a copy on disk."""
 
+from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.console import EmailBackend as ConsoleBackend
 from django.core.mail.backends.filebased import EmailBackend as FileBackend
 
 
 class ConsoleAndFileBackend(BaseEmailBackend):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._backends = [ConsoleBackend(*args, **kwargs), FileBackend(*args, **kwargs)]
+    """Verification codes show up in the run command's console, and stay in
+    ``var/mail`` (or ``file_path``) for later."""
+
+    def __init__(self, *, file_path=None, alias=None, **kwargs):
+        super().__init__(alias=alias, **kwargs)
+        self._backends = [
+            ConsoleBackend(alias=alias, **kwargs),
+            FileBackend(
+                file_path=file_path or settings.VAR_DIR / "mail", alias=alias, **kwargs
+            ),
+        ]
 
     def send_messages(self, email_messages):
         sent = 0

@@ -13,7 +13,7 @@ PRINT = (
     "import json, django; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'window': s.CLAIMPORTAL_CLAIM_WINDOW.total_seconds(), "
     "'lifetime': s.CLAIMPORTAL_ACCOUNT_LIFETIME.total_seconds(), "
-    "'demo': s.CLAIMPORTAL_DEMO, 'mail': s.EMAIL_BACKEND}))"
+    "'demo': s.CLAIMPORTAL_DEMO, 'mail': s.MAILERS['default']['BACKEND']}))"
 )
 
 

@@ -161,9 +161,13 @@ ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key", "signup": "20/m/ip"}
 LOGIN_REDIRECT_URL = "accounts:mine"
 LOGIN_URL = "account_login"
 
-EMAIL_BACKEND = env.text(
-    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
-)
+MAILERS = {
+    "default": {
+        "BACKEND": env.text(
+            "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+        )
+    }
+}
 DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "claimportal <noreply@localhost>")
 
 # No other site ever gets a Referer from us. Not "no-referrer": with it browsers
