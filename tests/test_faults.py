@@ -86,7 +86,11 @@ def _redis_up(port: int) -> bool:
 
 @contextmanager
 def gunicorn(**env: str) -> Iterator[str]:
-    """The app on gunicorn (2 workers), with ``env``; yields its origin."""
+    """The app on gunicorn (2 workers), with ``env``; yields its origin.
+
+    Its rate-limit counters are its own: every caller here is 127.0.0.1, and
+    the tests must neither use up nor find used up anyone else's budget."""
+    env.setdefault("CLAIMPORTAL_CACHE_PREFIX", f"gunicorn-{uuid.uuid4().hex[:8]}")
     port = free_port()
     process = subprocess.Popen(
         [
