@@ -22,3 +22,11 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 ACCOUNT_EMAIL_VERIFICATION = env.text("CLAIMPORTAL_EMAIL_VERIFICATION", "mandatory")
+# Verification codes must reach people: SMTP unless EMAIL_BACKEND names another.
+MAILERS = {
+    "default": {
+        "BACKEND": env.text(
+            "EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"
+        )
+    }
+}
