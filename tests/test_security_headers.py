@@ -130,11 +130,22 @@ print(insecure.status_code, insecure["Location"])
 """
 
 
-def test_production_sends_hsts_and_secure_cookies_and_redirects_to_https():
+def test_production_sends_hsts_and_secure_cookies_and_redirects_to_https(tmp_path):
+    # Production serves collected, hashed static files, as a deploy would build.
+    env = {**PROD_ENV, "PYTHONPATH": str(ROOT), "CLAIMPORTAL_VAR_DIR": str(tmp_path)}
+    collected = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert collected.returncode == 0, collected.stderr[-2000:]
     result = subprocess.run(
         [sys.executable, "-c", PROBE],
         cwd=ROOT,
-        env={**PROD_ENV, "PYTHONPATH": str(ROOT)},
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
