@@ -16,22 +16,17 @@ Uses DATABASE_URL (PostgreSQL) and creates and drops ``bench_<name>``.
 
 import argparse
 import json
-import os
 import shutil
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.test")
+from harness import setup_django, throwaway_database
 
-import django
-
-django.setup()
+setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.core.files.storage import default_storage  # noqa: E402
@@ -118,18 +113,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
     args = parser.parse_args()
-    if connection.vendor != "postgresql":
-        sys.exit("Set DATABASE_URL to a PostgreSQL server.")
-
-    media = Path(tempfile.mkdtemp(prefix="bench-d1-"))
-    settings.MEDIA_ROOT = media
     settings.ALLOWED_HOSTS = ["testserver"]  # Django's in-process client
     # Persistent database connections, as in production (test settings close them).
     connection.settings_dict["CONN_MAX_AGE"] = 60
-    original = connection.settings_dict["NAME"]
-    connection.settings_dict["TEST"]["NAME"] = f"bench_{original}"
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with (
+        tempfile.TemporaryDirectory(
+            prefix="bench-d1-", ignore_cleanup_errors=True
+        ) as scratch,
+        throwaway_database(),
+    ):
+        media = settings.MEDIA_ROOT = Path(scratch)
         made = create_temporary_account(now=timezone.now())
         database = d1.create_database(
             account=made.account, name="bench", now=timezone.now()
@@ -172,9 +165,6 @@ def main() -> None:
                 f"{ours / fresh:9.1f} {service / fresh:13.1f}"
             )
         floor.close()
-    finally:
-        connection.creation.destroy_test_db(original, verbosity=0)
-        shutil.rmtree(media, ignore_errors=True)
 
 
 if __name__ == "__main__":

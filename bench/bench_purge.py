@@ -21,20 +21,15 @@ Uses DATABASE_URL (PostgreSQL) and creates and drops ``bench_<name>``.
 """
 
 import argparse
-import os
-import sys
 import tempfile
 import time
 import tracemalloc
 from datetime import timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.test")
+from harness import setup_django, throwaway_database
 
-import django
-
-django.setup()
+setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
@@ -200,14 +195,8 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    if connection.vendor != "postgresql":
-        sys.exit("Set DATABASE_URL to a PostgreSQL server.")
-
     settings.MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="bench-purge-"))
-    original = connection.settings_dict["NAME"]
-    connection.settings_dict["TEST"]["NAME"] = f"bench_{original}"
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with throwaway_database():
         total = args.accounts
         runs = {
             "raw DELETE": lambda: time_raw(total, RAW_DELETES),
@@ -242,8 +231,6 @@ def main() -> None:
                 f"  {label:<32} {small:>6}: {low / 1024:6.0f} KiB  "
                 f"{large:>6}: {high / 1024:6.0f} KiB  ratio {high / low:4.2f}"
             )
-    finally:
-        connection.creation.destroy_test_db(original, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,132 @@
+"""What the bench scripts share: Django set up on the test settings, a database
+of their own, claimportal under gunicorn as bin/run starts it, and percentiles.
+
+A bench calls ``setup_django()`` before importing anything of the project.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.test")
+
+    import django
+
+    django.setup()
+
+
+@contextmanager
+def throwaway_database(name: str | None = None) -> Iterator[None]:
+    """A fresh, migrated database (``name``, else ``bench_<DATABASE_URL's>``)
+    for the length of the block, dropped afterwards."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit("Set DATABASE_URL to a PostgreSQL server.")
+    original = connection.settings_dict["NAME"]
+    connection.settings_dict["TEST"]["NAME"] = name or f"bench_{original}"
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        yield
+    finally:
+        connection.creation.destroy_test_db(original, verbosity=0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gunicorn_server(media: Path, log: Path) -> Iterator[str]:
+    """claimportal under gunicorn as bin/run starts it, on the database this
+    process made, for the length of the block; yields its origin. The access
+    log has one ``METHOD path?query status millisecondsms`` line per request."""
+    from django.conf import settings
+
+    from tests.conftest import subprocess_env
+
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    env = subprocess_env(
+        DJANGO_SETTINGS_MODULE="claimportal.settings.dev",
+        DEBUG="false",
+        REDIS_URL=settings.REDIS_URL,
+        CLAIMPORTAL_CACHE_PREFIX="bench",
+        MEDIA_ROOT=str(media),
+        PUBLIC_BASE_URL=origin,
+        LOG_LEVEL="WARNING",
+    )
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "claimportal.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--access-logfile",
+            str(log),
+            "--access-logformat",
+            "%(m)s %(U)s?%(q)s %(s)s %(M)sms",
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_answering(origin)
+        yield origin
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def wait_until_answering(origin: str) -> None:
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{origin}/client/v4/accounts", timeout=1)  # noqa: S310
+        except urllib.error.HTTPError:
+            return  # 401: it answers
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("claimportal did not start")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def run_test(test: str, *, env: dict[str, str], show: str) -> int:
+    """Run one test module with ``env`` added; print its lines containing
+    ``show`` (all of its output if it fails) and how long it took."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", test, "-q", "-s", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    lines = completed.stdout.splitlines()
+    print("\n".join(line for line in lines if show in line))
+    if completed.returncode:
+        print(completed.stdout[-5000:], completed.stderr[-2000:], sep="\n")
+    print(f"{test}: {time.perf_counter() - started:.0f} s")
+    return completed.returncode
