@@ -1,7 +1,8 @@
 """Faults on real processes: gunicorn, Celery, Redis and PostgreSQL of our own
 (throwaway instances on free ports; the shared ones are never touched).
 
-- Redis stopped: claim pages and the API keep serving, rate limits fail open,
+- Redis stopped: claim pages, sign-in and the API keep serving, rate limits
+  (ours and allauth's) fail open,
   new accounts get a clear 503 (proof-of-work tokens need Redis to be
   single-use); the purge that was due catches up once Redis is back.
 - A Celery worker killed mid-purge: nothing is half-deleted, the next run
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from allauth.account.models import EmailAddress
 from django.utils import timezone
 
 from accounts.exceptions import ServiceUnavailable
@@ -34,6 +36,7 @@ from accounts.models import CloudAccount
 from accounts.services import pow
 from accounts.services.ratelimit import count_requests, enforce_rate_limit
 from claimportal.celery import app
+from claimportal.settings.base import redis_caches
 from tests.conftest import ROOT, start_celery_worker, stop_process, subprocess_env
 from tests.every_resource import resource_rows, stock_account, stored_files
 from tests.test_provisioning_api import PRIVACY, TERMS
@@ -147,9 +150,33 @@ def assert_serving(origin: str, made) -> None:
     assert [s["id"] for s in listed.json()["result"]] == ["survivor"]
 
 
+def assert_people_can_sign_in_and_up(origin: str, user) -> None:
+    """allauth's rate limits live in the cache too; they must not turn into a
+    500 while it is away."""
+    browser = requests.Session()
+    for page in ("/accounts/login/", "/accounts/signup/"):
+        assert browser.get(origin + page, timeout=30).status_code == HTTPStatus.OK
+    signed_in = browser.post(
+        origin + "/accounts/login/",
+        data={
+            "login": user.email,
+            "password": "correct horse battery",
+            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+        },
+        headers={"Referer": origin + "/accounts/login/"},
+        timeout=30,
+    )
+    assert signed_in.status_code == HTTPStatus.OK
+    assert "/accounts/login/" not in signed_in.url
+    assert "sessionid" in browser.cookies
+
+
 def test_redis_down_pages_and_api_serve_and_the_purge_catches_up(
-    transactional_db, provision, settings, tmp_path
+    transactional_db, provision, settings, tmp_path, user
 ):
+    EmailAddress.objects.create(
+        user=user, email=user.email, verified=True, primary=True
+    )
     made, doomed = provision(), provision()
     port = free_port()
     redis_url = f"redis://127.0.0.1:{port}/0"
@@ -183,6 +210,7 @@ def test_redis_down_pages_and_api_serve_and_the_purge_catches_up(
             assert not _redis_up(port)
 
             assert_serving(origin, made)
+            assert_people_can_sign_in_and_up(origin, user)
             refused = provision_over_http(origin)
             assert refused.status_code == HTTPStatus.SERVICE_UNAVAILABLE
             assert refused.json()["errors"][0]["code"] == 10503
@@ -341,12 +369,8 @@ def test_postgres_restarted_gives_503_then_recovers_without_a_restart(tmp_path):
 def test_rate_limits_fail_open_and_proofs_of_work_fail_closed_without_redis(
     settings, now
 ):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nobody listens
-        }
-    }
+    # The configured caches, on a port nobody listens on.
+    settings.CACHES = redis_caches(f"redis://127.0.0.1:{free_port()}/0", "down")
     counts, _ = count_requests(buckets=["a", "b"], window=60, now=now)
     assert counts == [0, 0]
     for _ in range(3):

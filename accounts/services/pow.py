@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 
 from django.core import signing
-from django.core.cache import cache
+from django.core.cache import caches
 
 from accounts.exceptions import DomainError, ServiceUnavailable
 from accounts.services.ratelimit import CACHE_DOWN
@@ -128,7 +128,7 @@ def redeem_challenge(
     # add() is atomic in the shared cache: of two concurrent redeemers, one wins.
     # Without the cache a token could be redeemed again and again: refuse.
     try:
-        fresh = cache.add(
+        fresh = caches["strict"].add(
             _USED_KEY.format(challenge_id), 1, timeout=math.ceil(remaining)
         )
     except CACHE_DOWN as exc:

@@ -131,21 +131,28 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+
+def redis_caches(url: str, prefix: str) -> dict:
+    """ "default" fails open while Redis is away (rate limits let requests
+    through); "strict" raises, for what must be refused instead (single-use
+    proof-of-work tokens)."""
+    common = {"LOCATION": url, "KEY_PREFIX": prefix}
+    return {
+        "default": {"BACKEND": "claimportal.cache.FailOpenRedisCache", **common},
+        "strict": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **common},
+    }
+
+
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.text("CLAIMPORTAL_CACHE_PREFIX", "claimportal"),
-        }
-    }
+    CACHES = redis_caches(
+        REDIS_URL, env.text("CLAIMPORTAL_CACHE_PREFIX", "claimportal")
+    )
 else:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(VAR_DIR / "cache"),
-        }
+    _file_cache = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache"),
     }
+    CACHES = {"default": _file_cache, "strict": _file_cache}
 
 # django-allauth: email is the login; verification is by code so the person
 # never leaves the claim page's tab.

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, VAR_DIR, dj_database_url, env
+from .base import MIDDLEWARE, VAR_DIR, dj_database_url, env, redis_caches
 
 DATABASES = {
     "default": dj_database_url.parse(
@@ -15,13 +15,9 @@ REDIS_URL = env.text("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.text("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": env.text("CLAIMPORTAL_CACHE_PREFIX", "claimportal-test"),
-    }
-}
+CACHES = redis_caches(
+    REDIS_URL, env.text("CLAIMPORTAL_CACHE_PREFIX", "claimportal-test")
+)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 MEDIA_ROOT = Path(env.text("MEDIA_ROOT", str(VAR_DIR / "test-media")))
