@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from tests.claim_builders import full_deploy
 from tests.conftest import ROOT
-from tests.test_settings import PROD_ENV
+from tests.test_settings import PROD_ENV, manage
 
 pytestmark = pytest.mark.django_db
 
@@ -133,14 +133,7 @@ print(insecure.status_code, insecure["Location"])
 def test_production_sends_hsts_and_secure_cookies_and_redirects_to_https(tmp_path):
     # Production serves collected, hashed static files, as a deploy would build.
     env = {**PROD_ENV, "PYTHONPATH": str(ROOT), "CLAIMPORTAL_VAR_DIR": str(tmp_path)}
-    collected = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    collected = manage("collectstatic", "--no-input", "-v0", env=env)
     assert collected.returncode == 0, collected.stderr[-2000:]
     result = subprocess.run(
         [sys.executable, "-c", PROBE],
