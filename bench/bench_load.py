@@ -13,7 +13,7 @@ database nor cache) measured in the same run; the test itself asserts no
 import argparse
 import sys
 
-from fuzz_api import run_test
+from harness import run_test
 
 
 def main() -> int:

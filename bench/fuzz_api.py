@@ -8,32 +8,9 @@ prints the count of requests and the statuses seen.
 """
 
 import argparse
-import os
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_test(test: str, *, env: dict[str, str], show: str) -> int:
-    """Run one test module with ``env`` added; print its lines containing
-    ``show`` (all of its output if it fails) and how long it took."""
-    started = time.perf_counter()
-    completed = subprocess.run(
-        [sys.executable, "-m", "pytest", test, "-q", "-s", "-p", "no:cacheprovider"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-    )
-    lines = completed.stdout.splitlines()
-    print("\n".join(line for line in lines if show in line))
-    if completed.returncode:
-        print(completed.stdout[-5000:], completed.stderr[-2000:], sep="\n")
-    print(f"{test}: {time.perf_counter() - started:.0f} s")
-    return completed.returncode
+from harness import run_test
 
 
 def main() -> int:
