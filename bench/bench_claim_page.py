@@ -19,7 +19,6 @@ its own.
 
 import argparse
 import http.client
-import os
 import statistics
 import subprocess
 import sys
@@ -28,16 +27,10 @@ import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.test")
+from harness import ROOT, gunicorn_server, setup_django, throwaway_database
 
-import django  # noqa: E402
+setup_django()
 
-django.setup()
-
-from bench_deploy import start_claimportal  # noqa: E402
-from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.selectors import inventory  # noqa: E402
@@ -73,50 +66,47 @@ class Browser:
         return elapsed
 
 
+def measure(origin: str, requests: int) -> dict:
+    """Seconds per request of each page, interleaved, after a warm-up."""
+    browsers = {}
+    for size in SIZES:
+        made = create_temporary_account(now=timezone.now(), user_agent="bench")
+        add_resources(made.account, size)
+        assert inventory(account=made.account).resource_count == size
+        browser = Browser(origin)
+        status, _ = browser.get(f"/claim/{made.claim_key}/")
+        assert status == 302, status
+        browsers[size] = browser
+    trivial = browsers[SIZES[0]]  # same session cookie, so the same session load
+
+    times: dict[str, list[float]] = {"trivial": [], **{s: [] for s in SIZES}}
+    for _ in range(20):  # warm up workers, connections and template caches
+        trivial.timed("/", b"claimportal")
+        for size in SIZES:
+            browsers[size].timed("/claim/", b"What will be yours")
+    for _ in range(requests):
+        times["trivial"].append(trivial.timed("/", b"claimportal"))
+        for size in SIZES:
+            times[size].append(browsers[size].timed("/claim/", b"What will be yours"))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
 
-    connection.settings_dict["TEST"]["NAME"] = "bench_claim_page"
-    original = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-claim-"))
-    # Pages name their static files through the manifest, as under bin/run.
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
-        cwd=ROOT,
-        env=subprocess_env(DJANGO_SETTINGS_MODULE="claimportal.settings.dev"),
-        check=True,
-    )
-    server, origin = start_claimportal(tmp / "media", tmp / "access.log")
-    try:
-        browsers = {}
-        for size in SIZES:
-            made = create_temporary_account(now=timezone.now(), user_agent="bench")
-            add_resources(made.account, size)
-            assert inventory(account=made.account).resource_count == size
-            browser = Browser(origin)
-            status, _ = browser.get(f"/claim/{made.claim_key}/")
-            assert status == 302, status
-            browsers[size] = browser
-        trivial = browsers[SIZES[0]]  # same session cookie, so the same session load
-
-        times: dict[str, list[float]] = {"trivial": [], **{s: [] for s in SIZES}}
-        for _ in range(20):  # warm up workers, connections and template caches
-            trivial.timed("/", b"claimportal")
-            for size in SIZES:
-                browsers[size].timed("/claim/", b"What will be yours")
-        for _ in range(args.requests):
-            times["trivial"].append(trivial.timed("/", b"claimportal"))
-            for size in SIZES:
-                times[size].append(
-                    browsers[size].timed("/claim/", b"What will be yours")
-                )
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        connection.creation.destroy_test_db(original, verbosity=0)
+    with throwaway_database("bench_claim_page"):
+        tmp = Path(tempfile.mkdtemp(prefix="bench-claim-"))
+        # Pages name their static files through the manifest, as under bin/run.
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
+            cwd=ROOT,
+            env=subprocess_env(DJANGO_SETTINGS_MODULE="claimportal.settings.dev"),
+            check=True,
+        )
+        with gunicorn_server(tmp / "media", tmp / "access.log") as origin:
+            times = measure(origin, args.requests)
 
     base = statistics.median(times["trivial"])
     print(f"claim page p50 over {args.requests} requests each (gunicorn, PostgreSQL)")
