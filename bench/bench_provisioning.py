@@ -27,20 +27,15 @@ import http.client
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.test")
+from harness import gunicorn_server, setup_django, throwaway_database
 
-import django
+setup_django()
 
-django.setup()
-
-from bench_deploy import start_claimportal  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -168,19 +163,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
-    if connection.vendor != "postgresql":
-        sys.exit("Set DATABASE_URL to a PostgreSQL server.")
-
     # The server has production's settings (difficulty included), except for
     # limits that never refuse.
     os.environ["CLAIMPORTAL_RATE_LIMIT_PER_IP"] = str(10**9)
     os.environ["CLAIMPORTAL_RATE_LIMIT_GLOBAL"] = str(10**9)
-    original = connection.settings_dict["NAME"]
-    connection.settings_dict["TEST"]["NAME"] = f"bench_{original}"
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     work = Path(tempfile.mkdtemp(prefix="bench-provisioning-"))
-    server, origin = start_claimportal(work / "media", work / "access.log")
-    try:
+    with (
+        throwaway_database(),
+        gunicorn_server(work / "media", work / "access.log") as origin,
+    ):
         throughput_round(origin, 8, args.clients)  # warm up: connections, caches
         rounds = [
             throughput_round(origin, args.accounts, args.clients)
@@ -210,11 +201,6 @@ def main() -> None:
             f"  verify / solve         1/{solve / verify:.0f}  (goal <= 1/500); "
             f"redeem / solve 1/{solve / redeem:.0f}"
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        connection.close()
-        connection.creation.destroy_test_db(original, verbosity=0)
 
 
 if __name__ == "__main__":
