@@ -20,24 +20,16 @@ Needs workerd (bin/install-node-tools, CLAIMPORTAL_NODE_TOOLS).
 
 import argparse
 import http.client
-import os
-import shutil
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.test")
+from harness import percentile, setup_django, throwaway_database
 
-import django  # noqa: E402
+setup_django()
 
-django.setup()
-
-from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.services.previews import process  # noqa: E402
@@ -58,11 +50,6 @@ def timed(connection: http.client.HTTPConnection, host: str) -> float:
     if response.status != 200 or body != b"ok":
         raise RuntimeError(f"answered {response.status} {body[:80]!r}")
     return elapsed
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -104,52 +91,53 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=20)
     args = parser.parse_args()
 
-    connection.settings_dict["TEST"]["NAME"] = "bench_preview"
-    original = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    state = Path(tempfile.mkdtemp(prefix="bench-pv-"))
-    state.chmod(0o755)
-    (state / "media").mkdir()
-    runtime = Runtime(state, state / "media")
-    runtime.start(CLAIMPORTAL_PREVIEW_MAX_PER_ACCOUNT=str(args.workers + 1))
-    direct = None
-    try:
-        account = create_temporary_account(now=timezone.now()).account
-        startup_ms, first_answer_ms, pids = [], [], []
-        scripts = []
-        for number in range(args.workers):
-            script = make_worker(account, f"w{number}", TRIVIAL)
-            began = time.perf_counter()
-            applied = runtime.apply(script)
-            answer = runtime.get(host_of(script))
-            first_answer_ms.append((time.perf_counter() - began) * 1000)
-            assert applied["state"] == "running" and answer.text == "ok", applied
-            startup_ms.append(applied["startup_ms"])
-            pids.append(applied["pid"])
-            scripts.append(script)
-        memory = [memory_kib(pid) for pid in pids]
-        sandboxed = runtime.command("GET", "/status")["sandbox"]
+    with (
+        tempfile.TemporaryDirectory(
+            prefix="bench-pv-", ignore_cleanup_errors=True
+        ) as scratch,
+        throwaway_database("bench_preview"),
+    ):
+        state = Path(scratch)
+        state.chmod(0o755)
+        (state / "media").mkdir()
+        runtime = Runtime(state, state / "media")
+        runtime.start(CLAIMPORTAL_PREVIEW_MAX_PER_ACCOUNT=str(args.workers + 1))
+        direct = None
+        try:
+            account = create_temporary_account(now=timezone.now()).account
+            startup_ms, first_answer_ms, pids = [], [], []
+            scripts = []
+            for number in range(args.workers):
+                script = make_worker(account, f"w{number}", TRIVIAL)
+                began = time.perf_counter()
+                applied = runtime.apply(script)
+                answer = runtime.get(host_of(script))
+                first_answer_ms.append((time.perf_counter() - began) * 1000)
+                assert applied["state"] == "running" and answer.text == "ok", applied
+                startup_ms.append(applied["startup_ms"])
+                pids.append(applied["pid"])
+                scripts.append(script)
+            memory = [memory_kib(pid) for pid in pids]
+            sandboxed = runtime.command("GET", "/status")["sandbox"]
 
-        script = scripts[0]
-        direct, port, _sockets = direct_workerd(
-            script.current_version, state / "direct"
-        )
-        edge = http.client.HTTPConnection("127.0.0.1", runtime.port, timeout=30)
-        alone = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        host = host_of(script)
-        for _ in range(200):  # warm up both paths
-            timed(edge, host)
-            timed(alone, host)
-        via_edge, without = [], []
-        for _ in range(args.requests):
-            via_edge.append(timed(edge, host))
-            without.append(timed(alone, host))
-    finally:
-        if direct is not None:
-            process.stop(direct, grace=0)
-        runtime.stop()
-        connection.creation.destroy_test_db(original, verbosity=0)
-        shutil.rmtree(state, ignore_errors=True)
+            script = scripts[0]
+            direct, port, _sockets = direct_workerd(
+                script.current_version, state / "direct"
+            )
+            edge = http.client.HTTPConnection("127.0.0.1", runtime.port, timeout=30)
+            alone = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            host = host_of(script)
+            for _ in range(200):  # warm up both paths
+                timed(edge, host)
+                timed(alone, host)
+            via_edge, without = [], []
+            for _ in range(args.requests):
+                via_edge.append(timed(edge, host))
+                without.append(timed(alone, host))
+        finally:
+            if direct is not None:
+                process.stop(direct, grace=0)
+            runtime.stop()
 
     def ms(value: float) -> str:
         return f"{value * 1000:6.3f} ms"
