@@ -19,38 +19,26 @@ its own.
 
 import argparse
 import json
-import os
 import re
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.test")
+from harness import ROOT, gunicorn_server, setup_django, throwaway_database
 
-import django  # noqa: E402
+setup_django()
 
-django.setup()
-
-from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.api.serializers import iso  # noqa: E402
 from accounts.services.multipart import parse_form  # noqa: E402
 from accounts.services.provisioning import create_temporary_account  # noqa: E402
-from tests.conftest import subprocess_env  # noqa: E402
 from tests.e2e.conftest import Wrangler  # noqa: E402
 
 PROJECT = ROOT / "tests" / "e2e" / "projects" / "full"
@@ -230,58 +218,6 @@ def start_stub() -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-# --- claimportal under gunicorn -----------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_claimportal(media: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """gunicorn as bin/run starts it, on the database this process made."""
-    port = free_port()
-    origin = f"http://127.0.0.1:{port}"
-    env = subprocess_env(
-        DJANGO_SETTINGS_MODULE="claimportal.settings.dev",
-        DEBUG="false",
-        REDIS_URL=settings.REDIS_URL,
-        CLAIMPORTAL_CACHE_PREFIX="bench-deploy",
-        MEDIA_ROOT=str(media),
-        PUBLIC_BASE_URL=origin,
-        LOG_LEVEL="WARNING",
-    )
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "claimportal.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--access-logfile",
-            str(log),
-            "--access-logformat",
-            "%(m)s %(U)s?%(q)s %(s)s %(M)sms",
-        ],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{origin}/client/v4/accounts", timeout=1)  # noqa: S310
-        except urllib.error.HTTPError:
-            return server, origin  # 401: it answers
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("claimportal did not start")
-
-
 # --- one deploy ----------------------------------------------------------------------
 
 
@@ -352,14 +288,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    connection.settings_dict["TEST"]["NAME"] = "bench_deploy"
-    original = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
     log = tmp / "access.log"
-    server, origin = start_claimportal(tmp / "media", log)
     ours, theirs = [], []  # (first deploy, redeploy) per round
-    try:
+    with (
+        throwaway_database("bench_deploy"),
+        gunicorn_server(tmp / "media", log) as origin,
+    ):
         round_trip(tmp, "warm-up", origin, new_account(timezone.now()))  # caches
         for n in range(args.rounds):
             ours.append(
@@ -371,10 +306,6 @@ def main() -> None:
                 theirs.append(round_trip(tmp, f"stub-{n}", stub_origin, account))
             finally:
                 stub.shutdown()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        connection.creation.destroy_test_db(original, verbosity=0)
 
     print(f"wrangler deploy --temporary, full Worker, median of {args.rounds} rounds")
     for index, step in enumerate(("first", "redeploy")):
