@@ -19,16 +19,13 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from harness import ROOT, gunicorn_server, setup_django, throwaway_database
 
-from bench_deploy import connection, start_claimportal  # noqa: E402
+setup_django()
 
 from tests.e2e.conftest import node_tools_dir  # noqa: E402
 
@@ -61,22 +58,19 @@ def main() -> None:
     args = parser.parse_args()
     tools = node_tools_dir()
 
-    connection.settings_dict["TEST"]["NAME"] = "bench_demo"
-    original = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-demo-"))
-    server, origin = start_claimportal(tmp / "media", tmp / "access.log")
     times: dict[str, list[float]] = {"python": [], "wrangler": []}
     try:
-        for via in times:  # warm-up: imports, caches, node's compile cache
-            timed_demo(origin, via, tools)
-        for _ in range(args.rounds):
-            for via, found in times.items():
-                found.append(timed_demo(origin, via, tools))
+        with (
+            throwaway_database("bench_demo"),
+            gunicorn_server(tmp / "media", tmp / "access.log") as origin,
+        ):
+            for via in times:  # warm-up: imports, caches, node's compile cache
+                timed_demo(origin, via, tools)
+            for _ in range(args.rounds):
+                for via, found in times.items():
+                    found.append(timed_demo(origin, via, tools))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        connection.creation.destroy_test_db(original, verbosity=0)
         shutil.rmtree(tmp, ignore_errors=True)
 
     python = statistics.median(times["python"])
