@@ -290,6 +290,25 @@ def asset(account, content: bytes, content_type: str) -> dict:
     return {"hash": digest, "size": len(content)}
 
 
+def test_an_asset_lost_from_storage_fails_its_worker_only(runtime, account):
+    manifest = {"/index.html": asset(account, b"<h1>gone</h1>", "text/html")}
+    default_storage.delete(AssetBlob.objects.get(account=account).storage_name)
+    lost = make_worker(
+        account,
+        "lost",
+        "export default { fetch() { return new Response('worker'); } };",
+        assets={"manifest": manifest, "config": {}},
+    )
+    applied = runtime.apply(lost)
+    assert applied["state"] == "failed"
+    assert "'/index.html' is missing from storage" in applied["error"]
+    fine = make_worker(
+        account, "fine", "export default { fetch() { return new Response('ok'); } };"
+    )
+    assert runtime.apply(fine)["state"] == "running", runtime.log()
+    assert runtime.get(host_of(fine), "/").text == "ok"
+
+
 def test_static_assets_are_served_with_their_rules(runtime, account):
     index = b"<!doctype html><html><body><h1>Home</h1></body></html>"
     about = b"<!doctype html><html><body><h1>About</h1></body></html>"

@@ -110,10 +110,14 @@ def write_assets(*, version: WorkerVersion, directory: Path) -> int:
             raise WorkerConfigInvalid(f"The asset {name!r} was never uploaded.")
         target = _asset_path(directory, name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with (
-            default_storage.open(blob.storage_name, "rb") as source,
-            open(target, "wb") as out,
-        ):
+        try:
+            source = default_storage.open(blob.storage_name, "rb")
+        except FileNotFoundError as exc:
+            # One lost file fails this Worker, never the runtime that serves others.
+            raise WorkerConfigInvalid(
+                f"The asset {name!r} is missing from storage."
+            ) from exc
+        with source, open(target, "wb") as out:
             shutil.copyfileobj(source, out)
     return len(manifest)
 
