@@ -203,26 +203,42 @@ class Cli:
         return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
+def common_options(*, with_defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command's name.
+
+    Only the top-level parser sets defaults: a subcommand's default would
+    overwrite a value given before the command (``--base-url URL deploy``)."""
+
+    def default(value: object) -> object:
+        return value if with_defaults else argparse.SUPPRESS
+
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
         "--base-url",
-        default=os.environ.get("CLAIMPORTAL_URL", DEFAULT_BASE_URL),
-        help="the claimportal origin (env CLAIMPORTAL_URL; default %(default)s)",
+        default=default(os.environ.get("CLAIMPORTAL_URL", DEFAULT_BASE_URL)),
+        help=f"the claimportal origin (env CLAIMPORTAL_URL; {DEFAULT_BASE_URL})",
     )
-    parent.add_argument(
+    options.add_argument(
         "--account-file",
-        default=os.environ.get("CLAIMPORTAL_ACCOUNT_FILE") or default_account_file(),
+        default=default(
+            os.environ.get("CLAIMPORTAL_ACCOUNT_FILE") or default_account_file()
+        ),
         help="where the temporary account is kept (env CLAIMPORTAL_ACCOUNT_FILE)",
     )
-    parent.add_argument("--json", action="store_true", help="print JSON to stdout")
+    options.add_argument(
+        "--json", action="store_true", default=default(False), help="print JSON"
+    )
+    return options
 
+
+def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="python -m claimportal_client",
         description="Temporary accounts on a claimportal server, for agents and "
         "platform backends.",
-        parents=[parent],
+        parents=[common_options(with_defaults=True)],
     )
+    parent = common_options(with_defaults=False)
     commands = main.add_subparsers(dest="action", required=True)
     create = commands.add_parser(
         "create", parents=[parent], help="create a temporary account (solves the PoW)"

@@ -92,6 +92,19 @@ def test_create_then_status_pending_then_claimed(cli, user):
     assert "claimed" in err  # each poll is noted
 
 
+def test_common_options_work_before_the_command_too(live_server, settings, tmp_path):
+    settings.PUBLIC_BASE_URL = live_server.url
+    account_file = tmp_path / "account.json"
+    out = io.StringIO()
+    options = ["--base-url", live_server.url, "--account-file", str(account_file)]
+    assert main([*options, "--json", "create"], out=out, err=io.StringIO()) == 0
+    made = json.loads(out.getvalue())
+    assert made["claim"]["url"].startswith(live_server.url)
+    assert (
+        json.loads(account_file.read_text())["account"]["id"] == made["account"]["id"]
+    )
+
+
 def test_waiting_exits_3_when_expired_and_4_while_pending(cli, settings):
     assert cli("create")[0] == 0
     code, out, _ = cli("status", "--wait", "--interval", "0.1", "--timeout", "0.3")
