@@ -16,7 +16,8 @@ from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
-UNREACHABLE = (RedisError, OSError)
+# What a cache that cannot be reached raises: redis-py's errors, or the OS's.
+CACHE_DOWN = (RedisError, OSError)
 
 
 def _when_unreachable(answer: Callable[..., Any]) -> Callable:
@@ -25,7 +26,7 @@ def _when_unreachable(answer: Callable[..., Any]) -> Callable:
         def guarded(self, *args: Any, **kwargs: Any) -> Any:
             try:
                 return method(self, *args, **kwargs)
-            except UNREACHABLE:
+            except CACHE_DOWN:
                 logger.warning(
                     "cache unreachable: %s answered as empty", method.__name__
                 )

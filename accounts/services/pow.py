@@ -23,7 +23,7 @@ from django.core import signing
 from django.core.cache import caches
 
 from accounts.exceptions import DomainError, ServiceUnavailable
-from accounts.services.ratelimit import CACHE_DOWN
+from claimportal.cache import CACHE_DOWN
 
 SEED_BYTES = 32
 DIGEST_BYTES = 32

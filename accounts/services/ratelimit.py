@@ -14,14 +14,11 @@ from datetime import datetime
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
-from redis.exceptions import RedisError
 
 from accounts.exceptions import RateLimited
+from claimportal.cache import CACHE_DOWN
 
 logger = logging.getLogger(__name__)
-
-# What a cache that cannot be reached raises: redis-py's errors, or the OS's.
-CACHE_DOWN = (RedisError, OSError)
 
 
 def _window(window: int, now: datetime) -> tuple[int, int]:
