@@ -129,12 +129,13 @@ def _post_deployment(request: HttpRequest, account_id: str, script_name: str):
     return envelope.success(worker_deployment_json(deployment))
 
 
-def _script_settings(script) -> dict[str, Any]:
-    return {**SCRIPT_SETTINGS_DEFAULTS, **script.script_settings}
+def _script_settings(stored: dict[str, Any]) -> dict[str, Any]:
+    return {**SCRIPT_SETTINGS_DEFAULTS, **stored}
 
 
 def _get_script_settings(request: HttpRequest, account_id: str, script_name: str):
-    return envelope.success(_script_settings(_script(request, script_name)))
+    script = _script(request, script_name)
+    return envelope.success(_script_settings(script.script_settings))
 
 
 def _patch_script_settings(request: HttpRequest, account_id: str, script_name: str):
@@ -144,7 +145,7 @@ def _patch_script_settings(request: HttpRequest, account_id: str, script_name: s
         changes=json_object(request),
         now=timezone.now(),
     )
-    return envelope.success({**SCRIPT_SETTINGS_DEFAULTS, **updated})
+    return envelope.success(_script_settings(updated))
 
 
 def _get_settings(request: HttpRequest, account_id: str, script_name: str):
@@ -153,7 +154,7 @@ def _get_settings(request: HttpRequest, account_id: str, script_name: str):
     metadata = version.metadata if version else {}
     return envelope.success(
         {
-            **_script_settings(script),
+            **_script_settings(script.script_settings),
             "bindings": workers.settings_bindings(script=script),
             "compatibility_date": version.compatibility_date if version else None,
             "compatibility_flags": version.compatibility_flags if version else [],
