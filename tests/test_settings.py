@@ -25,8 +25,10 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_production_settings_pass_check_deploy_without_warnings():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PROD_ENV)
+def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
+    # A folder that does not exist yet, as in a fresh clone.
+    env = {**PROD_ENV, "CLAIMPORTAL_VAR_DIR": str(tmp_path / "var")}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

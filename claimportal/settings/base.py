@@ -63,9 +63,15 @@ TEMPLATES = [
     },
 ]
 
+DATABASE_URL = env.text("DATABASE_URL")
+if DATABASE_URL is None:
+    # The embedded default; its folder must exist before SQLite can open it,
+    # and any manage.py command (even check) may be a fresh clone's first.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASE_URL = f"sqlite:///{VAR_DIR / 'claimportal.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
-        env.text("DATABASE_URL", f"sqlite:///{VAR_DIR / 'claimportal.sqlite3'}"),
+        DATABASE_URL,
         conn_max_age=env.integer("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
