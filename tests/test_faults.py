@@ -58,7 +58,8 @@ def free_port() -> int:
 def answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=2).status_code < 500
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
+        # A worker still importing the app on a busy machine: not yet.
         return False
 
 
