@@ -1,6 +1,7 @@
 """Pages for people. Thin: read through selectors, act through services."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
 from http import HTTPStatus
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import caches
 from django.http import (
     Http404,
     HttpRequest,
@@ -19,6 +21,7 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -34,9 +37,10 @@ from accounts import selectors
 from accounts.exceptions import ClaimError, DomainError, NotFound
 from accounts.forms import ClaimActionForm, ConfirmClaimForm, OwnerTokenForm
 from accounts.http import request_origin
-from accounts.models import ClaimLink
+from accounts.models import ClaimLink, CloudAccount
 from accounts.services import claims
 from accounts.services import health as health_service
+from accounts.services.inventory import inventory_versions
 from accounts.services.previews.status import preview_status
 from accounts.services.provisioning import claim_url
 
@@ -82,6 +86,51 @@ def health(request: HttpRequest) -> JsonResponse:
         {"ok": ok, **checks},
         status=HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE,
     )
+
+
+# --- Inventories -------------------------------------------------------------------
+
+# How long a rendered inventory is kept: it is replaced as soon as it changes,
+# so this bounds only a change whose new version the cache missed.
+INVENTORY_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class InventoryFragment:
+    html: str  # the rendered accounts/_inventory.html
+    workers: int
+
+
+def inventory_fragments(accounts: list[CloudAccount]) -> dict[str, InventoryFragment]:
+    """Each account's inventory as pages show it, by account id. Rendering
+    100 resources costs more than the rest of a page, so the HTML is kept under
+    the account's inventory version and made again only after a change."""
+    cache = caches["default"]
+    keys = {
+        account_id: f"inventory:html:{account_id}:{version}"
+        for account_id, version in inventory_versions(
+            account_ids=[account.pk for account in accounts]
+        ).items()
+    }
+    cached = cache.get_many(list(keys.values()))
+    fragments = {
+        account_id: cached[key] for account_id, key in keys.items() if key in cached
+    }
+    missing = [account for account in accounts if account.pk not in fragments]
+    for account_id, inventory in selectors.inventories(accounts=missing).items():
+        fragments[account_id] = InventoryFragment(
+            html=render_to_string("accounts/_inventory.html", {"inventory": inventory}),
+            workers=len(inventory.workers),
+        )
+    cache.set_many(
+        {keys[a.pk]: fragments[a.pk] for a in missing if a.pk in keys},
+        INVENTORY_SECONDS,
+    )
+    return fragments
+
+
+def inventory_fragment(account: CloudAccount) -> InventoryFragment:
+    return inventory_fragments([account])[account.pk]
 
 
 # --- Claiming ---------------------------------------------------------------------
@@ -211,7 +260,7 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
         "accounts/claim.html",
         {
             "account": account,
-            "inventory": selectors.inventory(account=account),
+            "inventory": inventory_fragment(account),
             "previews": preview_status(account=account),
             "deadline": _deadline(link),
             "form": form,
@@ -266,7 +315,7 @@ def claim_decline(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespon
         "accounts/claim_decline.html",
         {
             "account": account,
-            "inventory": selectors.inventory(account=account),
+            "inventory": inventory_fragment(account),
             "form": ClaimActionForm(initial={"account": account.pk}),
         },
     )
@@ -280,7 +329,7 @@ def claim_decline(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespon
 @require_safe
 def my_accounts(request: HttpRequest) -> HttpResponse:
     accounts = list(selectors.accounts_owned_by(user=request.user))
-    found = selectors.inventories(accounts=accounts)
+    found = inventory_fragments(accounts)
     return render(
         request,
         "accounts/mine.html",
@@ -327,7 +376,7 @@ def account_page(request: HttpRequest, account_id: str) -> HttpResponse:
         "accounts/account.html",
         {
             "account": account,
-            "inventory": selectors.inventory(account=account),
+            "inventory": inventory_fragment(account),
             "previews": preview_status(account=account),
             "tokens": selectors.usable_tokens(
                 account_id=account.pk, now=timezone.now()

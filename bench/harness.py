@@ -52,9 +52,10 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn_server(media: Path, log: Path) -> Iterator[str]:
-    """claimportal under gunicorn as bin/run starts it, on the database this
-    process made, for the length of the block; yields its origin. The access
-    log has one ``METHOD path?query status millisecondsms`` line per request."""
+    """claimportal under gunicorn as bin/run starts it, on the database and
+    the cache of this process, for the length of the block; yields its origin.
+    The access log has one ``METHOD path?query status millisecondsms`` line
+    per request."""
     from django.conf import settings
 
     from tests.conftest import subprocess_env
@@ -65,7 +66,8 @@ def gunicorn_server(media: Path, log: Path) -> Iterator[str]:
         DJANGO_SETTINGS_MODULE="claimportal.settings.dev",
         DEBUG="false",
         REDIS_URL=settings.REDIS_URL,
-        CLAIMPORTAL_CACHE_PREFIX="bench",
+        # The same keys as this process, so what it changes, the server sees.
+        CLAIMPORTAL_CACHE_PREFIX=settings.CACHES["default"]["KEY_PREFIX"],
         MEDIA_ROOT=str(media),
         PUBLIC_BASE_URL=origin,
         LOG_LEVEL="WARNING",

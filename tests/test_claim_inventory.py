@@ -2,14 +2,18 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts import selectors
+from accounts.services import kv, workers
+from accounts.services.inventory import inventory_changed
 from tests.claim_builders import add_resources, full_deploy
 
 pytestmark = pytest.mark.django_db
 
 # the session, the link with its account, then the inventory
-CLAIM_PAGE_QUERIES = 1 + 1 + 3
+INVENTORY_QUERIES = 3
+CLAIM_PAGE_QUERIES = 1 + 1 + INVENTORY_QUERIES
 
 
 def test_the_inventory_names_every_resource_and_where_bindings_point(provision):
@@ -83,9 +87,58 @@ def test_the_claim_page_costs_the_same_queries_however_much_it_holds(
     assert selectors.inventory(account=made.account).resource_count == resources
     client.get(reverse("accounts:claim", args=[made.claim_key]))
     client.get(reverse("accounts:claim_review"))  # draws the QR code once
+    inventory_changed(account_id=made.account.pk)
 
     with django_assert_num_queries(CLAIM_PAGE_QUERIES):
         response = client.get(reverse("accounts:claim_review"))
+    # Until the inventory changes again, its rendering is kept.
+    with django_assert_num_queries(CLAIM_PAGE_QUERIES - INVENTORY_QUERIES):
+        again = client.get(reverse("accounts:claim_review"))
 
-    assert response.status_code == 200
+    assert response.status_code == again.status_code == 200
     assert response.content.count(b"<tr>") >= resources
+    assert again.content == response.content
+
+
+def test_the_claim_page_shows_a_change_at_once(client, provision):
+    made = provision()
+    full_deploy(made.account)
+    client.get(reverse("accounts:claim", args=[made.claim_key]))
+    assert b"late-namespace" not in client.get(reverse("accounts:claim_review")).content
+
+    namespace = kv.create_namespace(
+        account=made.account, title="late-namespace", now=timezone.now()
+    )
+    assert b"<td>late-namespace</td><td>0</td>" in (
+        client.get(reverse("accounts:claim_review")).content
+    )
+    kv.put_value(namespace=namespace, key="k", value=b"v", now=timezone.now())
+    assert b"<td>late-namespace</td><td>1</td>" in (
+        client.get(reverse("accounts:claim_review")).content
+    )
+    workers.delete_script(
+        account=made.account, script_name="hello-worker", now=timezone.now()
+    )
+    assert b"<code>hello-worker</code>" not in (
+        client.get(reverse("accounts:claim_review")).content
+    )
+
+
+def test_pages_render_the_inventory_while_the_cache_is_unreachable(
+    client, provision, settings
+):
+    made = provision()
+    full_deploy(made.account)
+    client.get(reverse("accounts:claim", args=[made.claim_key]))
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        },
+    }
+
+    page = client.get(reverse("accounts:claim_review"))
+
+    assert page.status_code == 200
+    assert b"<code>hello-worker</code>" in page.content

@@ -12,7 +12,13 @@ from allauth.account.models import EmailAddress
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import ApiToken, AuditEvent, ClaimLink, CloudAccount
+from accounts.models import (
+    ApiToken,
+    AuditEvent,
+    ClaimLink,
+    CloudAccount,
+    WorkerDeployment,
+)
 from accounts.services.claims import decline_claim
 from tests.claim_builders import NEVER_SHOWN, full_deploy
 
@@ -61,6 +67,7 @@ def test_the_claim_page_shows_what_the_agent_built_and_no_values(opened, made):
     assert_private(response)
     page = response.content.decode()
     subdomain = made.account.subdomain
+    deployed = WorkerDeployment.objects.get(script__account=made.account).created_at
     for expected in [
         "An agent deployed this for you",
         made.account.name,
@@ -69,7 +76,8 @@ def test_the_claim_page_shows_what_the_agent_built_and_no_values(opened, made):
         # the Worker, its preview link, deploy and compatibility
         "hello-worker",
         f"http://hello-worker.{subdomain}.preview.localhost:8787",
-        "3\xa0minutes ago",
+        # when it was deployed, in UTC until the page's script shows local time
+        f'datetime="{deployed.isoformat()}">{deployed:%Y-%m-%d %H:%M} UTC</time>',
         "2026-11-01",
         "nodejs_compat",
         # bindings by name, pointing at resources by name rather than id

@@ -210,7 +210,7 @@ def test_every_binding_reaches_its_store(runtime, account, resources, client, us
     client.force_login(user)
     page = client.get(reverse("accounts:account", args=[account.pk])).content.decode()
     assert "Live previews" in page and "Running" in page
-    assert "Stored by the preview runtime: 1 object," in page
+    assert "Durable Objects stored by the preview runtime: 1 object," in page
 
     # A binding type previews do not run fails when called, clearly.
     ai = runtime.get(host, "/ai")

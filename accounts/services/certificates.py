@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 
 from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
 from accounts.models import Certificate, CloudAccount, WorkerScript
+from accounts.services.inventory import changes_inventory
 from accounts.services.validation import clean_text, is_hex_id
 
 CERTIFICATE_BLOCK = re.compile(
@@ -143,6 +144,7 @@ def _read_pem(chain: str, private_key: str | None) -> LeafDetails:
     )
 
 
+@changes_inventory
 def upload_certificate(
     *, account: CloudAccount, body: dict[str, Any], now: datetime
 ) -> Certificate:
@@ -203,6 +205,7 @@ def _users_of(certificate: Certificate) -> list[str]:
     return users
 
 
+@changes_inventory
 @transaction.atomic
 def delete_certificate(*, account: CloudAccount, certificate_id: str) -> None:
     """Raises CertificateNotFound, Conflict (still in use)."""

@@ -33,6 +33,7 @@ from django.db.models import QuerySet
 
 from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
 from accounts.models import CloudAccount, D1Database, account_storage_prefix
+from accounts.services.inventory import changes_inventory, inventory_changed
 from accounts.services.validation import clean_text
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -95,6 +96,7 @@ def _is_uuid(value: str) -> bool:
     )
 
 
+@changes_inventory
 def create_database(*, account: CloudAccount, name: Any, now: datetime) -> D1Database:
     """A new, empty database and its file.
 
@@ -129,6 +131,7 @@ def create_database(*, account: CloudAccount, name: Any, now: datetime) -> D1Dat
     return database
 
 
+@changes_inventory
 def delete_database(*, account: CloudAccount, id_or_name: str) -> None:
     """Delete a database and, once that is committed, its file. A query still
     running finishes on the unlinked file. Raises DatabaseNotFound."""
@@ -503,10 +506,13 @@ def _record_size(database: D1Database, conn: sqlite3.Connection) -> None:
         "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
         "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'"
     ).fetchone()[0]
+    if (database.file_size, database.table_count) == (page_count * page_size, tables):
+        return  # a read: nothing the inventory shows has changed
     database.file_size, database.table_count = page_count * page_size, tables
     D1Database.objects.filter(pk=database.pk).update(
         file_size=database.file_size, table_count=database.table_count
     )
+    inventory_changed(account_id=database.account_id)
 
 
 # --- Imports (wrangler d1 execute --file --remote) ---------------------------------

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
 from accounts.models import Certificate, CloudAccount, HyperdriveConfig
+from accounts.services.inventory import changes_inventory
 from accounts.services.validation import clean_text, is_hex_id, whole_number
 
 SCHEMES = {"postgres", "postgresql", "mysql"}
@@ -132,6 +133,7 @@ def _limit(raw: Any) -> int | None:
     return whole_number(raw, field="origin_connection_limit", minimum=1, maximum=100)
 
 
+@changes_inventory
 def create_config(
     *, account: CloudAccount, body: dict[str, Any], now: datetime
 ) -> HyperdriveConfig:
@@ -165,6 +167,7 @@ def create_config(
     return config
 
 
+@changes_inventory
 def update_config(
     *,
     account: CloudAccount,
@@ -207,6 +210,7 @@ def update_config(
     return config
 
 
+@changes_inventory
 def delete_config(*, account: CloudAccount, config_id: str) -> None:
     deleted, _ = _configs(account, config_id).delete()
     if not deleted:

@@ -22,6 +22,7 @@ from accounts.exceptions import (
     PayloadTooLarge,
 )
 from accounts.models import CloudAccount, KVEntry, KVNamespace
+from accounts.services.inventory import changes_inventory
 from accounts.services.validation import (
     clean_json,
     clean_text,
@@ -64,6 +65,7 @@ def _namespaces(account: CloudAccount, namespace_id: str) -> QuerySet[KVNamespac
     return account.kv_namespaces.filter(pk=namespace_id)
 
 
+@changes_inventory
 def create_namespace(
     *, account: CloudAccount, title: str, now: datetime
 ) -> KVNamespace:
@@ -92,6 +94,7 @@ def create_namespace(
         return account.kv_namespaces.get(title=title)
 
 
+@changes_inventory
 @transaction.atomic
 def rename_namespace(
     *, account: CloudAccount, namespace_id: str, title: str
@@ -112,6 +115,7 @@ def rename_namespace(
     return namespace
 
 
+@changes_inventory
 @transaction.atomic
 def delete_namespace(*, account: CloudAccount, namespace_id: str) -> None:
     """Delete a namespace and every key in it. Raises NamespaceNotFound.
@@ -218,6 +222,7 @@ def live_entries(*, namespace: KVNamespace, now: datetime) -> QuerySet[KVEntry]:
     )
 
 
+@changes_inventory
 def bulk_put(*, namespace: KVNamespace, writes: list[KVWrite], now: datetime) -> int:
     """Store every write or none; the last write of a repeated key wins.
 
@@ -296,11 +301,13 @@ def bulk_get(
     return {key: found.get(key) for key in keys}
 
 
+@changes_inventory
 def delete_key(*, namespace: KVNamespace, key: str) -> None:
     """Forget ``key``; deleting a missing key is not an error."""
     namespace.entries.filter(key=check_key(key)).delete()
 
 
+@changes_inventory
 def bulk_delete(*, namespace: KVNamespace, keys: list[str]) -> int:
     if len(keys) > BULK_MAX_KEYS:
         raise InvalidInput(f"At most {BULK_MAX_KEYS} keys may be deleted at once.")

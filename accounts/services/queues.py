@@ -26,6 +26,7 @@ from accounts.models import (
     QueueMessage,
     WorkerScript,
 )
+from accounts.services.inventory import changes_inventory
 from accounts.services.validation import clean_text, is_hex_id, whole_number
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -143,6 +144,7 @@ def _check_settings(raw: Any, bounds: dict[str, tuple[int, int]]) -> dict[str, A
     return checked
 
 
+@changes_inventory
 def create_queue(
     *, account: CloudAccount, name: Any, now: datetime, queue_settings: Any = None
 ) -> Queue:
@@ -191,6 +193,7 @@ def update_queue(
     return queue
 
 
+@changes_inventory
 def delete_queue(*, account: CloudAccount, queue_id: str) -> None:
     deleted, _ = _queues(account, queue_id).delete()
     if not deleted:
@@ -233,6 +236,7 @@ def _consumer_fields(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@changes_inventory
 @transaction.atomic
 def add_consumer(*, queue: Queue, body: dict[str, Any], now: datetime) -> QueueConsumer:
     """Attach the queue's consumer. A queue has one consumer, as on Cloudflare;
@@ -253,6 +257,7 @@ def add_consumer(*, queue: Queue, body: dict[str, Any], now: datetime) -> QueueC
     return QueueConsumer.objects.create(queue=queue, created_at=now, **fields)
 
 
+@changes_inventory
 def update_consumer(
     *, queue: Queue, consumer_id: str, body: dict[str, Any]
 ) -> QueueConsumer:
@@ -268,6 +273,7 @@ def _apply(consumer: QueueConsumer, fields: dict[str, Any]) -> QueueConsumer:
     return consumer
 
 
+@changes_inventory
 def delete_consumer(*, queue: Queue, consumer_id: str) -> None:
     deleted = (
         queue.consumers.filter(pk=consumer_id).delete()[0]

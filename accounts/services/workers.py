@@ -41,6 +41,7 @@ from accounts.models import (
 )
 from accounts.services import assets, bindings
 from accounts.services.audit import record_event
+from accounts.services.inventory import changes_inventory
 from accounts.services.multipart import Part
 from accounts.services.previews import lifecycle
 from accounts.services.validation import clean_json
@@ -436,6 +437,7 @@ def _record_deploy(
     )
 
 
+@changes_inventory
 def upload_version(
     *,
     account: CloudAccount,
@@ -568,6 +570,7 @@ def _deployment_versions(
     return clean, chosen
 
 
+@changes_inventory
 def create_deployment(
     *,
     account: CloudAccount,
@@ -610,6 +613,7 @@ def create_deployment(
     return deployment
 
 
+@changes_inventory
 @transaction.atomic
 def delete_script(*, account: CloudAccount, script_name: str, now: datetime) -> None:
     """Delete a Worker with its versions, secrets and Durable Object namespaces,
@@ -627,6 +631,7 @@ def delete_script(*, account: CloudAccount, script_name: str, now: datetime) -> 
 # --- settings, secrets, triggers --------------------------------------------------
 
 
+@changes_inventory
 @transaction.atomic
 def update_script_settings(
     *, account: CloudAccount, script_name: str, changes: dict[str, Any], now: datetime
@@ -653,6 +658,7 @@ def update_script_settings(
     return script.script_settings
 
 
+@changes_inventory
 @transaction.atomic
 def put_secret(
     *, account: CloudAccount, script_name: str, body: dict[str, Any], now: datetime
@@ -680,6 +686,7 @@ def put_secret(
     return secret
 
 
+@changes_inventory
 @transaction.atomic
 def delete_secret(*, account: CloudAccount, script_name: str, name: str) -> None:
     """Raises WorkerNotFound, NotFound (no such secret)."""
@@ -699,6 +706,7 @@ def _clean_cron(entry: Any) -> str:
     return " ".join(fields)
 
 
+@changes_inventory
 @transaction.atomic
 def set_schedules(
     *, account: CloudAccount, script_name: str, schedules: Any, now: datetime
@@ -728,6 +736,7 @@ def set_schedules(
     return script.cron_schedules
 
 
+@changes_inventory
 @transaction.atomic
 def set_workers_dev(
     *, account: CloudAccount, script_name: str, body: dict[str, Any]
@@ -750,6 +759,7 @@ def subdomain_is_available(*, name: str) -> bool:
     )
 
 
+@changes_inventory
 @transaction.atomic
 def change_subdomain(
     *, account: CloudAccount, subdomain: Any, now: datetime
