@@ -213,6 +213,17 @@ def test_idle_workers_stop_and_start_again_on_the_next_visit(runtime, account):
     assert runtime.get(host_of(script)).text == "fine"  # started on demand
 
 
+def test_a_post_to_an_idle_worker_starts_it_and_is_answered(runtime, account):
+    script = live(runtime, account)
+    pid = runtime.command("GET", "/status")["workers"][str(script.pk)]["pid"]
+    runtime.wait_for(
+        lambda: not Path(f"/proc/{pid}").exists(), timeout=20, what="idle stop"
+    )
+    # Nothing reached the stopped Worker, so the edge may send it after the start.
+    answer = runtime.get(host_of(script), method="POST", body=b"form=1")
+    assert (answer.status, answer.text) == (200, "fine")
+
+
 def test_the_api_refuses_an_upload_that_cannot_start_and_keeps_nothing(
     client, provision, preview_settings
 ):

@@ -8,13 +8,10 @@ import pytest
 from accounts.services.previews import capnp
 from accounts.services.previews.render import (
     DurableObjectClass,
-    GoneAccount,
     Module,
-    Route,
     WorkerConfigInvalid,
     WorkerPaths,
     WorkerSpec,
-    render_edge,
     render_worker,
 )
 
@@ -300,44 +297,59 @@ def test_hostile_names_stay_inside_their_literals():
     assert outside_literals.count("external = (") == 1  # only our control socket
 
 
-def test_edge_routes_hosts_to_sockets_and_lists_gone_accounts():
-    config = render_edge(
-        routes=[
-            Route("web.preview-b", "2", "/s/2/http.sock", banner="<div>b</div>"),
-            Route("api.preview-a", "1", "/s/1/http.sock"),
-        ],
-        gone=[GoneAccount("preview-c", "expired", "It expired at 10:00 UTC.")],
-        domain="Preview.Localhost",
-        supervisor_socket="/s/supervisor.sock",
-        timeout_ms=5000,
+BANNER = '<div role="note">Unclaimed "preview"\n · <a href="/r">report</a></div>'
+
+
+def socket_service(config: str) -> str:
+    return re.search(r'\(name = "http", http = \(\), service = "(\w+)"\)', config)[1]
+
+
+def test_an_unclaimed_module_worker_gets_the_banner_in_its_own_isolate():
+    config = render_worker(spec(), paths=PATHS, heap_mb=128, banner=BANNER).config
+    app = app_section(config)
+    main = re.search(
+        r'modules = \[\(name = "([^"]+)", esModule = ("(?:[^"\\]|\\.)*")\)', app
     )
+    assert main[1] == "claimportal-banner-main.js"  # first: the main module
+    source = unquote(main[2])
+    assert 'import * as worker from "./index.js";' in source
+    assert 'export * from "./index.js";' in source
+    banner = re.search(r"wrapHandler\(worker\.default, (.*)\);", source)[1]
+    assert json.loads(banner) == BANNER
+    assert socket_service(config) == "app"  # no Worker in between
+    assert '(name = "banner"' not in config
+    assert '(name = "claimportal:banner", esModule = embed "/js/banner.js")' in config
 
-    def binding(name):
-        raw = re.search(rf'\(name = "{name}", json = ("(?:[^"\\]|\\.)*")\)', config)
-        return json.loads(unquote(raw.group(1)))
 
-    assert binding("ROUTES") == {
-        "api.preview-a": {"service": "w0", "key": "1", "banner": "", "report": ""},
-        "web.preview-b": {
-            "service": "w1",
-            "key": "2",
-            "banner": "<div>b</div>",
-            "report": "",
+def test_claimed_workers_run_as_uploaded():
+    config = render_worker(spec(), paths=PATHS, heap_mb=128).config
+    assert "claimportal-banner-main.js" not in config
+    assert '(name = "banner"' not in config
+    assert socket_service(config) == "app"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"assets_config": {}},  # the assets service answers before the Worker
+        {
+            "service_worker": True,
+            "modules": (Module("w.js", "application/javascript", b"x"),),
         },
-    }
-    assert binding("ACCOUNTS") == {
-        "preview-c": {"state": "expired", "detail": "It expired at 10:00 UTC."}
-    }
-    assert binding("OPTIONS") == {"domain": "preview.localhost", "timeout_ms": 5000}
-    assert (
-        '(name = "w0", external = (address = "unix:/s/1/http.sock", http = ()))'
-        in config
-    )
-    assert (
-        '(name = "supervisor", external = (address = "unix:/s/supervisor.sock"'
-        in config
-    )
-    assert config.count('globalOutbound = "outbound"') == 2
+        {"modules": (Module("a b?.js", "application/javascript+module", b"x"),)},
+    ],
+)
+def test_other_unclaimed_workers_get_an_entry_worker_in_front(overrides):
+    config = render_worker(
+        spec(**overrides), paths=PATHS, heap_mb=128, banner=BANNER
+    ).config
+    assert "claimportal-banner-main.js" not in config
+    assert socket_service(config) == "banner"
+    entry = config[config.index('(name = "banner", worker') :]
+    text = re.search(r'\(name = "BANNER", text = ("(?:[^"\\]|\\.)*")\)', entry)[1]
+    assert unquote(text) == BANNER
+    front = "assets" if "assets_config" in overrides else "app"
+    assert f'(name = "TARGET", service = "{front}")' in entry
 
 
 def test_service_worker_parts_are_bound_as_globals():

@@ -1,8 +1,8 @@
 """The supervisor's own small HTTP API, on a unix socket.
 
-Requests come from Django (a deploy committed, a state changed) and from the
-edge (a Worker did not answer). Each becomes a command that the supervisor's
-single main thread runs, so the process table is never touched by two threads.
+Requests come from Django (a deploy committed, a state changed). Each becomes
+a command that the supervisor's single main thread runs, as the front's do, so
+the process table is never touched by two threads.
 """
 
 import json
@@ -94,7 +94,7 @@ def serve(
     ``direct`` ones run at once in the request's own thread."""
     path.unlink(missing_ok=True)
     server = _Server(str(path), _Handler)
-    path.chmod(0o666)  # the edge may run as nobody
+    path.chmod(0o666)  # Django may run as another user
     server.commands = commands
     server.direct = direct
     server.timeout_seconds = timeout

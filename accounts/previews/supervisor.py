@@ -1,9 +1,10 @@
-"""The preview runtime's supervisor: one workerd per live Worker, an edge
-workerd in front, and a reconcile loop that makes the processes match the
-database.
+"""The preview runtime's supervisor: one workerd per live Worker, the front
+(``front``) on the public port, and a reconcile loop that makes the processes
+match the database.
 
-One thread owns all the state below (``run``); the control socket, the edge and
-Django reach it through commands (``control``). Every Worker has a directory
+One thread owns all the state below (``run``); the control socket, the front
+and Django reach it through commands (``control``); the front reads the route
+table it publishes. Every Worker has a directory
 ``accounts/<account id>/<script id>/`` under the state dir holding its two
 sockets (owned here, passed to each successive process, so a restart queues
 visitors instead of refusing them), its log, its rendered versions and its
@@ -34,17 +35,11 @@ from django.utils import timezone
 from accounts.models import WorkerVersion
 from accounts.services.previews import delivery, process
 from accounts.services.previews.client import unix_request
-from accounts.services.previews.render import (
-    GoneAccount,
-    Route,
-    WorkerConfigInvalid,
-    WorkerPaths,
-    render_edge,
-)
+from accounts.services.previews.render import WorkerConfigInvalid, WorkerPaths
 from accounts.services.previews.specs import write_version
 from accounts.services.previews.state import Desired, Target, desired_previews
 
-from . import control
+from . import control, front
 
 logger = logging.getLogger("claimportal.previews")
 
@@ -54,6 +49,7 @@ RECENT_CRASH = 5.0  # a visitor whose request hit a crash this recently sees 502
 RETRY_FAILED = 60.0  # a version that failed to start is tried again after this
 DRAIN_SECONDS = 5.0  # an old process finishes its requests for at most this long
 RETIRE_WAIT = 1.0  # how long a swap waits for the old process to let go
+SUPERVISOR_WAIT = 3.0  # how long a visitor waits for "ensure" (then: starting)
 TICK = 0.2
 
 
@@ -68,6 +64,7 @@ class Slot:
     admin: socket.socket | None = None
     process: subprocess.Popen | None = None
     version_id: str = ""
+    banner: str = ""  # what the running process adds to HTML pages
     started_at: float = 0.0
     startup_ms: int | None = None
     state: str = "stopped"  # running, stopped, failed, crashed
@@ -111,10 +108,9 @@ class Supervisor:
         self.slots: dict[str, Slot] = {}
         self.desired = Desired(targets={}, gone={})
         self.retiring: list[tuple[subprocess.Popen, float]] = []
-        self.edge: subprocess.Popen | None = None
-        self.edge_config = ""
-        self.edge_generation = 0
         self.stopping = False
+        # What the front routes by (replaced whole, read by its threads).
+        self.table = front.Table(routes={}, gone={})
         # What the delivery thread may use: key -> (target, admin socket path).
         self.running: dict[str, tuple[Target, Path]] = {}
         self.published: dict[str, Any] = {}
@@ -128,12 +124,21 @@ class Supervisor:
     # --- setup and the loop ----------------------------------------------------
 
     def start(self) -> None:
-        """Bind the sockets, start the internal endpoints and the edge."""
+        """Bind the sockets, start the internal endpoints, the Workers and the
+        front (visitors wait in the port's queue until then)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)  # sandboxed processes (nobody) reach their files
         (self.root / "accounts").mkdir(exist_ok=True)
-        self.edge_socket = socket.create_server(("127.0.0.1", self.port), backlog=1024)
-        self.port = self.edge_socket.getsockname()[1]
+        listener = socket.create_server(("127.0.0.1", self.port), backlog=1024)
+        self.port = listener.getsockname()[1]
+        self.front = front.Front(
+            listener,
+            domain=settings.CLAIMPORTAL_PREVIEW_DOMAIN,
+            timeout=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS,
+            table=lambda: self.table,
+            ask=self._ask,
+            tell=self._tell,
+        )
         self.control_server = control.serve(
             self.root / "supervisor.sock",
             self.commands,
@@ -148,6 +153,7 @@ class Supervisor:
         self._start_internal_endpoints()
         self.reconcile()
         self._publish_running()
+        self.front.start()
         threading.Thread(target=self._triggers, daemon=True, name="triggers").start()
         (self.root / "runtime.json").write_text(
             json.dumps({"pid": os.getpid(), "port": self.port})
@@ -300,20 +306,19 @@ class Supervisor:
     def stop(self) -> None:
         """Stop every process (the data on disk stays)."""
         self.stopping = True
+        self.front.stop()
         for slot in self.slots.values():
             if slot.process is not None:
                 process.stop(slot.process, grace=2)
         for old, _deadline in self.retiring:
             process.stop(old, grace=0)
-        if self.edge is not None:
-            process.stop(self.edge, grace=1)
         process.stop(self.internal, grace=5)
         self.control_server.shutdown()
 
     # --- the database's view ---------------------------------------------------
 
     def reconcile(self) -> None:
-        """Make processes, edge and disk match the database."""
+        """Make processes, routes and disk match the database."""
         try:
             close_old_connections()
             desired = desired_previews(now=timezone.now())
@@ -327,7 +332,7 @@ class Supervisor:
         for target in desired.targets.values():
             self._converge(target)
         self._remove_orphaned_files(desired)
-        self._update_edge(desired)
+        self._update_routes(desired)
 
     def _converge(self, target: Target) -> None:
         slot = self.slots.get(target.key)
@@ -344,8 +349,11 @@ class Supervisor:
             )
         now = time.monotonic()
         same = slot.version_id == target.version_id
-        if same and (slot.alive or slot.state == "stopped"):
-            return  # serving, or stopped while idle: the next visitor starts it
+        if same and slot.state == "stopped":
+            return  # stopped while idle: the next visitor starts it
+        # Claiming an account takes its banner away: that is a new process too.
+        if same and slot.alive and slot.banner == target.banner:
+            return
         if same and slot.state == "crashed" and now - slot.crashes[-1] < RETRY_FAILED:
             return  # a crash loop: try again later
         if slot.failed_version == target.version_id and now - slot.failed_at < (
@@ -391,6 +399,9 @@ class Supervisor:
                     assets=str(directory / "assets"),
                 ),
                 heap_mb=settings.CLAIMPORTAL_PREVIEW_HEAP_MB,
+                banner=target.banner,
+                # Only the banner changes: the running process serves these files.
+                assets=not (slot.alive and slot.version_id == target.version_id),
             )
         except (WorkerVersion.DoesNotExist, DatabaseError):
             logger.exception("preview runtime: cannot read version %s", target.key)
@@ -433,7 +444,7 @@ class Supervisor:
         slot.cpu_used = -1.0
         slot.state, slot.error, slot.failed_version = "running", "", ""
         previous = slot.version_id
-        slot.version_id = target.version_id
+        slot.version_id, slot.banner = target.version_id, target.banner
         if previous and previous != target.version_id:
             shutil.rmtree(slot.directory / f"v-{previous}", ignore_errors=True)
         self.say(
@@ -461,7 +472,7 @@ class Supervisor:
             self.retiring.append((old, time.monotonic() + DRAIN_SECONDS))
 
     def _close(self, slot: Slot) -> None:
-        """Stop the process and remove the sockets: the edge then learns from
+        """Stop the process and remove the sockets: the front then learns from
         us why nobody answers."""
         if slot.process is not None:
             process.stop(slot.process, grace=0)
@@ -479,7 +490,7 @@ class Supervisor:
 
     def reap(self) -> None:
         """Notice processes that died: restart Workers, or give up after a
-        crash loop; restart the edge."""
+        crash loop."""
         now = time.monotonic()
         self.retiring = [
             (old, deadline)
@@ -501,13 +512,9 @@ class Supervisor:
                 continue
             slot.state = "crashed"
             self.launch(slot, target)
-        if self.edge is not None and self.edge.poll() is not None and not self.stopping:
-            self.say(f"preview edge exited with status {self.edge.returncode}")
-            self.edge, self.edge_config = None, ""
-            self._update_edge(self.desired)
 
     def stop_idle(self) -> None:
-        """Stop Workers that used no CPU for the idle time; the edge starts them
+        """Stop Workers that used no CPU for the idle time; the front starts them
         again on the next visit."""
         idle = settings.CLAIMPORTAL_PREVIEW_IDLE_SECONDS
         if idle <= 0:
@@ -524,60 +531,41 @@ class Supervisor:
                 slot.state = "stopped"
                 self.say(f"preview {slot.key}: stopped while idle")
 
-    # --- the edge ---------------------------------------------------------------
+    # --- the front -------------------------------------------------------------
 
-    def _update_edge(self, desired: Desired) -> None:
-        routes = [
-            Route(
-                host=target.host,
-                key=target.key,
-                socket=str(
-                    self.root
-                    / "accounts"
-                    / target.account_id
-                    / target.key
-                    / "http.sock"
-                ),
-                banner=target.banner,
-            )
-            for target in desired.targets.values()
-        ]
-        gone = [
-            GoneAccount(sub, state, detail)
-            for sub, (state, detail) in desired.gone.items()
-        ]
-        config = render_edge(
-            routes=routes,
-            gone=gone,
-            domain=settings.CLAIMPORTAL_PREVIEW_DOMAIN,
-            supervisor_socket=str(self.root / "supervisor.sock"),
-            timeout_ms=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS * 1000,
+    def _update_routes(self, desired: Desired) -> None:
+        """Every live Worker's host, running or not: the front asks "ensure"
+        when nobody answers on its socket."""
+        self.table = front.Table(
+            routes={
+                target.host: front.Route(
+                    key=target.key,
+                    socket=str(
+                        self.root
+                        / "accounts"
+                        / target.account_id
+                        / target.key
+                        / "http.sock"
+                    ),
+                )
+                for target in desired.targets.values()
+            },
+            gone=dict(desired.gone),
         )
-        if config == self.edge_config and self.edge is not None:
-            return
-        self.edge_generation += 1
-        directory = self.root / "edge" / str(self.edge_generation)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "config.capnp").write_text(config, encoding="utf-8")
+
+    def _ask(self, action: str, key: str) -> dict[str, Any]:
+        """A command from the front, answered by the main thread."""
+        command = control.Command(action, key, {})
+        self.commands.put(command)
         try:
-            started = process.spawn(
-                config=directory / "config.capnp",
-                sockets={"http": self.edge_socket},
-                log=self.root / "edge.log",
-                sandbox=self.sandbox,
-                timeout=30,
-                binary=self.binary,
-            )
-        except process.StartupFailed as failure:
-            logger.error("preview edge failed to start: %s", failure.message)
-            return
-        # Both share the listening socket for a moment: nobody is refused.
-        if self.edge is not None:
-            self._retire(self.edge)
-        self.edge, self.edge_config = started.process, config
-        shutil.rmtree(
-            self.root / "edge" / str(self.edge_generation - 1), ignore_errors=True
-        )
+            return command.reply.result(timeout=SUPERVISOR_WAIT)
+        except TimeoutError:  # busy starting Workers: try again in a moment
+            return {"state": "starting"}
+        except Exception:
+            return {"state": "unavailable"}
+
+    def _tell(self, action: str, key: str) -> None:
+        self.commands.put(control.Command(action, key, {}))
 
     # --- commands ---------------------------------------------------------------
 
@@ -613,7 +601,7 @@ class Supervisor:
         return slot.summary() if slot else {"state": "stopped"}
 
     def _ensure(self, command: control.Command) -> dict[str, Any]:
-        """The edge found nobody answering for a Worker: say why, and start it
+        """The front found nobody answering for a Worker: say why, and start it
         if it was only stopped."""
         self.reap()
         target = self.desired.targets.get(command.arg)

@@ -1,12 +1,14 @@
-"""workerd configs for one Worker version and for the edge, as pure functions.
+"""workerd configs for one Worker version, as pure functions.
 
 ``render_worker`` maps what wrangler uploaded (modules, bindings, Durable Object
-classes, static assets) to a config and the files it embeds; ``render_edge``
-maps the route table to the edge router's config. Neither touches the disk,
-the database or the clock, so both are tested without workerd. Every string a
-user chose goes through ``capnp.text``.
+classes, static assets) to a config and the files it embeds, with the
+unclaimed-preview banner when there is one. It touches neither the disk, the
+database nor the clock, so it is tested without workerd. Every string a user
+chose goes through ``capnp.text``.
 """
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +16,7 @@ from accounts.exceptions import DomainError
 
 from . import capnp
 
-# Our own Workers (bridge, trigger, edge ...) are embedded from the import path
+# Our own Workers (bridge, trigger, banner ...) are embedded from the import path
 # that workerd gets with ``-I``: a leading "/" means that path, not the root.
 JS = "/js/"
 OWN_COMPATIBILITY_DATE = "2025-09-01"
@@ -237,8 +239,41 @@ def _common_services() -> list[str]:
 
 EXTENSIONS = (
     'extensions = [(modules = [(name = "claimportal:unsupported", internal = true, '
-    f'esModule = embed "{JS}unsupported.js")])]'
+    f'esModule = embed "{JS}unsupported.js"), '
+    f'(name = "claimportal:banner", esModule = embed "{JS}banner.js")])]'
 )
+
+# The main module of an unclaimed ES-module Worker: the Worker's own, re-exported
+# with the banner added to its fetch() answers, in the same isolate.
+BANNER_MAIN = "claimportal-banner-main.js"
+_PLAIN_MODULE_NAME = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9_@+./-]*")
+
+
+def _banner_in_place(spec: WorkerSpec, modules: list[Module]) -> bool:
+    """Whether the banner can wrap the Worker's main module (no hop), rather
+    than an entry Worker in front of it (assets, service-worker format ...)."""
+    main = modules[0].name if modules else ""
+    return (
+        bool(modules)
+        and not spec.service_worker
+        and spec.assets_config is None
+        and MODULE_KINDS.get(_base_type(modules[0].content_type)) == "esModule"
+        and bool(_PLAIN_MODULE_NAME.fullmatch(main))
+        and ".." not in main.split("/")
+        and all(m.name != BANNER_MAIN for m in modules)
+    )
+
+
+def _banner_main(main: str, banner: str) -> str:
+    """(name, esModule = source) of the module that wraps ``main``."""
+    specifier = json.dumps("./" + main)
+    source = (
+        f"import * as worker from {specifier};\n"
+        'import { wrapHandler } from "claimportal:banner";\n'
+        f"export * from {specifier};\n"
+        f"export default wrapHandler(worker.default, {json.dumps(banner)});\n"
+    )
+    return f"(name = {capnp.text(BANNER_MAIN)}, esModule = {capnp.text(source)})"
 
 
 def _assets_service(spec: WorkerSpec, paths: WorkerPaths, has_code: bool) -> str:
@@ -260,13 +295,16 @@ def _assets_service(spec: WorkerSpec, paths: WorkerPaths, has_code: bool) -> str
 
 
 def _app_services(
-    spec: WorkerSpec, paths: WorkerPaths, modules: list[Module]
+    spec: WorkerSpec, paths: WorkerPaths, modules: list[Module], banner_main: str
 ) -> list[str]:
     files = {m.name: f"modules/{i}" for i, m in enumerate(modules)}
     if spec.service_worker:
         code = 'serviceWorkerScript = embed "modules/0"'
     else:
-        code = f"modules = [{', '.join(_module(i, m) for i, m in enumerate(modules))}]"
+        listed = [_module(i, m) for i, m in enumerate(modules)]
+        if banner_main:
+            listed.insert(0, banner_main)
+        code = f"modules = [{', '.join(listed)}]"
     services = []
     extra = ""
     if spec.durable_objects:
@@ -315,13 +353,14 @@ def _config(services: list[str], *tail: str) -> str:
 
 
 def render_worker(
-    spec: WorkerSpec, *, paths: WorkerPaths, heap_mb: int
+    spec: WorkerSpec, *, paths: WorkerPaths, heap_mb: int, banner: str = ""
 ) -> RenderedWorker:
     """The workerd config that runs ``spec``, and the module files it embeds.
 
     Sockets ``http`` (visitors) and ``admin`` (queue and cron triggers) have no
-    address: the runtime passes them as file descriptors. Raises
-    WorkerConfigInvalid for an upload that cannot run.
+    address: the runtime passes them as file descriptors. ``banner`` (HTML,
+    escaped already) is added to every HTML page the Worker answers with.
+    Raises WorkerConfigInvalid for an upload that cannot run.
     """
     modules = [
         m
@@ -331,7 +370,9 @@ def render_worker(
     has_code = bool(modules)
     if not has_code and spec.assets_config is None:
         raise WorkerConfigInvalid("The upload has neither modules nor static assets.")
-    services = _app_services(spec, paths, modules) if has_code else []
+    in_place = bool(banner) and _banner_in_place(spec, modules)
+    banner_main = _banner_main(modules[0].name, banner) if in_place else ""
+    services = _app_services(spec, paths, modules, banner_main) if has_code else []
     trigger = ['(name = "USER", service = "app")'] if has_code else []
     services.append(
         _own_worker(
@@ -340,8 +381,15 @@ def render_worker(
     )
     if spec.assets_config is not None:
         services.append(_assets_service(spec, paths, has_code))
-    services += _common_services()
     front = "assets" if spec.assets_config is not None else "app"
+    if banner and not in_place:
+        bindings = [
+            f'(name = "BANNER", text = {capnp.text(banner)})',
+            f'(name = "TARGET", service = "{front}")',
+        ]
+        services.append(_own_worker("banner", "banner.js", bindings))
+        front = "banner"
+    services += _common_services()
     config = _config(
         services,
         EXTENSIONS,
@@ -351,64 +399,3 @@ def render_worker(
     )
     files = {f"modules/{i}": m.content for i, m in enumerate(modules)}
     return RenderedWorker(config=config, files=files)
-
-
-@dataclass(frozen=True)
-class Route:
-    """What the edge does for one preview host."""
-
-    host: str  # "<script>.<subdomain>", without the preview domain
-    key: str  # the runtime's name for the Worker (supervisor calls)
-    socket: str  # the Worker's http socket
-    banner: str = ""  # text of the unclaimed-preview banner, if any
-    report_url: str = ""
-
-
-@dataclass(frozen=True)
-class GoneAccount:
-    """A subdomain whose previews no longer answer."""
-
-    subdomain: str
-    state: str  # "suspended" or "expired"
-    detail: str = ""  # a sentence for the page, e.g. when it expired
-
-
-def render_edge(
-    *,
-    routes: list[Route],
-    gone: list[GoneAccount],
-    domain: str,
-    supervisor_socket: str,
-    timeout_ms: int,
-) -> str:
-    """The edge router's config: one external service per Worker's socket, the
-    route table as JSON, and the supervisor for states it cannot know alone."""
-    table: dict[str, Any] = {}
-    bindings = ['(name = "SUPERVISOR", service = "supervisor")']
-    backends = []
-    for index, route in enumerate(sorted(routes, key=lambda r: r.host)):
-        service = f"w{index}"
-        table[route.host.lower()] = {
-            "service": service,
-            "key": route.key,
-            "banner": route.banner,
-            "report": route.report_url,
-        }
-        bindings.append(f'(name = "{service}", service = "{service}")')
-        backends.append(_external(service, route.socket))
-    accounts = {
-        g.subdomain.lower(): {"state": g.state, "detail": g.detail} for g in gone
-    }
-    options = {"domain": domain.lower(), "timeout_ms": int(timeout_ms)}
-    bindings += [
-        f'(name = "ROUTES", json = {capnp.json_text(table)})',
-        f'(name = "ACCOUNTS", json = {capnp.json_text(accounts)})',
-        f'(name = "OPTIONS", json = {capnp.json_text(options)})',
-    ]
-    services = [
-        _own_worker("edge", "edge.js", bindings),
-        *backends,
-        _external("supervisor", supervisor_socket),
-        *_common_services(),
-    ]
-    return _config(services, 'sockets = [(name = "http", http = (), service = "edge")]')

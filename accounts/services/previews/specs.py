@@ -129,11 +129,14 @@ def write_version(
     paths: WorkerPaths,
     heap_mb: int,
     assets: bool = True,
+    banner: str = "",
 ) -> Path:
     """Render ``version`` into ``directory`` (config, modules and, with
-    ``assets``, its static files) and return the config file. Raises
-    WorkerConfigInvalid."""
-    rendered = render_worker(worker_spec(version=version), paths=paths, heap_mb=heap_mb)
+    ``assets``, its static files) and return the config file; ``banner`` goes
+    on its HTML pages. Raises WorkerConfigInvalid."""
+    rendered = render_worker(
+        worker_spec(version=version), paths=paths, heap_mb=heap_mb, banner=banner
+    )
     directory.mkdir(parents=True, exist_ok=True)
     for name, content in rendered.files.items():
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
