@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("previews")]
 RUNTIME_ENV = {
     "CLAIMPORTAL_PREVIEW_MAX_PER_ACCOUNT": "2",
     "CLAIMPORTAL_PREVIEW_IDLE_SECONDS": "3",
+    "CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS": "3",
 }
 runtime = preview_runtime.runtime
 preview_settings = preview_runtime.preview_settings

@@ -18,6 +18,8 @@ from tests.preview_runtime import host_of, make_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("previews")]
 
+RUNTIME_ENV = {"CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS": "3"}
+
 runtime = preview_runtime.runtime
 preview_settings = preview_runtime.preview_settings
 _media_root = preview_runtime._media_root
