@@ -1,4 +1,5 @@
-"""A Redis cache that answers like an empty one while Redis is unreachable.
+"""Redis caches: one that reuses its redis-py client, and one that also answers
+like an empty cache while Redis is unreachable.
 
 Rate limits (ours and allauth's) are counters in the default cache; with this
 backend they fail open, so sign-in, claim pages and the API stay up through a
@@ -11,7 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.core.cache.backends.redis import RedisCache
+import redis
+from django.core.cache.backends import redis as django_redis
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,31 @@ def _when_unreachable(answer: Callable[..., Any]) -> Callable:
         return guarded
 
     return decorate
+
+
+class _ReusedClient(django_redis.RedisCacheClient):
+    """Django makes a redis.Redis for every operation, and building one (its
+    table of response callbacks) costs more than the round trip itself. A
+    client is thread-safe and takes connections from its pool, so one per pool
+    serves every thread."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, redis.Redis] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> redis.Redis:
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            pool = self._get_connection_pool(write)
+            client = self._clients.setdefault(index, self._client(connection_pool=pool))
+        return client
+
+
+class RedisCache(django_redis.RedisCache):
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = _ReusedClient
 
 
 def _missing_key(*args: Any, **kwargs: Any) -> None:

@@ -145,7 +145,7 @@ def redis_caches(url: str, prefix: str) -> dict:
     common = {"LOCATION": url, "KEY_PREFIX": prefix}
     return {
         "default": {"BACKEND": "claimportal.cache.FailOpenRedisCache", **common},
-        "strict": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **common},
+        "strict": {"BACKEND": "claimportal.cache.RedisCache", **common},
     }
 
 
