@@ -14,7 +14,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from accounts.services.provisioning import ProvisionedAccount, create_temporary_account
+from accounts.services.provisioning import (
+    ProvisionedAccount,
+    create_temporary_account,
+    forget_blocklist,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +28,14 @@ def _media_root(settings, tmp_path) -> Path:
     """Each test stores bytes in its own folder, so files can be counted."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _fresh_blocklist() -> Iterator[None]:
+    """Tests end by rolling back or truncating, which no signal reports: a
+    blocklist snapshot read during one must not block the next."""
+    yield
+    forget_blocklist()
 
 
 @pytest.fixture

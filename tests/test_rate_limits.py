@@ -187,3 +187,17 @@ def test_a_blocked_ipv6_network(client):
     BlockedOrigin.objects.create(network="2001:db8:abcd::/48")
     blocked = Agent(client, ip="2001:db8:abcd:12::7")
     assert blocked.post("/challenge").status_code == HTTPStatus.FORBIDDEN
+
+
+def test_blocks_take_effect_and_end_at_once_though_calls_keep_a_snapshot(
+    client, django_assert_num_queries
+):
+    agent = Agent(client)
+    assert agent.post("/challenge").status_code == HTTPStatus.OK
+    with django_assert_num_queries(0):  # the blocklist as the last call read it
+        assert agent.post("/challenge").status_code == HTTPStatus.OK
+
+    block = BlockedOrigin.objects.create(network=agent.ip, reason="spam")
+    assert error_of(agent.post("/challenge"))[1] == 1120
+    BlockedOrigin.objects.filter(pk=block.pk).delete()  # as the admin's bulk delete
+    assert agent.provision().status_code == HTTPStatus.OK

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 
 from django.conf import settings
+from django.core.cache import caches
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
@@ -33,6 +34,7 @@ from accounts.services.tokens import issue_token
 logger = logging.getLogger("claimportal.provisioning")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -172,25 +174,76 @@ class OriginBlocked(Forbidden):
     message = "Temporary accounts cannot be created from your network."
 
 
+# Every provisioning call reads the blocklist, which changes rarely: calls read
+# a snapshot from the shared cache, and every change to it drops the snapshot.
+# A snapshot made from rows read just before a change can outlive that change
+# by at most its lifetime.
+_BLOCKLIST_KEY = "provisioning:blocklist"
+_BLOCKLIST_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Blocklist:
+    """The blocks in force when it was read, each with its end (None: never)."""
+
+    hashes: dict[str, datetime | None]
+    networks: list[tuple[IPNetwork, datetime | None]]
+
+    def blocks(self, origin: ClientOrigin, now: datetime) -> bool:
+        def in_force(until: datetime | None) -> bool:
+            return until is None or until > now
+
+        if origin.origin_hash in self.hashes and in_force(
+            self.hashes[origin.origin_hash]
+        ):
+            return True
+        return origin.ip is not None and any(
+            origin.ip in network and in_force(until) for network, until in self.networks
+        )
+
+
+def _read_blocklist(now: datetime) -> Blocklist:
+    hashes: dict[str, datetime | None] = {}
+    networks = []
+    rows = BlockedOrigin.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    ).values_list("network", "origin_hash", "expires_at")
+    for network, blocked_hash, until in rows:
+        if blocked_hash:
+            known = hashes.get(blocked_hash, now)
+            hashes[blocked_hash] = None if None in (known, until) else max(known, until)
+        if not network:
+            continue
+        try:
+            parsed = ipaddress.ip_network(network.strip(), strict=False)
+        except ValueError:
+            logger.warning("Blocked origin %r is not an address or network", network)
+            continue
+        networks.append((parsed, until))
+    return Blocklist(hashes=hashes, networks=networks)
+
+
 def is_origin_blocked(*, origin: ClientOrigin, now: datetime) -> bool:
     """Whether an unexpired BlockedOrigin names this origin's hash or a network
     that holds its address."""
-    rows = (
-        BlockedOrigin.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .filter(Q(origin_hash=origin.origin_hash) | ~Q(network=""))
-        .values_list("network", "origin_hash")
-    )
-    for network, blocked_hash in rows:
-        if blocked_hash == origin.origin_hash:
-            return True
-        if origin.ip is None:
-            continue
-        try:
-            if origin.ip in ipaddress.ip_network(network.strip(), strict=False):
-                return True
-        except ValueError:
-            logger.warning("Blocked origin %r is not an address or network", network)
-    return False
+    cache = caches["default"]
+    blocklist = cache.get(_BLOCKLIST_KEY)
+    if blocklist is None:
+        blocklist = _read_blocklist(now)
+        cache.set(_BLOCKLIST_KEY, blocklist, _BLOCKLIST_SECONDS)
+    return blocklist.blocks(origin, now)
+
+
+def forget_blocklist() -> None:
+    """Drop the snapshot: the next call reads the blocklist afresh."""
+    caches["default"].delete(_BLOCKLIST_KEY)
+
+
+def blocklist_changed() -> None:
+    """Drop the snapshot now and once the change is committed (a call in
+    between may have read the rows as they were)."""
+    forget_blocklist()
+    transaction.on_commit(forget_blocklist, robust=True)
 
 
 def admit_client(*, action: str, origin: ClientOrigin, now: datetime) -> None:

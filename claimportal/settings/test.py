@@ -15,8 +15,11 @@ REDIS_URL = env.text("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.text("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
+# Parallel test processes share Redis, not their databases: keys apart too.
 CACHES = redis_caches(
-    REDIS_URL, env.text("CLAIMPORTAL_CACHE_PREFIX", "claimportal-test")
+    REDIS_URL,
+    env.text("CLAIMPORTAL_CACHE_PREFIX", "claimportal-test")
+    + env.text("PYTEST_XDIST_WORKER", ""),
 )
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
