@@ -113,8 +113,12 @@ def inventory_fragments(accounts: list[CloudAccount]) -> dict[str, InventoryFrag
         ).items()
     }
     cached = cache.get_many(list(keys.values()))
+    # Kept as a tuple of Django's SafeString and an int, which any later
+    # version of this code can read back.
     fragments = {
-        account_id: cached[key] for account_id, key in keys.items() if key in cached
+        account_id: InventoryFragment(*cached[key])
+        for account_id, key in keys.items()
+        if key in cached
     }
     missing = [account for account in accounts if account.pk not in fragments]
     for account_id, inventory in selectors.inventories(accounts=missing).items():
@@ -123,7 +127,11 @@ def inventory_fragments(accounts: list[CloudAccount]) -> dict[str, InventoryFrag
             workers=len(inventory.workers),
         )
     cache.set_many(
-        {keys[a.pk]: fragments[a.pk] for a in missing if a.pk in keys},
+        {
+            keys[a.pk]: (fragments[a.pk].html, fragments[a.pk].workers)
+            for a in missing
+            if a.pk in keys
+        },
         INVENTORY_SECONDS,
     )
     return fragments

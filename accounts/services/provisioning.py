@@ -227,10 +227,18 @@ def is_origin_blocked(*, origin: ClientOrigin, now: datetime) -> bool:
     """Whether an unexpired BlockedOrigin names this origin's hash or a network
     that holds its address."""
     cache = caches["default"]
-    blocklist = cache.get(_BLOCKLIST_KEY)
-    if blocklist is None:
+    kept = cache.get(_BLOCKLIST_KEY)
+    if kept is not None:
+        # Kept as plain values (dict, list, ipaddress, datetime), which any
+        # later version of this code can read back.
+        blocklist = Blocklist(*kept)
+    else:
         blocklist = _read_blocklist(now)
-        cache.set(_BLOCKLIST_KEY, blocklist, _BLOCKLIST_SECONDS)
+        cache.set(
+            _BLOCKLIST_KEY,
+            (blocklist.hashes, blocklist.networks),
+            _BLOCKLIST_SECONDS,
+        )
     return blocklist.blocks(origin, now)
 
 
