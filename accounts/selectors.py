@@ -281,12 +281,13 @@ def _name_rows(account_ids: list[str]) -> QuerySet:
         .order_by()
         .values_list(Value("do"), Cast("script_id", CharField()), "class_name")
         .union(
-            WorkerSecret.objects.filter(script__account_id__in=account_ids).values_list(
-                Value("secret"), Cast("script_id", CharField()), "name"
-            ),
-            QueueConsumer.objects.filter(queue__account_id__in=account_ids).values_list(
-                Value("consumer"), "queue_id", "script_name"
-            ),
+            # No part of a union may keep its model's ordering (SQLite refuses).
+            WorkerSecret.objects.filter(script__account_id__in=account_ids)
+            .order_by()
+            .values_list(Value("secret"), Cast("script_id", CharField()), "name"),
+            QueueConsumer.objects.filter(queue__account_id__in=account_ids)
+            .order_by()
+            .values_list(Value("consumer"), "queue_id", "script_name"),
             all=True,
         )
         .order_by()
