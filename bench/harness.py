@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def setup_django() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.test")
+    # Cache keys of this run alone (the server it starts shares them): what a
+    # bench counts, such as rate limits, must not reach tests or other runs.
+    os.environ["CLAIMPORTAL_CACHE_PREFIX"] = f"bench-{uuid.uuid4().hex[:12]}"
 
     import django
 
