@@ -219,9 +219,10 @@ CLAIMPORTAL_CLAIM_WINDOW = env.minutes(
 CLAIMPORTAL_MAX_EXTENSION = env.minutes("CLAIMPORTAL_MAX_EXTENSION_MINUTES", 24 * 60)
 # Proof of work: k segments of g chained SHA-256 calls, about 1 s in wrangler
 # (k*g near 576k). Many short segments keep the server's spot checks cheap:
-# it recomputes SPOT_CHECKS*g hashes, 1/680 of the client's work.
-CLAIMPORTAL_POW_K = env.integer("CLAIMPORTAL_POW_K", 2048)
-CLAIMPORTAL_POW_G = env.integer("CLAIMPORTAL_POW_G", 280)
+# it recomputes SPOT_CHECKS*g hashes, 1/850 of the client's work, which leaves
+# room under 1/500 for decoding and the call's own costs.
+CLAIMPORTAL_POW_K = env.integer("CLAIMPORTAL_POW_K", 2560)
+CLAIMPORTAL_POW_G = env.integer("CLAIMPORTAL_POW_G", 224)
 CLAIMPORTAL_POW_CHALLENGE_TTL = env.minutes("CLAIMPORTAL_POW_CHALLENGE_TTL_MINUTES", 5)
 CLAIMPORTAL_POW_SPOT_CHECKS = env.integer("CLAIMPORTAL_POW_SPOT_CHECKS", 3)
 CLAIMPORTAL_RATE_LIMIT_PER_IP = env.integer("CLAIMPORTAL_RATE_LIMIT_PER_IP", 30)
