@@ -227,7 +227,8 @@ def test_queue_messages_reach_the_consumer_with_retries(runtime, account, resour
     host = host_of(script)
     for job in ("a", "b", "flaky"):
         assert runtime.get(host, f"/send?job={job}").text == "sent"
-    assert queue.messages.count() == 3  # stored in PostgreSQL first
+    # Stored in PostgreSQL, and delivered from there: the runtime delivers every
+    # second on its own, so some may be gone already.
 
     def delivered():
         runtime.command("POST", "/deliver")
