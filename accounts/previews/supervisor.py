@@ -152,6 +152,7 @@ class Supervisor:
         )
         self._start_internal_endpoints()
         self.reconcile()
+        self._wait_for_internal_endpoints()
         self._publish_running()
         self.front.start()
         threading.Thread(target=self._triggers, daemon=True, name="triggers").start()
@@ -185,6 +186,19 @@ class Supervisor:
             preexec_fn=process._die_with_parent,
         )
         listener.close()
+
+    def _wait_for_internal_endpoints(self) -> None:
+        """Ready means ready: until Django answers on ``control.sock``, a
+        Worker's first binding call would wait for it to boot."""
+        limit = settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                unix_request(self.root / "control.sock", "GET", "/", timeout=5)
+                return
+            except OSError:
+                time.sleep(0.1)
+        logger.warning("preview runtime: the binding endpoints are not answering yet")
 
     def run(self) -> None:
         """Serve until ``stop()``: commands as they come, reconcile regularly."""
