@@ -11,12 +11,5 @@ class AccountsConfig(AppConfig):
         from accounts.models import BlockedOrigin
         from accounts.services.provisioning import blocklist_changed
 
-        # However a block is made or lifted (admin, moderation, a shell), the
-        # provisioning calls stop using the blocklist they had read.
-        for signal in (post_save, post_delete):
-            signal.connect(
-                lambda **_: blocklist_changed(),
-                sender=BlockedOrigin,
-                weak=False,
-                dispatch_uid=f"blocklist-changed-{signal is post_save}",
-            )
+        post_save.connect(blocklist_changed, sender=BlockedOrigin)
+        post_delete.connect(blocklist_changed, sender=BlockedOrigin)

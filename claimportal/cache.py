@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 from django.core.cache.backends import redis as django_redis
+from django.db import transaction
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,14 @@ class RedisCache(django_redis.RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = _ReusedClient
+
+
+def now_and_after_commit(invalidate: Callable[[], None]) -> None:
+    """Invalidate what the cache holds about rows this transaction changes: now,
+    so this request's next read is fresh, and again once it commits, since a
+    reader in between read the rows as they were and may have kept them."""
+    invalidate()
+    transaction.on_commit(invalidate, robust=True)
 
 
 def _missing_key(*args: Any, **kwargs: Any) -> None:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import caches
-from django.db import transaction
+
+from claimportal.cache import now_and_after_commit
 
 _KEY = "inventory:version:{}"
 # Outlives any page's cached copy; a token that expired is simply drawn anew.
@@ -35,18 +36,15 @@ def inventory_versions(*, account_ids: list[str]) -> dict[str, str]:
 
 
 def inventory_changed(*, account_id: str) -> None:
-    """Call after changing what the account's inventory shows. The token is
-    replaced now, so this request's next page is fresh, and again once the
-    transaction commits: a page rendered in between read the old rows and may
-    have kept them under the token of now."""
+    """Call after changing what the account's inventory shows: the token is
+    replaced (now and after commit)."""
 
     def replace() -> None:
         caches["default"].set(
             _KEY.format(account_id), secrets.token_hex(8), timeout=_TOKEN_SECONDS
         )
 
-    replace()
-    transaction.on_commit(replace, robust=True)
+    now_and_after_commit(replace)
 
 
 def changes_inventory[T](write: Callable[..., T]) -> Callable[..., T]:

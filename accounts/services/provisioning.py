@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
@@ -30,6 +31,7 @@ from accounts.services import pow
 from accounts.services.audit import record_event
 from accounts.services.ratelimit import count_requests, uncount_request
 from accounts.services.tokens import issue_token
+from claimportal.cache import now_and_after_commit
 
 logger = logging.getLogger("claimportal.provisioning")
 
@@ -247,11 +249,11 @@ def forget_blocklist() -> None:
     caches["default"].delete(_BLOCKLIST_KEY)
 
 
-def blocklist_changed() -> None:
-    """Drop the snapshot now and once the change is committed (a call in
-    between may have read the rows as they were)."""
-    forget_blocklist()
-    transaction.on_commit(forget_blocklist, robust=True)
+def blocklist_changed(**_signal: Any) -> None:
+    """Drop the snapshot (now and after commit). The receiver of every save
+    and delete of a BlockedOrigin, however a block is made or lifted (admin,
+    moderation, a shell)."""
+    now_and_after_commit(forget_blocklist)
 
 
 def admit_client(*, action: str, origin: ClientOrigin, now: datetime) -> None:
