@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 logger = logging.getLogger("claimportal.previews")
@@ -49,15 +50,6 @@ PAGES = {
     "failed": (502, "This Worker failed to start."),
     "stuck": (504, "This Worker took too long to answer. It is being restarted."),
     "unavailable": (503, "The preview runtime is busy. Try again in a moment."),
-}
-REASONS = {
-    400: "Bad Request",
-    404: "Not Found",
-    410: "Gone",
-    431: "Request Header Fields Too Large",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
 }
 
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -163,7 +155,7 @@ def page(kind: str, *, detail: str = "", html_page: bool, head_only: bool) -> by
         body = (f"{text} {detail}" if detail else text).encode() + b"\n"
         content_type = "text/plain; charset=utf-8"
     headers = [
-        f"HTTP/1.1 {status} {REASONS[status]}",
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
         f"Content-Type: {content_type}",
         f"Content-Length: {len(body)}",
         "Cache-Control: no-store",

@@ -359,7 +359,7 @@ class Supervisor:
             slot = self.slots[target.key] = Slot(
                 key=target.key,
                 account_id=target.account_id,
-                directory=self.root / "accounts" / target.account_id / target.key,
+                directory=self._worker_dir(target),
             )
         now = time.monotonic()
         same = slot.version_id == target.version_id
@@ -375,6 +375,9 @@ class Supervisor:
         ):
             return
         self.launch(slot, target)
+
+    def _worker_dir(self, target: Target) -> Path:
+        return self.root / "accounts" / target.account_id / target.key
 
     def _remove_orphaned_files(self, desired: Desired) -> None:
         """Delete what purged accounts and deleted scripts left on disk."""
@@ -554,13 +557,7 @@ class Supervisor:
             routes={
                 target.host: front.Route(
                     key=target.key,
-                    socket=str(
-                        self.root
-                        / "accounts"
-                        / target.account_id
-                        / target.key
-                        / "http.sock"
-                    ),
+                    socket=str(self._worker_dir(target) / "http.sock"),
                 )
                 for target in desired.targets.values()
             },
