@@ -96,6 +96,20 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def manage(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``manage.py`` in a fresh process with exactly ``env``, its output kept."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def start_celery_worker(queue: str, media_root: Path, **env: str) -> subprocess.Popen:
     """A real Celery worker process on Redis, consuming ``queue``."""
     return subprocess.Popen(

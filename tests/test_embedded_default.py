@@ -3,10 +3,8 @@
 as it does on PostgreSQL and Redis, which the rest of the suite proves."""
 
 import json
-import subprocess
-import sys
 
-from tests.conftest import ROOT
+from tests.conftest import manage
 
 # Run in a fresh process on the development settings: an agent provisions over
 # the API, a deploy's rows appear, and a person opens the claim link.
@@ -52,27 +50,21 @@ print(json.dumps({
 """
 
 
-def manage(*args: str, var_dir: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "DJANGO_SETTINGS_MODULE": "claimportal.settings.dev",
-            "CLAIMPORTAL_VAR_DIR": var_dir,
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def embedded(var_dir: str) -> dict[str, str]:
+    """No database, cache or broker named: the embedded defaults."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "claimportal.settings.dev",
+        "CLAIMPORTAL_VAR_DIR": var_dir,
+    }
 
 
 def test_a_handoff_works_on_the_embedded_defaults(tmp_path):
     var_dir = str(tmp_path / "var")
-    migrated = manage("migrate", "--no-input", var_dir=var_dir)
+    migrated = manage("migrate", "--no-input", env=embedded(var_dir))
     assert migrated.returncode == 0, migrated.stderr
 
-    handoff = manage("shell", "-c", HANDOFF, var_dir=var_dir)
+    handoff = manage("shell", "-c", HANDOFF, env=embedded(var_dir))
 
     assert handoff.returncode == 0, handoff.stderr
     assert json.loads(handoff.stdout.splitlines()[-1]) == {

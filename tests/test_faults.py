@@ -37,7 +37,13 @@ from accounts.services import pow
 from accounts.services.ratelimit import count_requests, enforce_rate_limit
 from claimportal.celery import app
 from claimportal.settings.base import redis_caches
-from tests.conftest import ROOT, start_celery_worker, stop_process, subprocess_env
+from tests.conftest import (
+    ROOT,
+    manage,
+    start_celery_worker,
+    stop_process,
+    subprocess_env,
+)
 from tests.every_resource import resource_rows, stock_account, stored_files
 from tests.test_provisioning_api import PRIVACY, TERMS
 from tests.test_tasks import PURGE_TASK, make_due, wait_for
@@ -337,14 +343,7 @@ def test_postgres_restarted_gives_503_then_recovers_without_a_restart(tmp_path):
     with postgres_cluster() as (port, stop, start):
         database_url = f"postgres://postgres@127.0.0.1:{port}/postgres"
         env = {"DATABASE_URL": database_url, "MEDIA_ROOT": str(tmp_path / "media")}
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input"],
-            cwd=ROOT,
-            env={**subprocess_env(), **env},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        migrate = manage("migrate", "--no-input", env={**subprocess_env(), **env})
         assert migrate.returncode == 0, migrate.stderr[-2000:]
         with gunicorn(**env) as origin:
             made = provision_over_http(origin).json()["result"]["account"]
