@@ -3,7 +3,9 @@ from datetime import timedelta
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.dev")
+# What serves a deployment runs on production settings unless told otherwise
+# (bin/run and the tests say which they want).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.prod")
 
 app = Celery("claimportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -149,7 +149,7 @@ class ClientOrigin:
 
 
 def client_origin(address: str) -> ClientOrigin:
-    key = settings.CLAIMPORTAL_ORIGIN_HASH_KEY
+    key = settings.CLAIMPORTAL_ORIGIN_HASH_KEY or settings.SECRET_KEY
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -10,7 +10,15 @@ from . import env
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env.text("CLAIMPORTAL_VAR_DIR", str(BASE_DIR / "var")))
 
-SECRET_KEY = env.text("SECRET_KEY", "dev-only-insecure-key-change-me-0123456789abcdef")
+
+def install_secret_key() -> str:
+    """SECRET_KEY signs sessions, proof-of-work challenges and D1 links, and keys
+    every HMAC we make: no install may share it. Without SECRET_KEY set, each
+    install makes its own in var/secret_key on first start (dev and test; prod
+    must be told)."""
+    return env.text("SECRET_KEY") or env.install_secret(VAR_DIR / "secret_key")
+
+
 DEBUG = env.boolean("DEBUG", False)
 ALLOWED_HOSTS = env.strings("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
@@ -277,8 +285,8 @@ CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS = env.integer(
     "CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS", 2
 )
 # Keyed hashing of client addresses: we keep where an account came from without
-# keeping the address itself.
-CLAIMPORTAL_ORIGIN_HASH_KEY = env.text("CLAIMPORTAL_ORIGIN_HASH_KEY", SECRET_KEY)
+# keeping the address itself. Unset, SECRET_KEY is the key.
+CLAIMPORTAL_ORIGIN_HASH_KEY = env.text("CLAIMPORTAL_ORIGIN_HASH_KEY")
 CLAIMPORTAL_MAX_REQUEST_BYTES = env.integer(
     "CLAIMPORTAL_MAX_REQUEST_BYTES", 50 * 1024 * 1024
 )

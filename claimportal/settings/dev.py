@@ -1,7 +1,9 @@
 """Development: a newcomer's defaults (SQLite, file broker, console email)."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import env, install_secret_key
+
+SECRET_KEY = install_secret_key()
 
 DEBUG = env.boolean("DEBUG", True)
 ACCOUNT_EMAIL_VERIFICATION = env.text("CLAIMPORTAL_EMAIL_VERIFICATION", "mandatory")

@@ -3,7 +3,18 @@
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, VAR_DIR, dj_database_url, env, redis_caches
+from .base import (
+    MIDDLEWARE,
+    VAR_DIR,
+    dj_database_url,
+    env,
+    install_secret_key,
+    redis_caches,
+)
+
+# The install's own key, as in development: every process of a test run (the
+# test process, gunicorn, Celery, the preview runtime) reads the same file.
+SECRET_KEY = install_secret_key()
 
 DATABASES = {
     "default": dj_database_url.parse(
