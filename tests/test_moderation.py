@@ -4,6 +4,7 @@ naming the moderator, and what the rest of the product then does."""
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from accounts.exceptions import (
     AccountSuspended,
@@ -204,6 +205,49 @@ def test_blocking_the_origin_refuses_provisioning_from_it(provision, now, modera
     with pytest.raises(OriginBlocked):
         admit_client(action="test-after", origin=origin, now=now)
     admit_client(action="test-other", origin=client_origin("198.51.100.8"), now=now)
+
+
+@pytest.mark.parametrize(
+    ("blocked", "neighbour", "outside", "prefixes"),
+    [
+        ("2001:db8:1:2::7", "2001:db8:1:2:ffff:1:2:3", "2001:db8:1:3::7", {}),
+        ("198.51.100.7", None, "198.51.100.8", {}),
+        (
+            "2001:db8:1:2::7",
+            "2001:db8:1:ff::1",
+            "2001:db8:2::7",
+            {"CLAIMPORTAL_BLOCK_PREFIX_V6": 48},
+        ),
+        (
+            "198.51.100.7",
+            "198.51.100.200",
+            "198.51.101.7",
+            {"CLAIMPORTAL_BLOCK_PREFIX_V4": 24},
+        ),
+    ],
+    ids=["v6-64", "v4-address", "v6-48", "v4-24"],
+)
+def test_blocking_an_origin_refuses_its_network_at_provisioning(
+    client, moderator, settings, blocked, neighbour, outside, prefixes
+):
+    """Through the provisioning API, as the blocked agent's neighbours call it."""
+    from tests.test_provisioning_api import Agent
+
+    for name, value in prefixes.items():
+        setattr(settings, name, value)
+    made = Agent(client, ip=blocked).provision()
+    assert made.status_code == 200, made.content
+    account_id = made.json()["result"]["account"]["id"]
+    moderation.block_account_origin(
+        account_id=account_id, actor=moderator, now=timezone.now()
+    )
+
+    for address in filter(None, [blocked, neighbour]):
+        # The first call of provisioning already says no.
+        refused = Agent(client, ip=address).post("/challenge")
+        assert refused.status_code == 403, address
+        assert refused.json()["errors"][0]["code"] == OriginBlocked.code
+    assert Agent(client, ip=outside).provision().status_code == 200
 
 
 def test_an_expired_block_lets_the_origin_back(provision, now, moderator):

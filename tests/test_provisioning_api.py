@@ -15,6 +15,7 @@ from django.test import Client
 from accounts import tokens
 from accounts.models import ApiToken, AuditEvent, CloudAccount, Event
 from accounts.services import pow
+from accounts.services.provisioning import origin_hash_key
 from tests.conftest import run_concurrently
 
 PREVIEWS = "/client/v4/provisioning/previews"
@@ -140,7 +141,7 @@ def test_a_solved_challenge_gives_an_account_a_token_and_a_claim_url(agent, sett
     )
     assert account.user_agent == "undici"
     assert account.origin_hash == tokens.keyed_origin_hash(
-        agent.ip, key=settings.CLAIMPORTAL_ORIGIN_HASH_KEY
+        agent.ip, key=origin_hash_key()
     )
     assert account.origin_hint == str(
         ipaddress.ip_network(f"{agent.ip}/24", strict=False)

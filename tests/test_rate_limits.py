@@ -11,6 +11,7 @@ from django.test import Client
 from accounts import tokens
 from accounts.exceptions import RateLimited
 from accounts.models import BlockedOrigin, CloudAccount
+from accounts.services.provisioning import origin_hash_key
 from accounts.services.ratelimit import (
     count_requests,
     enforce_rate_limit,
@@ -158,9 +159,7 @@ def test_a_blocked_network_gets_no_challenge_and_no_account(client, now, network
 def test_a_blocked_origin_hash_is_refused(client, settings):
     agent = Agent(client)
     BlockedOrigin.objects.create(
-        origin_hash=tokens.keyed_origin_hash(
-            agent.ip, key=settings.CLAIMPORTAL_ORIGIN_HASH_KEY
-        )
+        origin_hash=tokens.keyed_origin_hash(agent.ip, key=origin_hash_key())
     )
     assert error_of(agent.post("/challenge"))[1] == 1120
 

@@ -200,8 +200,9 @@ def block_account_origin(
     reason: str = "",
     expires_at: datetime | None = None,
 ) -> BlockedOrigin:
-    """Refuse new temporary accounts from where this one came (its origin
-    hash joins the provisioning blocklist). Blocking twice keeps one entry.
+    """Refuse new temporary accounts from where this one came: its origin
+    hash, which names its network (an IPv4 address, an IPv6 /64 by default),
+    joins the provisioning blocklist. Blocking twice keeps one entry.
     Raises Conflict when the account has no recorded origin."""
     account = _locked(account_id)
     if not account.origin_hash:

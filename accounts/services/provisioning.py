@@ -138,9 +138,12 @@ def create_temporary_account(
 
 @dataclass(frozen=True)
 class ClientOrigin:
-    """A client address as provisioning uses it. Rows keep only the keyed hash
-    and the coarse hint; the rate-limit subject is one IPv4 address or an IPv6
-    /64 (what one subscriber usually holds), also hashed."""
+    """A client address as provisioning uses it. Rows keep only keyed hashes
+    and the coarse hint. ``origin_hash`` names the network a block covers (an
+    IPv4 address or an IPv6 /64 unless settings say other prefixes: one
+    subscriber usually holds a whole /64), so blocking an account's origin
+    blocks its neighbours there too; the rate-limit subject is the same
+    network, hashed shorter."""
 
     ip: IPAddress | None
     origin_hash: str
@@ -148,8 +151,12 @@ class ClientOrigin:
     subject: str
 
 
+def origin_hash_key() -> str:
+    return settings.CLAIMPORTAL_ORIGIN_HASH_KEY or settings.SECRET_KEY
+
+
 def client_origin(address: str) -> ClientOrigin:
-    key = settings.CLAIMPORTAL_ORIGIN_HASH_KEY or settings.SECRET_KEY
+    key = origin_hash_key()
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -157,18 +164,31 @@ def client_origin(address: str) -> ClientOrigin:
         return ClientOrigin(ip=None, origin_hash=unknown, hint="unknown", subject="?")
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    own, coarse = (32, 24) if ip.version == 4 else (64, 48)
-    subject = ipaddress.ip_network(f"{ip}/{own}", strict=False)
+    network = origin_network(ip)
+    # A whole address is hashed as the address, as it always was.
+    named = str(ip) if network.num_addresses == 1 else str(network)
+    coarse = 24 if ip.version == 4 else 48
     return ClientOrigin(
         ip=ip,
-        origin_hash=tokens.keyed_origin_hash(str(ip), key=key),
+        origin_hash=tokens.keyed_origin_hash(named, key=key),
         hint=(
             "loopback"
             if ip.is_loopback
             else str(ipaddress.ip_network(f"{ip}/{coarse}", strict=False))
         ),
-        subject=tokens.keyed_origin_hash(str(subject), key=key)[:32],
+        subject=tokens.keyed_origin_hash(str(network), key=key)[:32],
     )
+
+
+def origin_network(ip: IPAddress) -> IPNetwork:
+    """The network that stands for one client: what a block of its origin
+    covers (CLAIMPORTAL_BLOCK_PREFIX_V4 and _V6)."""
+    prefix = (
+        settings.CLAIMPORTAL_BLOCK_PREFIX_V4
+        if ip.version == 4
+        else settings.CLAIMPORTAL_BLOCK_PREFIX_V6
+    )
+    return ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
 
 
 class OriginBlocked(Forbidden):

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from . import env
@@ -287,6 +288,17 @@ CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS = env.integer(
 # Keyed hashing of client addresses: we keep where an account came from without
 # keeping the address itself. Unset, SECRET_KEY is the key.
 CLAIMPORTAL_ORIGIN_HASH_KEY = env.text("CLAIMPORTAL_ORIGIN_HASH_KEY")
+# What one client holds, and so what blocking an account's origin refuses: its
+# IPv4 address, and the /64 around an IPv6 address (one subscriber's share).
+CLAIMPORTAL_BLOCK_PREFIX_V4 = env.integer("CLAIMPORTAL_BLOCK_PREFIX_V4", 32)
+CLAIMPORTAL_BLOCK_PREFIX_V6 = env.integer("CLAIMPORTAL_BLOCK_PREFIX_V6", 64)
+if not (
+    8 <= CLAIMPORTAL_BLOCK_PREFIX_V4 <= 32 and 16 <= CLAIMPORTAL_BLOCK_PREFIX_V6 <= 128
+):
+    raise ImproperlyConfigured(
+        "CLAIMPORTAL_BLOCK_PREFIX_V4 must be 8 to 32, and "
+        "CLAIMPORTAL_BLOCK_PREFIX_V6 16 to 128."
+    )
 CLAIMPORTAL_MAX_REQUEST_BYTES = env.integer(
     "CLAIMPORTAL_MAX_REQUEST_BYTES", 50 * 1024 * 1024
 )
