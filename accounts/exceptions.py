@@ -118,3 +118,34 @@ class AlreadyClaimed(ClaimError):
 class AccountSuspended(ClaimError):
     status = HTTPStatus.FORBIDDEN
     message = "This deployment was suspended by a moderator."
+
+
+# --- Limits on D1 and the links it hands out ----------------------------------------
+
+
+class D1TooBusy(RateLimited):
+    code = 7429
+    message = (
+        "This account already runs as many D1 queries and exports at once as it "
+        "may; retry when one has finished."
+    )
+
+
+class D1ExportTooLarge(PayloadTooLarge):
+    code = 7413
+    message = "The export is larger than this service hands out."
+
+
+class LinkUsed(NotFound):
+    code = 7410
+    status = HTTPStatus.GONE
+    message = "This download link was used already: run the export again."
+
+
+class LinkRevoked(NotFound):
+    code = 7411
+    status = HTTPStatus.GONE
+    message = (
+        "This link was made before the deployment was claimed, and a claim ends "
+        "every link made before it: ask for a new one."
+    )

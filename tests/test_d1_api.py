@@ -1,6 +1,8 @@
 """D1 over client/v4: databases, SQL run for real on SQLite, import and export."""
 
 import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -407,10 +409,13 @@ def test_export_round_trips_through_import(api, db):
         )
     )
     assert export["status"] == "complete"
-    dump = api.client.get(urlsplit(export["result"]["signed_url"]).path)
+    link = urlsplit(export["result"]["signed_url"]).path
+    dump = api.client.get(link)
     assert dump.status_code == HTTPStatus.OK
-    sql = dump.content
+    sql = b"".join(dump.streaming_content)
     assert b"CREATE INDEX t_s" in sql
+    again = api.client.get(link)  # a download link works once
+    assert (again.status_code, error_code(again)) == (HTTPStatus.GONE, 7410)
 
     copy = ok(api.post(DB, {"name": "copy"}))
     assert import_file(api, copy, sql)["status"] == "complete"
@@ -420,12 +425,13 @@ def test_export_round_trips_through_import(api, db):
         api.post(f"{DB}/{db['uuid']}/export", {"dump_options": {"no_data": True}})
     )
     schema = api.client.get(urlsplit(only_schema["result"]["signed_url"]).path)
-    assert b"INSERT" not in schema.content
+    assert b"INSERT" not in b"".join(schema.streaming_content)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_are_serialized_and_all_land(provision, now):
+def test_concurrent_writers_are_serialized_and_all_land(provision, now, settings):
     """Real concurrent requests on one database: none fails, none is lost."""
+    settings.CLAIMPORTAL_D1_MAX_CONCURRENT = 6  # all of them at once
     account = provision().account
     database = d1.create_database(account=account, name="busy", now=now)
     d1.run_queries(database=database, queries=[d1.Query("CREATE TABLE t (n)")])
@@ -448,3 +454,103 @@ def test_concurrent_writers_are_serialized_and_all_land(provision, now):
 def test_odd_names_are_4xx_never_5xx(api, path):
     for method in ("get", "post", "delete"):
         assert 400 <= api.call(method, path).status_code < 500
+
+
+# --- Limits: the export bomb, export size and time, concurrent calls ---------------
+
+BOMB = (
+    "CREATE TABLE bomb (n INTEGER PRIMARY KEY, pad BLOB AS (zeroblob(1000000)) "
+    "VIRTUAL); INSERT INTO bomb (n) WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL "
+    "SELECT i + 1 FROM c WHERE i < 600) SELECT i FROM c"
+)
+
+
+def export_link(api, db, **options) -> str:
+    export = ok(api.post(f"{DB}/{db['uuid']}/export", {"dump_options": options}))
+    return urlsplit(export["result"]["signed_url"]).path
+
+
+def test_a_virtual_column_does_not_make_a_small_database_a_huge_export(api, db):
+    """600 rows of nothing stored, each 1 MB when read: the export carries the
+    stored columns only, and an import computes the rest again."""
+    ok(query(api, db, BOMB))
+    dump = api.client.get(export_link(api, db))
+    assert dump.status_code == HTTPStatus.OK
+    sql = b"".join(dump.streaming_content)
+    assert len(sql) < 50_000
+    assert b'INSERT INTO "bomb"("n") VALUES(600);' in sql
+
+    copy = ok(api.post(DB, {"name": "copy"}))
+    assert import_file(api, copy, sql)["status"] == "complete"
+    assert rows(api, copy, "SELECT count(*) AS n, sum(length(pad)) AS b FROM bomb") == [
+        {"n": 600, "b": 600_000_000}
+    ]
+
+
+def test_an_export_over_the_byte_cap_is_refused_in_the_envelope(api, db, settings):
+    ok(query(api, db, "CREATE TABLE t (b BLOB); INSERT INTO t VALUES (zeroblob(6000))"))
+    settings.CLAIMPORTAL_D1_MAX_EXPORT_BYTES = 10_000  # the blob is 12,000 in hex
+    refused = api.client.get(export_link(api, db))
+    assert refused.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    assert error_code(refused) == 7413
+    assert "larger than 10000 bytes" in refused.json()["errors"][0]["message"]
+    settings.CLAIMPORTAL_D1_MAX_EXPORT_BYTES = 13_000
+    assert api.client.get(export_link(api, db)).status_code == HTTPStatus.OK
+
+
+def test_an_export_has_the_time_limit_of_a_query(api, db, settings):
+    ok(
+        query(
+            api,
+            db,
+            "CREATE TABLE t (n); INSERT INTO t WITH RECURSIVE c(i) AS (SELECT 1 "
+            "UNION ALL SELECT i + 1 FROM c WHERE i < 20000) SELECT i FROM c",
+        )
+    )
+    settings.CLAIMPORTAL_D1_QUERY_SECONDS = 0  # out of time at the first check
+    stopped = api.client.get(export_link(api, db))
+    assert stopped.status_code == HTTPStatus.BAD_REQUEST
+    assert error_code(stopped) == 7500
+    assert "SQLITE_INTERRUPT" in stopped.json()["errors"][0]["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_account_gets_a_clear_429_past_its_concurrent_d1_calls(
+    client, provision, now, settings
+):
+    """Two slow queries hold the account's two turns: a third call is refused
+    at once, another account is served, and the turns come back afterwards."""
+    from django.core.cache import caches
+
+    settings.CLAIMPORTAL_D1_MAX_CONCURRENT = 2
+    settings.CLAIMPORTAL_D1_QUERY_SECONDS = 3
+    busy, calm = (AccountClient(client, provision()) for _ in range(2))
+    databases = [ok(busy.post(DB, {"name": f"slow{i}"})) for i in range(2)]
+    other = ok(calm.post(DB, {"name": "calm"}))
+    forever = (
+        "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c) "
+        "SELECT count(*) FROM c"
+    )
+
+    def slow(database: dict) -> None:
+        stored = D1Database.objects.get(uuid=database["uuid"])
+        with pytest.raises(d1.QueryError, match="SQLITE_INTERRUPT"):
+            d1.run_queries(database=stored, queries=[d1.Query(forever)])
+
+    turns = [f"slot:d1:{busy.account.pk}:{i}" for i in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        running = [pool.submit(slow, database) for database in databases]
+        deadline = time.monotonic() + 20
+        while not all(caches["default"].get(turn) for turn in turns):
+            assert time.monotonic() < deadline, "the slow queries never started"
+            time.sleep(0.05)
+        refused = query(busy, databases[0], "SELECT 1")
+        served = query(calm, other, "SELECT 1")
+        for future in running:
+            future.result(timeout=60)
+
+    assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert error_code(refused) == 7429
+    assert int(refused["Retry-After"]) > 0
+    assert served.status_code == HTTPStatus.OK
+    assert query(busy, databases[0], "SELECT 1").status_code == HTTPStatus.OK

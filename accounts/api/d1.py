@@ -3,7 +3,7 @@ import and export flows of ``wrangler d1 execute --file`` and ``d1 export``."""
 
 import secrets
 
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
@@ -78,7 +78,9 @@ def _import(request: HttpRequest, account_id: str, database_id: str) -> HttpResp
     if action == "init":
         if len(etag) != 32:
             raise InvalidInput("'etag' must be the MD5 of the file, in hex.")
-        token = d1.sign_link(database=database, purpose="import", etag=etag)
+        token = d1.sign_link(
+            database=database, purpose="import", now=timezone.now(), etag=etag
+        )
         url = _link(request, "api-d1-import-upload", database, token)
         return envelope.success({"upload_url": url, "filename": f"{etag}.sql"})
     bookmark = secrets.token_hex(8)
@@ -128,8 +130,11 @@ def _link(request: HttpRequest, view: str, database: D1Database, token: str) -> 
 def _opened(
     token: str, purpose: str, account_id: str, database_id: str
 ) -> tuple[D1Database, dict]:
-    """The database a signed link names, which must be the one in its URL."""
-    database, claims = d1.open_link(token=token, purpose=purpose)
+    """The database a signed link names, which must be the one in its URL. A
+    download link works once."""
+    database, claims = d1.open_link(
+        token=token, purpose=purpose, single_use=purpose == "export"
+    )
     if str(database.uuid) != database_id or database.account_id != account_id:
         raise InvalidInput("This link belongs to another database.")
     return database, claims
@@ -160,6 +165,7 @@ def _export(request: HttpRequest, account_id: str, database_id: str) -> HttpResp
     token = d1.sign_link(
         database=database,
         purpose="export",
+        now=timezone.now(),
         tables=tables,
         no_schema=options.get("no_schema") is True,
         no_data=options.get("no_data") is True,
@@ -186,13 +192,14 @@ def _download(
     request: HttpRequest, account_id: str, database_id: str, token: str
 ) -> HttpResponse:
     database, claims = _opened(token, "export", account_id, database_id)
-    sql = d1.dump_sql(
+    dump = d1.export_file(
         database=database,
         tables=claims.get("tables") or None,
         no_schema=bool(claims.get("no_schema")),
         no_data=bool(claims.get("no_data")),
     )
-    return HttpResponse(sql, content_type="application/sql; charset=utf-8")
+    # Streamed from the file in blocks; the response closes it when done.
+    return FileResponse(dump, content_type="application/sql; charset=utf-8")
 
 
 databases = endpoint()({"GET": _list, "POST": _create})

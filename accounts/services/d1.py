@@ -15,26 +15,41 @@ before the lock is released.
 import hashlib
 import math
 import re
+import secrets
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import caches
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
+from accounts.exceptions import (
+    Conflict,
+    D1ExportTooLarge,
+    D1TooBusy,
+    DomainError,
+    InvalidInput,
+    LinkRevoked,
+    LinkUsed,
+    NotFound,
+    ServiceUnavailable,
+)
 from accounts.models import CloudAccount, D1Database, account_storage_prefix
+from accounts.services.concurrency import slot
 from accounts.services.inventory import changes_inventory, inventory_changed
 from accounts.services.validation import clean_text
+from claimportal.cache import CACHE_DOWN
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # SQLite limits that mirror D1's: a 2 MB string/blob/row, 100 KB of SQL per
@@ -216,8 +231,25 @@ def run_queries(*, database: D1Database, queries: list[Query]) -> list[Statement
         statements += [(part, [_param(p) for p in query.params]) for part in parts]
     if not statements:
         raise QueryError("No SQL statement to run.")
-    with _session(database) as session:
+    with _account_turn(database), _session(database) as session:
         return [session.run(sql, params) for sql, params in statements]
+
+
+@contextmanager
+def _account_turn(database: D1Database) -> Iterator[None]:
+    """One of the account's CLAIMPORTAL_D1_MAX_CONCURRENT slots for the body,
+    so one account's slow SQL cannot hold every web thread; D1TooBusy (429)
+    when all are taken."""
+    seconds = settings.CLAIMPORTAL_D1_QUERY_SECONDS
+    with slot(
+        name=f"d1:{database.account_id}",
+        limit=settings.CLAIMPORTAL_D1_MAX_CONCURRENT,
+        # Waiting for the file lock and running may each take the time limit.
+        seconds=2 * seconds + 5,
+    ) as free:
+        if not free:
+            raise D1TooBusy(retry_after=seconds)
+        yield
 
 
 def execute_script(*, database: D1Database, sql: str) -> list[StatementResult]:
@@ -580,57 +612,140 @@ def ingest_import(*, database: D1Database, etag: str) -> list[StatementResult]:
 # --- Exports (wrangler d1 export --remote) -----------------------------------------
 
 
-def dump_sql(
+def export_file(
     *,
     database: D1Database,
     tables: list[str] | None = None,
     no_schema: bool = False,
     no_data: bool = False,
-) -> str:
-    """The database as SQL text that ``/import`` (ours or D1's) accepts.
+) -> IO[bytes]:
+    """The database as SQL text that ``/import`` (ours or D1's) accepts, in a
+    temporary file, rewound: memory stays flat however large it is, and the
+    database is free again before a slow client has read a byte.
 
-    Reads only, through a read-only connection; SQLite's file lock gives it a
-    consistent snapshot while writers wait.
+    Made under the limits of a query: the account's turn, the time limit and
+    the value length; and at most CLAIMPORTAL_D1_MAX_EXPORT_BYTES in all.
+    Generated columns are left out (an import computes them again), so a
+    virtual column cannot make a small database export as a huge one.
+    Raises D1TooBusy, D1ExportTooLarge, QueryError (time limit, too-long value).
     """
-    path = default_storage.path(database.storage_name)
-    uri = f"file:{path}?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as conn:
-        conn.execute("BEGIN")  # one snapshot for the whole dump
-        schema = conn.execute(
-            "SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL "
-            "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' "
-            "ORDER BY type = 'table' DESC, rowid"
-        ).fetchall()
-        wanted = {
-            name
-            for kind, name, _ in schema
-            if kind == "table" and (not tables or name in tables)
-        }
-        lines = ["PRAGMA defer_foreign_keys=TRUE;"]
+    cap = settings.CLAIMPORTAL_D1_MAX_EXPORT_BYTES
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (the caller closes it)
+    try:
+        with _account_turn(database), _snapshot(database) as session:
+            written = 0
+            lines = _dump_lines(
+                session.connection,
+                tables=tables,
+                no_schema=no_schema,
+                no_data=no_data,
+            )
+            try:
+                for line in lines:
+                    data = line.encode("utf-8", "surrogatepass")
+                    written += len(data)
+                    if written > cap:
+                        raise D1ExportTooLarge(
+                            f"The export is larger than {cap} bytes: export fewer "
+                            "tables (--table) or the schema alone (--no-data)."
+                        )
+                    out.write(data)
+            except (sqlite3.Error, OverflowError, ValueError) as exc:
+                raise QueryError(session._explain(exc)) from exc
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
+
+
+@contextmanager
+def _snapshot(database: D1Database) -> Iterator["_Session"]:
+    """A read-only connection with a query's limits, in one read transaction
+    (one consistent snapshot while writers wait)."""
+    path = quote(default_storage.path(database.storage_name))
+    try:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            timeout=settings.CLAIMPORTAL_D1_QUERY_SECONDS,
+        )
+    except sqlite3.OperationalError as exc:
+        raise DatabaseNotFound() from exc
+    with closing(conn):
+        session = _Session(
+            conn, time.monotonic() + settings.CLAIMPORTAL_D1_QUERY_SECONDS
+        )
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        conn.set_progress_handler(session.past_deadline, 10_000)
+        try:
+            conn.execute("BEGIN")
+            yield session
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+
+def _dump_lines(
+    conn: sqlite3.Connection,
+    *,
+    tables: list[str] | None,
+    no_schema: bool,
+    no_data: bool,
+) -> Iterator[str]:
+    schema = conn.execute(
+        "SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL "
+        "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' "
+        "ORDER BY type = 'table' DESC, rowid"
+    ).fetchall()
+    wanted = {
+        name
+        for kind, name, _ in schema
+        if kind == "table" and (not tables or name in tables)
+    }
+    yield "PRAGMA defer_foreign_keys=TRUE;\n"
+    for kind, name, sql in schema:
+        if kind == "table" and name in wanted:
+            if not no_schema:
+                yield f"{sql};\n"
+            if not no_data:
+                yield from _insert_lines(conn, name)
+    if not no_schema:
         for kind, name, sql in schema:
-            if kind == "table" and name in wanted:
-                if not no_schema:
-                    lines.append(f"{sql};")
-                if not no_data:
-                    lines += _insert_lines(conn, name)
-        if not no_schema:
-            lines += [
-                f"{sql};"
-                for kind, name, sql in schema
-                if kind != "table" and (not tables or _table_of(conn, name) in wanted)
-            ]
-        if not no_data and not tables and _has_sequence(conn):
-            lines.append("DELETE FROM sqlite_sequence;")
-            lines += _insert_lines(conn, "sqlite_sequence")
-    return "\n".join(lines) + "\n"
+            if kind != "table" and (not tables or _table_of(conn, name) in wanted):
+                yield f"{sql};\n"
+    if not no_data and not tables and _has_sequence(conn):
+        yield "DELETE FROM sqlite_sequence;\n"
+        yield from _insert_lines(conn, "sqlite_sequence")
 
 
-def _insert_lines(conn: sqlite3.Connection, table: str) -> list[str]:
+def _insert_lines(conn: sqlite3.Connection, table: str) -> Iterator[str]:
     quoted = _identifier(table)
-    return [
-        f"INSERT INTO {quoted} VALUES({','.join(_literal(v) for v in row)});"
-        for row in conn.execute(f"SELECT * FROM {quoted}")  # noqa: S608 (quoted name)
+    columns = [
+        _identifier(row[1])
+        for row in conn.execute(f"PRAGMA table_xinfo({quoted})")
+        if row[6] == 0  # not generated (nor hidden)
     ]
+    if not columns:
+        return
+    listed = ",".join(columns)
+    # Named only when some are left out, as sqlite3's own .dump does.
+    target = (
+        quoted
+        if len(columns) == _column_count(conn, quoted)
+        else (f"{quoted}({listed})")
+    )
+    rows = conn.execute(f"SELECT {listed} FROM {quoted}")  # noqa: S608 (quoted)
+    while batch := rows.fetchmany(500):
+        for row in batch:
+            values = ",".join(_literal(v) for v in row)
+            yield f"INSERT INTO {target} VALUES({values});\n"
+
+
+def _column_count(conn: sqlite3.Connection, quoted: str) -> int:
+    return len(conn.execute(f"PRAGMA table_xinfo({quoted})").fetchall())
 
 
 def _table_of(conn: sqlite3.Connection, name: str) -> str:
@@ -669,26 +784,60 @@ def _literal(value: Any) -> str:
 # --- Links for the unauthenticated legs of imports and exports ---------------------
 
 LINK_LIFETIME_SECONDS = 3600
+_USED_LINK = "d1:link-used:{}"
 
 
-def sign_link(*, database: D1Database, purpose: str, **claims: Any) -> str:
-    """A token for an upload or download URL: it names the database and whatever
-    the link may do, and expires after an hour."""
+def sign_link(
+    *, database: D1Database, purpose: str, now: datetime, **claims: Any
+) -> str:
+    """A token for an upload or download URL: it names the database, when it
+    was made and whatever the link may do, and expires after an hour."""
     return signing.dumps(
-        {"db": str(database.uuid), **claims}, salt=f"claimportal.d1.{purpose}"
+        {
+            "db": str(database.uuid),
+            "at": now.timestamp(),
+            "nonce": secrets.token_urlsafe(16),
+            **claims,
+        },
+        salt=f"claimportal.d1.{purpose}",
     )
 
 
-def open_link(*, token: str, purpose: str) -> tuple[D1Database, dict[str, Any]]:
-    """The database and claims a link was signed for; NotFound when it is forged,
-    expired, or its database is gone."""
+def open_link(
+    *, token: str, purpose: str, single_use: bool = False
+) -> tuple[D1Database, dict[str, Any]]:
+    """The database and claims a link was signed for.
+
+    Raises NotFound when it is forged or expired, DatabaseNotFound when its
+    database is gone, LinkRevoked when it was made before the account was
+    claimed (a claim ends what the agent held), and with ``single_use``
+    LinkUsed when it was opened before (ServiceUnavailable while the cache
+    that remembers this is away).
+    """
     try:
         claims = signing.loads(
             token, salt=f"claimportal.d1.{purpose}", max_age=LINK_LIFETIME_SECONDS
         )
-        database = D1Database.objects.filter(uuid=claims["db"]).first()
+        made_at, nonce = float(claims["at"]), str(claims["nonce"])
+        database = (
+            D1Database.objects.select_related("account")
+            .filter(uuid=claims["db"])
+            .first()
+        )
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
         raise NotFound("This link is not valid or has expired.") from exc
     if database is None:
         raise DatabaseNotFound()
+    claimed_at = database.account.claimed_at
+    if claimed_at is not None and made_at <= claimed_at.timestamp():
+        raise LinkRevoked()
+    if single_use:
+        try:
+            fresh = caches["strict"].add(
+                _USED_LINK.format(nonce), 1, timeout=LINK_LIFETIME_SECONDS + 60
+            )
+        except CACHE_DOWN as exc:
+            raise ServiceUnavailable() from exc
+        if not fresh:
+            raise LinkUsed()
     return database, claims

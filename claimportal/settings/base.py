@@ -320,6 +320,13 @@ CLAIMPORTAL_D1_QUERY_SECONDS = env.integer("CLAIMPORTAL_D1_QUERY_SECONDS", 30)
 CLAIMPORTAL_D1_MAX_RESULT_BYTES = env.integer(
     "CLAIMPORTAL_D1_MAX_RESULT_BYTES", 32 * 1024 * 1024
 )
+# One export's SQL text: a full database, its blobs written out in hex, fits.
+CLAIMPORTAL_D1_MAX_EXPORT_BYTES = env.integer(
+    "CLAIMPORTAL_D1_MAX_EXPORT_BYTES", 256 * 1024 * 1024
+)
+# D1 calls (queries, imports, exports) one account may have running at once,
+# from the API and its Workers together; more get a 429 (code 7429).
+CLAIMPORTAL_D1_MAX_CONCURRENT = env.integer("CLAIMPORTAL_D1_MAX_CONCURRENT", 4)
 CLAIMPORTAL_QUEUES_MAX = env.integer("CLAIMPORTAL_QUEUES_MAX", 10)
 CLAIMPORTAL_QUEUE_MAX_MESSAGE_BYTES = env.integer(
     "CLAIMPORTAL_QUEUE_MAX_MESSAGE_BYTES", 128 * 1024
