@@ -221,6 +221,12 @@ def open_upload_session(
     return OpenedSession(token=upload_token, buckets=_buckets(clean, missing))
 
 
+def end_upload_sessions(*, account: CloudAccount, by: datetime) -> int:
+    """Asset uploads opened so far end by ``by`` at the latest, with their
+    upload and completion tokens; how many were cut short."""
+    return account.asset_upload_sessions.filter(expires_at__gt=by).update(expires_at=by)
+
+
 def _session_for_upload(
     *, account_id: str, upload_token: str | None, now: datetime
 ) -> AssetUploadSession:

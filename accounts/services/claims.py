@@ -20,6 +20,7 @@ from accounts.exceptions import (
     NotFound,
 )
 from accounts.models import ApiToken, AuditEvent, ClaimLink, CloudAccount, User
+from accounts.services.assets import end_upload_sessions
 from accounts.services.audit import record_event
 from accounts.services.purge import purge_account_now
 from accounts.services.tokens import IssuedToken, issue_token, revoke_tokens
@@ -124,7 +125,10 @@ def confirm_claim(
     ``account_id`` is the account the person reviewed: a key that opens another
     one is refused. Everything transfers at once: the account, the link (used),
     and the agent's temporary token, which is revoked, or with ``agent_grace``
-    kept until then alongside a fresh AGENT_GRACE token.
+    kept until then alongside a fresh AGENT_GRACE token. Whatever else the
+    agent was handed before ends with it: asset uploads now (or when the grace
+    ends), and every D1 link made before now (``d1.open_link`` refuses those,
+    grace or not: a link must not show what the owner writes from now on).
 
     Raises ClaimLinkUnknown, ClaimExpired, AlreadyClaimed, AccountSuspended
     (checked after locking), InvalidInput (grace out of range).
@@ -165,6 +169,7 @@ def confirm_claim(
             expires_at=agent_until,
             name="agent, kept after claim",
         )
+    end_upload_sessions(account=account, by=agent_until or now)
     record_event(
         account=account,
         kind=AuditEvent.Kind.CLAIMED,
