@@ -554,3 +554,13 @@ def test_an_account_gets_a_clear_429_past_its_concurrent_d1_calls(
     assert int(refused["Retry-After"]) > 0
     assert served.status_code == HTTPStatus.OK
     assert query(busy, databases[0], "SELECT 1").status_code == HTTPStatus.OK
+
+
+def test_a_refused_link_is_logged_without_its_token(api, db, caplog):
+    link = export_link(api, db)
+    api.client.get(link)
+    with caplog.at_level("WARNING", logger="django.request"):
+        assert api.client.get(link).status_code == HTTPStatus.GONE
+    token = link.rsplit("/", 1)[1]
+    assert "export-download/<token>" in caplog.text
+    assert token not in caplog.text

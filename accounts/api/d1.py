@@ -140,10 +140,17 @@ def _opened(
     return database, claims
 
 
+def _hide_token(request: HttpRequest) -> None:
+    """From here on, a log line about this request (a 4xx is logged with its
+    path) shows the link without its token."""
+    request.path = request.path_info = request.path.rsplit("/", 1)[0] + "/<token>"
+
+
 def _upload(
     request: HttpRequest, account_id: str, database_id: str, token: str
 ) -> HttpResponse:
     """The unauthenticated PUT of the SQL file; the signed URL is the permission."""
+    _hide_token(request)
     database, claims = _opened(token, "import", account_id, database_id)
     digest = d1.receive_import(
         database=database, etag=claims["etag"], data=request.body
@@ -191,6 +198,7 @@ def _export(request: HttpRequest, account_id: str, database_id: str) -> HttpResp
 def _download(
     request: HttpRequest, account_id: str, database_id: str, token: str
 ) -> HttpResponse:
+    _hide_token(request)
     database, claims = _opened(token, "export", account_id, database_id)
     dump = d1.export_file(
         database=database,

@@ -737,11 +737,10 @@ def _insert_lines(conn: sqlite3.Connection, table: str) -> Iterator[str]:
         if len(columns) == _column_count(conn, quoted)
         else (f"{quoted}({listed})")
     )
-    rows = conn.execute(f"SELECT {listed} FROM {quoted}")  # noqa: S608 (quoted)
-    while batch := rows.fetchmany(500):
-        for row in batch:
-            values = ",".join(_literal(v) for v in row)
-            yield f"INSERT INTO {target} VALUES({values});\n"
+    # Row by row: a row may hold 2 MB, and a batch of them would not be flat.
+    for row in conn.execute(f"SELECT {listed} FROM {quoted}"):  # noqa: S608
+        values = ",".join(_literal(v) for v in row)
+        yield f"INSERT INTO {target} VALUES({values});\n"
 
 
 def _column_count(conn: sqlite3.Connection, quoted: str) -> int:
