@@ -1,6 +1,7 @@
 """Settings shared by every environment. Values from outside come through env."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.utils.csp import CSP
@@ -220,6 +221,22 @@ for _provider in ("github", "google"):
             ],
             "SCOPE": ["user:email"] if _provider == "github" else ["email"],
         }
+PROVIDER_ORIGINS = {
+    "github": "https://github.com",
+    "google": "https://accounts.google.com",
+}
+
+
+def sign_in_form_action(providers: dict[str, dict]) -> list[str]:
+    """CSP form-action: our own forms, and the identity providers our sign-in
+    buttons post to (the browser checks where the post's redirect goes)."""
+    origins = [PROVIDER_ORIGINS[name] for name in providers if name in PROVIDER_ORIGINS]
+    for app in providers.get("openid_connect", {}).get("APPS", []):
+        url = urlsplit(app["settings"]["server_url"])
+        origins.append(f"{url.scheme}://{url.netloc}")
+    return [CSP.SELF, *origins]
+
+
 # An address the provider vouches for needs no code of ours; one it does not
 # is confirmed by code like any other. An existing account with the same
 # verified address is signed in, not duplicated.
@@ -258,7 +275,7 @@ SECURE_CSP = {
     "img-src": [CSP.SELF, "data:"],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.NONE],
-    "form-action": [CSP.SELF],
+    "form-action": sign_in_form_action(SOCIALACCOUNT_PROVIDERS),
     "frame-ancestors": [CSP.NONE],
 }
 
