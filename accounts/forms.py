@@ -19,7 +19,28 @@ class ClaimActionForm(forms.Form):
     account = forms.RegexField(regex=r"^[0-9a-f]{32}\Z", widget=forms.HiddenInput)
 
 
+def _account_name_field(*, required: bool) -> forms.CharField:
+    return forms.CharField(
+        label="Name it",
+        max_length=100,
+        required=required,
+        help_text="How your accounts list shows it; you can change it later.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
+def _clean_account_name(value: str) -> str:
+    if any(not ch.isprintable() for ch in value):
+        raise forms.ValidationError("A name is one line of printable characters.")
+    return value
+
+
 class ConfirmClaimForm(ClaimActionForm):
+    name = _account_name_field(required=False)
+
+    def clean_name(self) -> str:
+        return _clean_account_name(self.cleaned_data["name"])
+
     agent_grace_hours = forms.TypedChoiceField(
         label="Let the agent keep deploying to this account?",
         choices=AGENT_GRACE_CHOICES,
@@ -43,3 +64,10 @@ class OwnerTokenForm(forms.Form):
         help_text="To recognise it later, e.g. “laptop” or “CI”.",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
+
+
+class AccountNameForm(forms.Form):
+    name = _account_name_field(required=True)
+
+    def clean_name(self) -> str:
+        return _clean_account_name(self.cleaned_data["name"])

@@ -219,6 +219,12 @@ class ClaimLink(models.Model):
     def is_usable(self, now: datetime) -> bool:
         return self.state == self.State.ACTIVE and now < self.expires_at
 
+    @property
+    def deadline(self) -> datetime:
+        """The last moment the link can be used: the earliest of its three ends."""
+        account = self.account
+        return min(self.expires_at, account.claim_expires_at, account.expires_at)
+
 
 class AuditEvent(models.Model):
     """One row per state change. Kept (detached) when its account row is deleted."""

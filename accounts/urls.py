@@ -30,6 +30,11 @@ urlpatterns = [
     path("mine/", views.my_accounts, name="mine"),
     path("mine/<account_id:account_id>/", views.account_page, name="account"),
     path(
+        "mine/<account_id:account_id>/name/",
+        views.rename_account,
+        name="rename_account",
+    ),
+    path(
         "mine/<account_id:account_id>/tokens/<int:token_id>/revoke/",
         views.revoke_token,
         name="revoke_token",

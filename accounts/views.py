@@ -35,10 +35,15 @@ from django.views.decorators.http import (
 
 from accounts import selectors
 from accounts.exceptions import ClaimError, DomainError, NotFound
-from accounts.forms import ClaimActionForm, ConfirmClaimForm, OwnerTokenForm
+from accounts.forms import (
+    AccountNameForm,
+    ClaimActionForm,
+    ConfirmClaimForm,
+    OwnerTokenForm,
+)
 from accounts.http import request_origin
 from accounts.models import ClaimLink, CloudAccount
-from accounts.services import claims
+from accounts.services import claims, naming
 from accounts.services import health as health_service
 from accounts.services.inventory import inventory_versions
 from accounts.services.previews.status import preview_status
@@ -192,9 +197,7 @@ def _status_page(
 
 
 def _deadline(link: ClaimLink) -> datetime:
-    """The last moment the link can be used: the earliest of its three ends."""
-    account = link.account
-    return min(link.expires_at, account.claim_expires_at, account.expires_at)
+    return link.deadline
 
 
 @never_cache
@@ -252,6 +255,12 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
             except ClaimError:
                 return _after_refusal(request)
             _forget_claim(request)
+            if form.cleaned_data["name"]:
+                naming.rename_account(
+                    account_id=account.pk,
+                    user=request.user,
+                    name=form.cleaned_data["name"],
+                )
             request.session[SHOWN_ONCE] = {
                 "account": account.pk,
                 "claimed": True,
@@ -262,7 +271,7 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
             }
             return redirect("accounts:account", account.pk)
     elif request.user.is_authenticated:
-        form = ConfirmClaimForm(initial={"account": account.pk})
+        form = ConfirmClaimForm(initial={"account": account.pk, "name": account.name})
     return render(
         request,
         "accounts/claim.html",
@@ -390,11 +399,31 @@ def account_page(request: HttpRequest, account_id: str) -> HttpResponse:
                 account_id=account.pk, now=timezone.now()
             ),
             "form": form,
+            "name_form": AccountNameForm(initial={"name": account.name}),
             "shown_once": shown_once,
             "api_base": settings.PUBLIC_BASE_URL + "/client/v4",
         },
         status=HTTPStatus.BAD_REQUEST if form.errors else HTTPStatus.OK,
     )
+
+
+@never_cache
+@login_required
+@require_POST
+def rename_account(request: HttpRequest, account_id: str) -> HttpResponse:
+    form = AccountNameForm(request.POST)
+    if not form.is_valid():
+        for error in form.errors.get("name", []):
+            messages.error(request, error)
+        return redirect("accounts:account", account_id)
+    try:
+        account = naming.rename_account(
+            account_id=account_id, user=request.user, name=form.cleaned_data["name"]
+        )
+    except NotFound as exc:
+        raise Http404 from exc
+    messages.success(request, f"Renamed to {account.name}.")
+    return redirect("accounts:account", account_id)
 
 
 @never_cache

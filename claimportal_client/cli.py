@@ -29,6 +29,14 @@ DEFAULT_BASE_URL = "http://localhost:8000"
 EXIT_ERROR, EXIT_SETTLED_UNCLAIMED, EXIT_STILL_PENDING = 1, 3, 4
 
 
+def wait_exit_code(state: str) -> int:
+    """How a wait for a claim ends, for ``status --wait`` and ``bin/demo --wait``
+    alike: 0 claimed, 3 expired or suspended, 4 still pending."""
+    if state == "claimed":
+        return 0
+    return EXIT_STILL_PENDING if state == "pending" else EXIT_SETTLED_UNCLAIMED
+
+
 def claim_within(deadline: datetime, now: datetime | None = None) -> str:
     """A rough, human distance to the deadline, as wrangler prints it."""
     minutes = round(((deadline - (now or datetime.now(UTC))).total_seconds()) / 60)
@@ -172,11 +180,7 @@ class Cli:
         elif status.claimed_at:
             lines.append(f"Claimed at {status.claimed_at:%Y-%m-%d %H:%M:%S} UTC")
         self.emit(status.to_dict(), "\n".join(lines))
-        if not self.args.wait or status.state == "claimed":
-            return 0
-        return (
-            EXIT_STILL_PENDING if status.state == "pending" else EXIT_SETTLED_UNCLAIMED
-        )
+        return wait_exit_code(status.state) if self.args.wait else 0
 
     def d1_execute(self) -> int:
         account = self.required_account()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .cli import DEFAULT_BASE_URL, box, claim_within
+from .cli import DEFAULT_BASE_URL, box, claim_within, wait_exit_code
 from .client import CLAIM_PROMPT, AccountStatus, Client, TemporaryAccount
 from .errors import ClaimportalError, ConnectionFailed
 from .project import WorkerProject, load_project
@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             render(outcome, project, sys.stdout)
         if args.wait:
-            follow(Client(base_url), outcome.account, sys.stdout)
+            status = follow(Client(base_url), outcome.account, sys.stdout)
+            return wait_exit_code(status.state)
     except ConnectionFailed as error:
         print(
             f"✘ {error}\n  Is claimportal running? Start it with bin/run.",

@@ -72,7 +72,7 @@ def test_the_claim_page_shows_what_the_agent_built_and_no_values(opened, made):
         "An agent deployed this for you",
         made.account.name,
         "Lisbon, PT",
-        "wrangler/4.164.0",
+        "using <code>wrangler 4.164.0</code>",
         # the Worker, its preview link, deploy and compatibility
         "hello-worker",
         f"http://hello-worker.{subdomain}.preview.localhost:8787",

@@ -15,12 +15,12 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.exceptions import (
-    AuthenticationRequired,
     DomainError,
     InvalidInput,
     PayloadTooLarge,
     ServiceUnavailable,
 )
+from accounts.services.clients import note_agent_client
 from accounts.services.tokens import authenticate_token
 
 from . import envelope
@@ -96,10 +96,16 @@ def endpoint(*, auth: bool = True) -> Callable[[dict[str, Handler]], Handler]:
                     )
                     request.api_token = token
                     request.cloud_account = token.account
+                    note_agent_client(
+                        account=token.account,
+                        user_agent=request.headers.get("User-Agent", ""),
+                    )
                 return handler(request, *args, **kwargs)
             except DomainError as error:
                 response = envelope.from_error(error)
-                if isinstance(error, AuthenticationRequired):
+                # Every 401 (no token, an unknown one, a claimed account's old
+                # one) tells the agent where to get a token.
+                if response.status_code == HTTPStatus.UNAUTHORIZED:
                     response["WWW-Authenticate"] = WWW_AUTHENTICATE
                 return response
             except RequestDataTooBig:

@@ -1,6 +1,7 @@
 """Settings shared by every environment. Values from outside come through env."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -36,6 +37,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+    "allauth.mfa",
     "accounts",
 ]
 
@@ -67,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
+                "accounts.context_processors.held_claim",
             ],
         },
     },
@@ -180,6 +187,73 @@ ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key", "signup": "20/m/ip"}
+# Sign-in without a password: a code sent by email, or a passkey (WebAuthn,
+# which browsers allow on https and on localhost). A passkey can also create
+# the account, once the address is confirmed by code.
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+MFA_SUPPORTED_TYPES = ["webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_PASSKEY_SIGNUP_ENABLED = ACCOUNT_EMAIL_VERIFICATION == "mandatory"
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = False
+
+# One-tap sign-in through other identity providers, each on when its client
+# is configured. The callback to register with the provider is
+# PUBLIC_BASE_URL + /accounts/<provider>/login/callback/ (openid_connect:
+# /accounts/oidc/<CLAIMPORTAL_OIDC_ID>/login/callback/).
+SOCIALACCOUNT_PROVIDERS: dict[str, dict] = {}
+if env.text("CLAIMPORTAL_OIDC_CLIENT_ID"):
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "APPS": [
+            {
+                "provider_id": env.text("CLAIMPORTAL_OIDC_ID", "sso"),
+                "name": env.text("CLAIMPORTAL_OIDC_NAME", "your organisation"),
+                "client_id": env.required("CLAIMPORTAL_OIDC_CLIENT_ID"),
+                "secret": env.text("CLAIMPORTAL_OIDC_CLIENT_SECRET", ""),
+                "settings": {
+                    "server_url": env.required("CLAIMPORTAL_OIDC_SERVER_URL"),
+                    "oauth_pkce_enabled": True,
+                },
+            }
+        ],
+    }
+for _provider in ("github", "google"):
+    _client_id = env.text(f"CLAIMPORTAL_{_provider.upper()}_CLIENT_ID")
+    if _client_id:
+        SOCIALACCOUNT_PROVIDERS[_provider] = {
+            "APPS": [
+                {
+                    "client_id": _client_id,
+                    "secret": env.required(
+                        f"CLAIMPORTAL_{_provider.upper()}_CLIENT_SECRET"
+                    ),
+                }
+            ],
+            "SCOPE": ["user:email"] if _provider == "github" else ["email"],
+        }
+PROVIDER_ORIGINS = {
+    "github": "https://github.com",
+    "google": "https://accounts.google.com",
+}
+
+
+def sign_in_form_action(providers: dict[str, dict]) -> list[str]:
+    """CSP form-action: our own forms, and the identity providers our sign-in
+    buttons post to (the browser checks where the post's redirect goes)."""
+    origins = [PROVIDER_ORIGINS[name] for name in providers if name in PROVIDER_ORIGINS]
+    for app in providers.get("openid_connect", {}).get("APPS", []):
+        url = urlsplit(app["settings"]["server_url"])
+        origins.append(f"{url.scheme}://{url.netloc}")
+    return [CSP.SELF, *origins]
+
+
+# An address the provider vouches for needs no code of ours; one it does not
+# is confirmed by code like any other. An existing account with the same
+# verified address is signed in, not duplicated.
+SOCIALACCOUNT_EMAIL_VERIFICATION = ACCOUNT_EMAIL_VERIFICATION
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_QUERY_EMAIL = True
+SOCIALACCOUNT_STORE_TOKENS = False
 LOGIN_REDIRECT_URL = "accounts:mine"
 LOGIN_URL = "account_login"
 
@@ -210,7 +284,7 @@ SECURE_CSP = {
     "img-src": [CSP.SELF, "data:"],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.NONE],
-    "form-action": [CSP.SELF],
+    "form-action": sign_in_form_action(SOCIALACCOUNT_PROVIDERS),
     "frame-ancestors": [CSP.NONE],
 }
 
@@ -362,10 +436,18 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     },
+    "filters": {
+        "expected_not_found": {"()": "claimportal.logfilters.ExpectedNotFound"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.text("LOG_LEVEL", "INFO")},
     "loggers": {
         # Request lines carry paths, and claim paths carry keys: never log them.
         "django.server": {"handlers": [], "propagate": False},
+        "django.request": {
+            "handlers": ["console"],
+            "filters": ["expected_not_found"],
+            "propagate": False,
+        },
     },
 }

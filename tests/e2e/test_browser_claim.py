@@ -167,7 +167,7 @@ def test_an_existing_person_signs_in_keeps_the_agent_an_hour_and_claims(
     page.get_by_role("link", name="I have an account: sign in").click()
     page.locator("#id_login").fill("ada@example.com")
     page.locator("#id_password").fill("correct horse battery")
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Sign In", exact=True).click()
 
     page.get_by_text("It will belong to ada@example.com").wait_for()
     page.screenshot(path=shots / "claim-landing-desktop.png", full_page=True)
@@ -245,7 +245,7 @@ def test_from_wrangler_to_owner_the_real_clients_agree(
     page.get_by_role("link", name="I have an account: sign in").click()
     page.locator("#id_login").fill(ada.email)
     page.locator("#id_password").fill("correct horse battery")
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Sign In", exact=True).click()
     page.locator("[data-claim-button]").click()
     page.get_by_text("is yours").wait_for()
     page.locator("#id_name").fill("laptop")

@@ -1,6 +1,6 @@
 """What the preview runtime should be doing, read from the database: which
 Worker versions run, under which host, with which banner, and which
-subdomains answer "suspended" or "expired". The runtime's reconcile loop
+subdomains answer "suspended", "expired" or "deleted". The runtime's reconcile loop
 applies it, so any crash or restart converges on the database."""
 
 from dataclasses import dataclass, field
@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from accounts.models import CloudAccount, WorkerScript
+from accounts.models import AuditEvent, CloudAccount, WorkerScript
 
 # How long the edge keeps saying "expired" for a deleted account's subdomain.
 GONE_RETENTION = timedelta(days=7)
@@ -84,11 +84,22 @@ def _gone(now: datetime) -> dict[str, tuple[str, str]]:
     recent = Q(claim_expires_at__gte=now - GONE_RETENTION)
     accounts = CloudAccount.objects.filter(Q(state=state.SUSPENDED) | ended & recent)
     gone = {}
-    for account in accounts.only(
-        "subdomain", "state", "expires_at", "claim_expires_at"
-    ):
+    ended_accounts = list(
+        accounts.only("subdomain", "state", "expires_at", "claim_expires_at")
+    )
+    # Deleted by the holder of the claim link ("Delete it now"), not expired.
+    declined = set(
+        AuditEvent.objects.filter(
+            kind=AuditEvent.Kind.DECLINED,
+            account_id__in=[a.pk for a in ended_accounts if a.state == state.EXPIRED],
+        ).values_list("account_id", flat=True)
+    )
+    for account in ended_accounts:
         if account.state == state.SUSPENDED:
             gone[account.subdomain] = ("suspended", "")
+        elif account.pk in declined:
+            when = _when(account.claim_expires_at)
+            gone[account.subdomain] = ("deleted", f"It was deleted at {when}.")
         else:
             ended_at = min(account.expires_at, account.claim_expires_at)
             gone[account.subdomain] = ("expired", f"It expired at {_when(ended_at)}.")
