@@ -300,6 +300,12 @@ CLAIMPORTAL_D1_QUERY_SECONDS = env.integer("CLAIMPORTAL_D1_QUERY_SECONDS", 30)
 CLAIMPORTAL_D1_MAX_RESULT_BYTES = env.integer(
     "CLAIMPORTAL_D1_MAX_RESULT_BYTES", 32 * 1024 * 1024
 )
+# How far back D1 time travel reaches (Cloudflare's 30 days); never less than an
+# unclaimed account lives, so an agent can always undo its own writes.
+CLAIMPORTAL_D1_TIME_TRAVEL = max(
+    env.minutes("CLAIMPORTAL_D1_TIME_TRAVEL_MINUTES", 30 * 24 * 60),
+    CLAIMPORTAL_ACCOUNT_LIFETIME,
+)
 CLAIMPORTAL_QUEUES_MAX = env.integer("CLAIMPORTAL_QUEUES_MAX", 10)
 CLAIMPORTAL_QUEUE_MAX_MESSAGE_BYTES = env.integer(
     "CLAIMPORTAL_QUEUE_MAX_MESSAGE_BYTES", 128 * 1024
