@@ -397,6 +397,23 @@ HYPERDRIVE = ACCOUNT_PATH + "/hyperdrive/configs"
 CONFIG_ID = param("config_id", "The Hyperdrive config's id.", HEX_ID)
 CERTIFICATES = ACCOUNT_PATH + "/mtls_certificates"
 CERTIFICATE_ID = param("certificate_id", "The certificate's id.", HEX_ID)
+ALL_METHODS = ["get", "head", "post", "put", "patch", "delete"]
+
+
+def not_offered(product: str, path: str, note: str = "") -> Schema:
+    """A refusal of a product temporary accounts do not carry (code 10064)."""
+    parameters = [ACCOUNT_ID]
+    if "{rest}" in path:
+        parameters.append(param("rest", f"Any {product} path."))
+    return operation(
+        f"Refused: {product} is not a product of temporary accounts (400, code "
+        f"10064, the reason in the status line too).{note}",
+        tag="not offered",
+        parameters=parameters,
+        errors={"400": f"Always: {product} is not available on temporary accounts."},
+    )
+
+
 R2 = ACCOUNT_PATH + "/r2/{rest}"
 R2_REFUSED = operation(
     "Refused: R2 is not a product of temporary accounts (400, code 10042).",
@@ -946,6 +963,22 @@ PATHS: dict[str, Schema] = {
     },
     # R2 is not offered: every call is a 400 with code 10042 and the reason.
     R2: dict.fromkeys(["get", "head", "post", "put", "patch", "delete"], R2_REFUSED),
+    **{
+        ACCOUNT_PATH + path: dict.fromkeys(
+            ALL_METHODS, not_offered(product, path, note)
+        )
+        for path, product, note in (
+            ("/challenges/widgets", "Turnstile", ""),
+            ("/challenges/widgets/{rest}", "Turnstile", ""),
+            ("/containers", "Containers", ""),
+            (
+                "/containers/{rest}",
+                "Containers",
+                " GET containers/applications answers an empty list.",
+            ),
+            ("/cloudchamber/{rest}", "Containers", ""),
+        )
+    },
     ACCOUNT_PATH + "/event_notifications/r2/{rest}": dict.fromkeys(
         ["get", "head", "post", "put", "patch", "delete"], R2_REFUSED
     ),

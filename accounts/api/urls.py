@@ -8,6 +8,7 @@ from . import (
     d1_time_travel,
     hyperdrive,
     kv,
+    not_offered,
     openapi,
     provisioning,
     queues,
@@ -121,6 +122,23 @@ urlpatterns = [
         ACCOUNT + "event_notifications/r2/<path:rest>",
         r2.refused,
         name="api-r2-notifications-refused",
+    ),
+    path(ACCOUNT + "challenges/widgets", not_offered.turnstile, name="api-turnstile"),
+    path(
+        ACCOUNT + "challenges/widgets/<path:rest>",
+        not_offered.turnstile,
+        name="api-turnstile-widget",
+    ),
+    path(ACCOUNT + "containers", not_offered.containers, name="api-containers"),
+    path(
+        ACCOUNT + "containers/<path:rest>",
+        not_offered.containers,
+        name="api-containers-rest",
+    ),
+    path(
+        ACCOUNT + "cloudchamber/<path:rest>",
+        not_offered.containers,
+        name="api-cloudchamber-rest",
     ),
     # Workers: what wrangler deploy calls.
     path(WORKERS + "scripts", workers.scripts, name="api-workers-scripts"),
