@@ -149,3 +149,52 @@ class LinkRevoked(NotFound):
         "This link was made before the deployment was claimed, and a claim ends "
         "every link made before it: ask for a new one."
     )
+
+
+# --- D1 time travel, GraphQL, event subscriptions, products not offered ---------
+
+
+class TimeTravelOutOfWindow(DomainError):
+    code = 7520
+    status = HTTPStatus.BAD_REQUEST
+    message = "That moment is outside this database's time-travel window."
+
+
+class BookmarkInvalid(DomainError):
+    code = 7521
+    status = HTTPStatus.BAD_REQUEST
+    message = (
+        "That bookmark does not belong to this database; get one with "
+        "'wrangler d1 time-travel info'."
+    )
+
+
+class GraphQLNotSupported(DomainError):
+    code = 10060
+    status = HTTPStatus.BAD_REQUEST
+    message = (
+        "This GraphQL query is not answered here: temporary accounts answer the "
+        "D1 analytics queries of 'wrangler d1 info' and 'wrangler d1 insights'."
+    )
+
+
+class EventSourceNotOffered(DomainError):
+    code = 10061
+    status = HTTPStatus.BAD_REQUEST
+
+
+class SubscriptionExists(Conflict):
+    code = 10062
+    message = "This account already has an event subscription for that source."
+
+
+class SubscriptionNotFound(NotFound):
+    code = 10063
+    message = "The event subscription could not be found."
+
+
+class ProductNotOffered(DomainError):
+    """A Cloudflare product temporary accounts do not carry (turnstile, containers)."""
+
+    code = 10064
+    status = HTTPStatus.BAD_REQUEST

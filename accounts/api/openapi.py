@@ -397,6 +397,23 @@ HYPERDRIVE = ACCOUNT_PATH + "/hyperdrive/configs"
 CONFIG_ID = param("config_id", "The Hyperdrive config's id.", HEX_ID)
 CERTIFICATES = ACCOUNT_PATH + "/mtls_certificates"
 CERTIFICATE_ID = param("certificate_id", "The certificate's id.", HEX_ID)
+ALL_METHODS = ["get", "head", "post", "put", "patch", "delete"]
+
+
+def not_offered(product: str, path: str, note: str = "") -> Schema:
+    """A refusal of a product temporary accounts do not carry (code 10064)."""
+    parameters = [ACCOUNT_ID]
+    if "{rest}" in path:
+        parameters.append(param("rest", f"Any {product} path."))
+    return operation(
+        f"Refused: {product} is not a product of temporary accounts (400, code "
+        f"10064, the reason in the status line too).{note}",
+        tag="not offered",
+        parameters=parameters,
+        errors={"400": f"Always: {product} is not available on temporary accounts."},
+    )
+
+
 R2 = ACCOUNT_PATH + "/r2/{rest}"
 R2_REFUSED = operation(
     "Refused: R2 is not a product of temporary accounts (400, code 10042).",
@@ -675,6 +692,38 @@ PATHS: dict[str, Schema] = {
             raw={"application/sql": {"schema": STRING}},
         )
     },
+    D1_DB + "/time_travel/bookmark": {
+        "get": operation(
+            "The bookmark of the state at the start of timestamp's minute (the "
+            "current state without one).",
+            tag="d1",
+            parameters=[
+                ACCOUNT_ID,
+                DATABASE_ID,
+                query("timestamp", "RFC 3339 time or Unix seconds.", TIMESTAMP),
+            ],
+            result=obj(["bookmark"], bookmark=STRING),
+        )
+    },
+    D1_DB + "/time_travel/restore": {
+        "post": operation(
+            "Restore the database, in one transaction, to a bookmark or to the "
+            "start of a timestamp's minute; previous_bookmark undoes it.",
+            tag="d1",
+            parameters=[
+                ACCOUNT_ID,
+                DATABASE_ID,
+                query("bookmark", "A bookmark from /time_travel/bookmark."),
+                query("timestamp", "RFC 3339 time or Unix seconds.", TIMESTAMP),
+            ],
+            result=obj(
+                ["bookmark", "previous_bookmark", "message"],
+                bookmark=STRING,
+                previous_bookmark=STRING,
+                message=STRING,
+            ),
+        )
+    },
     # --- Queues ---------------------------------------------------------------------
     QUEUES: {
         "get": operation(
@@ -914,6 +963,22 @@ PATHS: dict[str, Schema] = {
     },
     # R2 is not offered: every call is a 400 with code 10042 and the reason.
     R2: dict.fromkeys(["get", "head", "post", "put", "patch", "delete"], R2_REFUSED),
+    **{
+        ACCOUNT_PATH + path: dict.fromkeys(
+            ALL_METHODS, not_offered(product, path, note)
+        )
+        for path, product, note in (
+            ("/challenges/widgets", "Turnstile", ""),
+            ("/challenges/widgets/{rest}", "Turnstile", ""),
+            ("/containers", "Containers", ""),
+            (
+                "/containers/{rest}",
+                "Containers",
+                " GET containers/applications answers an empty list.",
+            ),
+            ("/cloudchamber/{rest}", "Containers", ""),
+        )
+    },
     ACCOUNT_PATH + "/event_notifications/r2/{rest}": dict.fromkeys(
         ["get", "head", "post", "put", "patch", "delete"], R2_REFUSED
     ),

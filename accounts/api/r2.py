@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from accounts.exceptions import DomainError
 
 from .kit import endpoint
+from .not_offered import refusal
 
 
 class R2NotOffered(DomainError):
@@ -26,7 +27,7 @@ class R2NotOffered(DomainError):
 
 
 def _refuse(request: HttpRequest, account_id: str, rest: str = "") -> HttpResponse:
-    raise R2NotOffered()
+    return refusal(R2NotOffered())
 
 
 refused = endpoint()(

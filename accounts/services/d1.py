@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -46,6 +46,7 @@ from accounts.exceptions import (
     ServiceUnavailable,
 )
 from accounts.models import CloudAccount, D1Database, account_storage_prefix
+from accounts.services import d1_time_travel
 from accounts.services.concurrency import slot
 from accounts.services.inventory import changes_inventory, inventory_changed
 from accounts.services.validation import clean_text
@@ -152,9 +153,11 @@ def delete_database(*, account: CloudAccount, id_or_name: str) -> None:
     running finishes on the unlinked file. Raises DatabaseNotFound."""
     database = get_database(account=account, id_or_name=id_or_name)
     storage_name, imports = database.storage_name, _imports_folder(database)
+    history = d1_time_travel.folder(database)
     with transaction.atomic():
         database.delete()
         transaction.on_commit(lambda: _discard_folder(imports))
+        transaction.on_commit(lambda: _discard_folder(history))
         if storage_name:
             transaction.on_commit(lambda: default_storage.delete(storage_name))
 
@@ -475,6 +478,46 @@ def _is_schema_change(sql: str) -> bool:
     return bool(re.match(r"\s*(CREATE|DROP|ALTER)\b", _strip_comments(sql), re.I))
 
 
+def _connect(database: D1Database) -> sqlite3.Connection:
+    path = quote(default_storage.path(database.storage_name))
+    try:
+        # mode=rw: a file deleted meanwhile is not silently re-created empty.
+        return sqlite3.connect(
+            f"file:{path}?mode=rw",
+            uri=True,
+            isolation_level=None,
+            timeout=settings.CLAIMPORTAL_D1_QUERY_SECONDS,
+        )
+    except sqlite3.OperationalError as exc:
+        raise DatabaseNotFound() from exc
+
+
+def _begin(conn: sqlite3.Connection, database: D1Database) -> None:
+    """Take SQLite's write lock, then keep the state the call may change."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise QueryError(f"{exc}: the database stayed busy.") from exc
+    d1_time_travel.keep_state(database=database, now=datetime.now(UTC))
+
+
+@contextmanager
+def write_lock(database: D1Database) -> Iterator[sqlite3.Connection]:
+    """A plain connection to the database's file in one write transaction, for
+    our own maintenance (a time-travel restore): committed, with the new size
+    recorded, when the body returns; rolled back if it raises."""
+    with closing(_connect(database)) as conn:
+        _begin(conn, database)
+        try:
+            yield conn
+            _record_size(database, conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
 @contextmanager
 def _session(database: D1Database) -> Iterator[_Session]:
     """Open the database's file with D1's limits and run the body as one SQLite
@@ -484,26 +527,12 @@ def _session(database: D1Database) -> Iterator[_Session]:
     database take turns across threads and processes (waiting up to the query
     time limit), and reads cost no write to PostgreSQL.
     """
-    path = quote(default_storage.path(database.storage_name))
-    try:
-        # mode=rw: a file deleted meanwhile is not silently re-created empty.
-        conn = sqlite3.connect(
-            f"file:{path}?mode=rw",
-            uri=True,
-            isolation_level=None,
-            timeout=settings.CLAIMPORTAL_D1_QUERY_SECONDS,
-        )
-    except sqlite3.OperationalError as exc:
-        raise DatabaseNotFound() from exc
-    with closing(conn):
+    with closing(_connect(database)) as conn:
         session = _Session(
             conn, time.monotonic() + settings.CLAIMPORTAL_D1_QUERY_SECONDS
         )
         _configure(conn, session)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise QueryError(f"{exc}: the database stayed busy.") from exc
+        _begin(conn, database)
         conn.set_authorizer(session.authorize)
         try:
             yield session

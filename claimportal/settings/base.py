@@ -401,6 +401,12 @@ CLAIMPORTAL_D1_MAX_EXPORT_BYTES = env.integer(
 # D1 calls (queries, imports, exports) one account may have running at once,
 # from the API and its Workers together; more get a 429 (code 7429).
 CLAIMPORTAL_D1_MAX_CONCURRENT = env.integer("CLAIMPORTAL_D1_MAX_CONCURRENT", 4)
+# How far back D1 time travel reaches (Cloudflare's 30 days); never less than an
+# unclaimed account lives, so an agent can always undo its own writes.
+CLAIMPORTAL_D1_TIME_TRAVEL = max(
+    env.minutes("CLAIMPORTAL_D1_TIME_TRAVEL_MINUTES", 30 * 24 * 60),
+    CLAIMPORTAL_ACCOUNT_LIFETIME,
+)
 CLAIMPORTAL_QUEUES_MAX = env.integer("CLAIMPORTAL_QUEUES_MAX", 10)
 CLAIMPORTAL_QUEUE_MAX_MESSAGE_BYTES = env.integer(
     "CLAIMPORTAL_QUEUE_MAX_MESSAGE_BYTES", 128 * 1024
