@@ -6,7 +6,9 @@ written to disk. Real workerd, as root, with the sandbox on."""
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -356,3 +358,41 @@ def test_hostile_manifests_never_stop_the_runtime(
         portal = live_server.url + "/"
         with urllib.request.urlopen(portal, timeout=30) as page:  # noqa: S310
             assert page.status == 200
+
+
+def test_previews_work_from_a_checkout_no_other_user_can_enter(
+    account, preview_settings
+):
+    """CI may clone the project into a folder only root can enter (mode 0700):
+    a copy of this checkout there, with its state folder inside it, still runs
+    Workers, since every file workerd reads is in the state folder and its
+    cell, bound in by root."""
+    closed = Path(tempfile.mkdtemp(prefix="cp7-"))
+    try:
+        assert closed.stat().st_mode & 0o777 == 0o700
+        checkout = closed / "c"
+        shutil.copytree(
+            ROOT,
+            checkout,
+            ignore=shutil.ignore_patterns(
+                ".git", ".venv", "var", "__pycache__", "*.pyc", ".*_cache"
+            ),
+        )
+        state = checkout / "s"
+        state.mkdir()
+        (state / "media").mkdir()
+        copy = preview_runtime.Runtime(state, state / "media", root=checkout)
+        copy.start(**RUNTIME_ENV)
+        try:
+            script = live(copy, account, "closed")
+            assert copy.command("GET", "/status")["sandbox"] is True
+            assert copy.get(host_of(script)).text == "fine"
+            assert copy.get(host_of(script), "/vault").text == "stored"
+            uid = PreviewIdentity.objects.get(account=account).uid
+            # workerd's UID cannot even reach the checkout, yet it runs.
+            probe = run_as(uid, f"PATHS = {[str(checkout) + '/']!r}\n" + PROBE)
+            assert probe == {str(checkout) + "/": "PermissionError"}
+        finally:
+            copy.stop()
+    finally:
+        shutil.rmtree(closed, ignore_errors=True)
