@@ -705,3 +705,16 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.id
+
+
+class PreviewIdentity(models.Model):
+    """The UID (and GID, the same number) an account's Workers run under in the
+    preview runtime: recorded so it survives restarts and is never shared."""
+
+    account = models.OneToOneField(
+        CloudAccount, on_delete=models.CASCADE, related_name="preview_identity"
+    )
+    uid = models.PositiveIntegerField(unique=True)
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.uid}"

@@ -79,7 +79,7 @@ def direct_workerd(version, scratch: Path) -> tuple[object, int, list]:
         config=config,
         sockets={"http": listener, "admin": admin},
         log=scratch / "log",
-        sandbox=False,
+        cell=None,
         timeout=30,
     )
     return started.process, listener.getsockname()[1], [listener, admin]

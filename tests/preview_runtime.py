@@ -53,7 +53,8 @@ class Answer:
 class Runtime:
     """The runtime process, its state dir, and ways to talk to both."""
 
-    def __init__(self, state_dir: Path, media_root: Path) -> None:
+    def __init__(self, state_dir: Path, media_root: Path, root: Path = ROOT) -> None:
+        self.root = root  # the checkout it runs from
         self.state_dir = state_dir
         self.media_root = media_root
         self.process: subprocess.Popen | None = None
@@ -65,7 +66,7 @@ class Runtime:
         self.output = open(self.state_dir / "runtime.out", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "preview_runtime", "--port", "0"],
-            cwd=ROOT,
+            cwd=self.root,
             env=subprocess_env(
                 CLAIMPORTAL_PREVIEW_STATE_DIR=str(self.state_dir),
                 CLAIMPORTAL_NODE_TOOLS=str(node_tools_dir()),

@@ -251,6 +251,34 @@ def test_manifests_are_checked(api, manifest, status):
     assert not AssetUploadSession.objects.exists()
 
 
+H = "0" * 32
+# Manifests whose files cannot all exist on one disk, and what the error says.
+HOSTILE_MANIFESTS = [
+    ({"/" + "a" * 256: {"hash": H, "size": 1}}, "longer than 255 bytes"),
+    ({"/d/" + "é" * 128 + ".html": {"hash": H, "size": 1}}, "longer than 255 bytes"),
+    ({"/a": {"hash": H, "size": 1}, "/a/b": {"hash": H, "size": 1}}, "a folder"),
+    ({"/x/a/b": {"hash": H, "size": 1}, "/X/A": {"hash": H, "size": 1}}, "a folder"),
+    ({"/A.txt": {"hash": H, "size": 1}, "/a.txt": {"hash": H, "size": 1}}, "by case"),
+    ({"/a/./b": {"hash": H, "size": 1}}, "'.' or '..'"),
+    ({"/../etc/passwd": {"hash": H, "size": 1}}, "'.' or '..'"),
+    ({"/a\x00b": {"hash": H, "size": 1}}, "NUL"),
+    ({"/a//b": {"hash": H, "size": 1}}, "empty part"),
+    ({"/a/": {"hash": H, "size": 1}}, "empty part"),
+    ({"/" + "a/" * 2100 + "b": {"hash": H, "size": 1}}, "4096"),
+]
+
+
+@pytest.mark.parametrize(("manifest", "said"), HOSTILE_MANIFESTS)
+def test_manifests_that_cannot_exist_on_disk_are_refused(api, manifest, said):
+    response = api.post(
+        "workers/scripts/site/assets-upload-session", {"manifest": manifest}
+    )
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_code(response) == 10021
+    assert said in response.json()["errors"][0]["message"]
+    assert not AssetUploadSession.objects.exists()
+
+
 def test_the_number_of_asset_files_is_limited(api, settings):
     settings.CLAIMPORTAL_MAX_ASSET_FILES = 2
     response = open_session(api)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from accounts.models import CloudAccount
+from accounts.models import CloudAccount, PreviewIdentity
 from tests import preview_runtime
 from tests.preview_runtime import host_of, make_worker
 
@@ -112,12 +112,18 @@ def test_a_redeploy_swaps_versions_without_a_failed_request(runtime, account):
     assert versions == [f"v-{script.current_version_id}"]
 
 
-def test_workers_run_as_nobody_without_network(runtime, account):
+def test_workers_run_as_their_accounts_uid_without_network(runtime, account):
     script = make_worker(account, "who", HELLO)
     pid = runtime.apply(script)["pid"]
-    status = Path(f"/proc/{pid}/status").read_text()
     if runtime.command("GET", "/status")["sandbox"]:
-        assert re.search(r"^Uid:\s+65534\s", status, re.M)
+        # The process we hold starts the cell; workerd runs below it.
+        cell = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        while cell and Path(f"/proc/{cell[0]}/comm").read_text() != "workerd\n":
+            cell = Path(f"/proc/{cell[0]}/task/{cell[0]}/children").read_text().split()
+        pid = int(cell[0])
+        uid = PreviewIdentity.objects.get(account=account).uid
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert re.search(rf"^Uid:\s+{uid}\s", status, re.M)
         ours = os.readlink("/proc/self/ns/net")
         assert os.readlink(f"/proc/{pid}/ns/net") != ours
     assert "workerd" in Path(f"/proc/{pid}/cmdline").read_text()

@@ -94,7 +94,7 @@ def serve(
     ``direct`` ones run at once in the request's own thread."""
     path.unlink(missing_ok=True)
     server = _Server(str(path), _Handler)
-    path.chmod(0o666)  # Django may run as another user
+    path.chmod(0o660)  # Django (same user or group) only: never a Worker's UID
     server.commands = commands
     server.direct = direct
     server.timeout_seconds = timeout

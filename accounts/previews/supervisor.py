@@ -33,10 +33,11 @@ from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from accounts.models import WorkerVersion
-from accounts.services.previews import delivery, process
+from accounts.services.previews import delivery, process, sandbox
 from accounts.services.previews.client import unix_request
-from accounts.services.previews.render import WorkerConfigInvalid, WorkerPaths
-from accounts.services.previews.specs import write_version
+from accounts.services.previews.identity import identity_for
+from accounts.services.previews.render import WorkerConfigInvalid
+from accounts.services.previews.specs import worker_paths, write_version
 from accounts.services.previews.state import Desired, Target, desired_previews
 
 from . import control, front
@@ -74,6 +75,10 @@ class Slot:
     crashes: list[float] = field(default_factory=list)
     cpu_used: float = -1.0
     last_active: float = 0.0
+    exit_reason: str = ""  # why its last process ended, when we know (memory ...)
+    pinned_since: float = 0.0  # when it started using its whole CPU quota
+    cpu_sample: tuple[float, float] = (0.0, 0.0)  # (monotonic, cpu seconds)
+    cells: int = 0  # cgroups made for it so far (each process has its own)
 
     @property
     def alive(self) -> bool:
@@ -86,6 +91,7 @@ class Slot:
             "startup_ms": self.startup_ms,
             "error": self.error,
             "pid": self.process.pid if self.alive else None,
+            "exit_reason": self.exit_reason,
         }
 
 
@@ -98,12 +104,14 @@ class Supervisor:
         sandbox: bool,
         binary: Path,
         log: Callable[[str], None] = logger.info,
+        edge_gid: int | None = None,
     ) -> None:
         self.root = state_dir
         self.port = port
         self.sandbox = sandbox
         self.binary = binary
         self.say = log
+        self.edge_gid = edge_gid if edge_gid is not None else os.getgid()
         self.commands: queue.Queue[control.Command] = queue.Queue()
         self.slots: dict[str, Slot] = {}
         self.desired = Desired(targets={}, gone={})
@@ -127,8 +135,12 @@ class Supervisor:
         """Bind the sockets, start the internal endpoints, the Workers and the
         front (visitors wait in the port's queue until then)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self.root.chmod(0o755)  # sandboxed processes (nobody) reach their files
+        # Workers see their files through their cells' mounts, never by these
+        # paths; the edge walks them to the sockets (0711: no listing).
+        self.root.chmod(0o711)
         (self.root / "accounts").mkdir(exist_ok=True)
+        (self.root / "accounts").chmod(0o711)
+        self.cgroups = sandbox.group_prefix(self.root)
         listener = socket.create_server(("127.0.0.1", self.port), backlog=1024)
         self.port = listener.getsockname()[1]
         self.front = front.Front(
@@ -216,6 +228,7 @@ class Supervisor:
                 self.reconcile()
                 next_reconcile = time.monotonic() + interval
             self.stop_idle()
+            self.stop_pinned()
             self._publish_running()
 
     def _publish_running(self) -> None:
@@ -346,6 +359,8 @@ class Supervisor:
         for target in desired.targets.values():
             self._converge(target)
         self._remove_orphaned_files(desired)
+        if self.sandbox:
+            sandbox.remove_empty_groups(self.cgroups)
         self._update_routes(desired)
 
     def _converge(self, target: Target) -> None:
@@ -395,31 +410,65 @@ class Supervisor:
 
     def launch(self, slot: Slot, target: Target) -> None:
         """Start the target's version; replace what runs without refusing a
-        visitor. A version that cannot start leaves the old one serving."""
-        began = time.monotonic()
+        visitor. A version that cannot start leaves the old one serving.
+        Whatever goes wrong fails this Worker alone, never the runtime."""
+        try:
+            self._launch(slot, target)
+        except Exception as error:  # an upload we did not foresee: its own 502
+            logger.exception("preview runtime: cannot start %s", target.key)
+            close_old_connections()
+            self._failed(slot, target, f"The runtime could not start it: {error}")
+
+    def _prepare(self, slot: Slot, target: Target) -> tuple[Path, process.Cell | None]:
+        """Render the version into its folder and make the Worker's cell."""
         directory = slot.directory / f"v-{target.version_id}"
         objects = slot.directory / "do"
+        version = WorkerVersion.objects.select_related("script").get(
+            pk=target.version_id
+        )
+        identity = identity_for(account_id=target.account_id) if self.sandbox else None
+        for folder in (slot.directory.parent, slot.directory):
+            folder.mkdir(parents=True, exist_ok=True)
+            if identity is not None:
+                # The edge's group passes (to http.sock); no Worker's UID does:
+                # its cell shows it its own files.
+                os.chown(folder, 0, self.edge_gid)
+                folder.chmod(0o710)
+        objects.mkdir(exist_ok=True)
+        config = write_version(
+            version=version,
+            directory=directory,
+            paths=worker_paths(
+                directory=directory,
+                control_socket=self.root / "control.sock",
+                objects=objects,
+                cell=identity is not None,
+            ),
+            heap_mb=settings.CLAIMPORTAL_PREVIEW_HEAP_MB,
+            banner=target.banner,
+            # Only the banner changes: the running process serves these files.
+            assets=not (slot.alive and slot.version_id == target.version_id),
+        )
+        if identity is None:
+            return config, None
+        sandbox.own(directory, identity)
+        sandbox.own(objects, identity)
+        slot.cells += 1
+        cgroup = sandbox.Cgroup(f"{self.cgroups}/{target.key}-{slot.cells}")
+        cgroup.create(process.limits())
+        cell = process.Cell(
+            identity=identity,
+            cgroup=cgroup,
+            objects=objects,
+            control=self.root / "control.sock",
+        )
+        return config, cell
+
+    def _launch(self, slot: Slot, target: Target) -> None:
+        began = time.monotonic()
         try:
             close_old_connections()
-            version = WorkerVersion.objects.select_related("script").get(
-                pk=target.version_id
-            )
-            objects.mkdir(parents=True, exist_ok=True)
-            if self.sandbox:
-                os.chown(objects, process.NOBODY, process.NOBODY)
-            config = write_version(
-                version=version,
-                directory=directory,
-                paths=WorkerPaths(
-                    control_socket=str(self.root / "control.sock"),
-                    durable_objects=str(objects),
-                    assets=str(directory / "assets"),
-                ),
-                heap_mb=settings.CLAIMPORTAL_PREVIEW_HEAP_MB,
-                banner=target.banner,
-                # Only the banner changes: the running process serves these files.
-                assets=not (slot.alive and slot.version_id == target.version_id),
-            )
+            config, cell = self._prepare(slot, target)
         except (WorkerVersion.DoesNotExist, DatabaseError):
             logger.exception("preview runtime: cannot read version %s", target.key)
             close_old_connections()
@@ -428,8 +477,11 @@ class Supervisor:
             self._failed(slot, target, invalid.message)
             return
         if slot.http is None:
-            slot.http = process.unix_listener(slot.directory / "http.sock")
-            slot.admin = process.unix_listener(slot.directory / "admin.sock")
+            owner = (cell.identity.uid, self.edge_gid) if cell else None
+            slot.http = process.unix_listener(slot.directory / "http.sock", owner=owner)
+            slot.admin = process.unix_listener(
+                slot.directory / "admin.sock", owner=(0, 0) if cell else None
+            )
         old = slot.process if slot.alive else None
         if old is not None and target.has_durable_objects:
             # Two processes must never share one Durable Object's SQLite file:
@@ -439,16 +491,19 @@ class Supervisor:
         log = slot.directory / "log"
         if slot.version_id != target.version_id:
             log.write_bytes(b"")  # one log per version; a crash's stays for its restart
+        log.chmod(0o600)
         try:
             started = process.spawn(
                 config=config,
                 sockets={"http": slot.http, "admin": slot.admin},
                 log=log,
-                sandbox=self.sandbox,
+                cell=cell,
                 timeout=settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS,
                 binary=self.binary,
             )
         except process.StartupFailed as failure:
+            if cell is not None:
+                cell.cgroup.remove()
             if old is None:
                 self._close(slot)
             self._failed(slot, target, failure.message)
@@ -459,6 +514,7 @@ class Supervisor:
         slot.startup_ms = started.startup_ms
         slot.started_at = slot.last_active = time.monotonic()
         slot.cpu_used = -1.0
+        slot.pinned_since, slot.cpu_sample = 0.0, (0.0, 0.0)
         slot.state, slot.error, slot.failed_version = "running", "", ""
         previous = slot.version_id
         slot.version_id, slot.banner = target.version_id, target.banner
@@ -468,6 +524,51 @@ class Supervisor:
             f"preview {target.host}: version {target.version_id} listening after "
             f"{started.startup_ms} ms ({time.monotonic() - began:.2f} s in all)"
         )
+
+    def _exit_reason(self, ended: subprocess.Popen) -> str:
+        """What the kernel says about a cell whose process ended."""
+        if not isinstance(ended, sandbox.Jailed):
+            return ""
+        reason = ""
+        if ended.cgroup.out_of_memory():
+            reason = (
+                "It used more than its "
+                f"{settings.CLAIMPORTAL_PREVIEW_MEMORY_MB} MiB of memory and was "
+                "stopped."
+            )
+        ended.cgroup.remove()
+        return reason
+
+    def stop_pinned(self) -> None:
+        """Stop Workers that kept using their whole CPU quota (a loop in
+        waitUntil, an alarm ...) for CLAIMPORTAL_PREVIEW_CPU_PINNED_SECONDS:
+        the kernel throttles them meanwhile, this ends it."""
+        limit = settings.CLAIMPORTAL_PREVIEW_CPU_PINNED_SECONDS
+        if not self.sandbox or limit <= 0:
+            return
+        quota = settings.CLAIMPORTAL_PREVIEW_CPU_PERCENT / 100
+        now = time.monotonic()
+        for slot in self.slots.values():
+            if not slot.alive or not isinstance(slot.process, sandbox.Jailed):
+                continue
+            used = slot.process.cgroup.cpu_seconds()
+            then, before = slot.cpu_sample
+            if now - then < 1.0:
+                continue
+            slot.cpu_sample = (now, used)
+            if not then:
+                continue
+            if (used - before) / (now - then) < 0.9 * quota:
+                slot.pinned_since = 0.0
+            elif not slot.pinned_since:
+                slot.pinned_since = then
+            elif now - slot.pinned_since >= limit:
+                self._close(slot)
+                slot.state = "stopped"
+                slot.exit_reason = (
+                    f"It used its whole CPU quota for {limit} s and was stopped."
+                )
+                self.say(f"preview {slot.key}: stopped, pinned at its CPU quota")
 
     def _failed(self, slot: Slot, target: Target, message: str) -> None:
         slot.failed_version, slot.failed_at = target.version_id, time.monotonic()
@@ -493,6 +594,8 @@ class Supervisor:
         us why nobody answers."""
         if slot.process is not None:
             process.stop(slot.process, grace=0)
+            if isinstance(slot.process, sandbox.Jailed):
+                slot.process.cgroup.remove()
             slot.process = None
         for name in ("http", "admin"):
             listener = getattr(slot, name)
@@ -518,9 +621,13 @@ class Supervisor:
             if slot.process is None or slot.process.poll() is None:
                 continue
             code = slot.process.returncode
+            slot.exit_reason = self._exit_reason(slot.process)
             slot.process = None
             slot.crashes = [t for t in slot.crashes if now - t < CRASH_WINDOW] + [now]
-            self.say(f"preview {slot.key}: process exited with status {code}")
+            self.say(
+                f"preview {slot.key}: process exited with status {code}"
+                + (f" ({slot.exit_reason})" if slot.exit_reason else "")
+            )
             target = self.desired.targets.get(slot.key)
             if len(slot.crashes) >= CRASH_LIMIT or target is None:
                 slot.state = "crashed"
@@ -540,7 +647,7 @@ class Supervisor:
         for slot in self.slots.values():
             if not slot.alive:
                 continue
-            used = process.cpu_seconds(slot.process.pid)
+            used = process.used_cpu(slot.process)
             if used != slot.cpu_used:
                 slot.cpu_used, slot.last_active = used, now
             elif now - slot.last_active > idle:

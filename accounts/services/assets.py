@@ -72,6 +72,45 @@ def asset_hash(data: bytes, *, path: str) -> str:
     return blake3(text).hexdigest()[:32]
 
 
+MAX_PATH_COMPONENT_BYTES = 255  # what Linux filesystems allow in one name
+
+
+def _check_writable(manifest: dict[str, Any]) -> None:
+    """Refuse a manifest whose files cannot all exist on one disk: the preview
+    writes each asset as a file named by its path (on a filesystem that may
+    ignore case)."""
+    files = {path.casefold(): path for path in manifest}
+    folders: dict[str, str] = {}
+    for path in manifest:
+        parts = path.split("/")[1:]
+        if any(not part for part in parts):
+            raise AssetsInvalid(f"Asset path {path[:200]!r} has an empty part.")
+        for part in parts:
+            if len(part.encode()) > MAX_PATH_COMPONENT_BYTES:
+                raise AssetsInvalid(
+                    f"Asset path {path[:200]!r} has a part longer than "
+                    f"{MAX_PATH_COMPONENT_BYTES} bytes."
+                )
+        for depth in range(1, len(parts)):
+            folder = "/" + "/".join(parts[:depth])
+            folders.setdefault(folder.casefold(), folder)
+    for key, folder in folders.items():
+        if key in files:
+            raise AssetsInvalid(
+                f"Asset {files[key][:200]!r} is a file, and a folder of "
+                f"{folder[:200]!r} as well."
+            )
+    if len(files) < len(manifest):
+        seen: dict[str, str] = {}
+        for path in manifest:
+            if path.casefold() in seen:
+                raise AssetsInvalid(
+                    f"Asset paths {seen[path.casefold()][:200]!r} and "
+                    f"{path[:200]!r} differ only by case."
+                )
+            seen[path.casefold()] = path
+
+
 def clean_manifest(manifest: Any) -> dict[str, dict[str, Any]]:
     """A manifest as wrangler sends it, checked against the limits.
 
@@ -89,8 +128,13 @@ def clean_manifest(manifest: Any) -> dict[str, dict[str, Any]]:
     total = 0
     clean = {}
     for path, entry in manifest.items():
-        if not path.startswith("/") or len(path) > 4096 or "\x00" in path:
-            raise AssetsInvalid(f"Asset path {path[:200]!r} must start with '/'.")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise AssetsInvalid(f"Asset path {str(path)[:200]!r} must start with '/'.")
+        if len(path) > 4096 or "\x00" in path:
+            raise AssetsInvalid(
+                f"Asset path {path[:200]!r} is longer than 4096 characters or "
+                "holds a NUL character."
+            )
         if {".", ".."} & set(path.split("/")):
             # A URL never asks for these, and the preview writes files by path.
             raise AssetsInvalid(f"Asset path {path[:200]!r} has '.' or '..' in it.")
@@ -110,6 +154,7 @@ def clean_manifest(manifest: Any) -> dict[str, dict[str, Any]]:
             )
         total += size
         clean[path] = {"hash": digest, "size": size}
+    _check_writable(clean)
     if total > settings.CLAIMPORTAL_MAX_ASSETS_TOTAL_BYTES:
         raise PayloadTooLarge(
             f"The assets add up to {total} bytes; the limit is "

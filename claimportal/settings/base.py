@@ -359,6 +359,21 @@ CLAIMPORTAL_PREVIEW_IDLE_SECONDS = env.integer("CLAIMPORTAL_PREVIEW_IDLE_SECONDS
 CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS = env.integer(
     "CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS", 2
 )
+# Each Worker's cell (when sandboxed): what the kernel lets it use, whether or
+# not a request is open. Pinned at its CPU quota this long, it is stopped.
+CLAIMPORTAL_PREVIEW_MEMORY_MB = env.integer("CLAIMPORTAL_PREVIEW_MEMORY_MB", 256)
+CLAIMPORTAL_PREVIEW_CPU_PERCENT = env.integer("CLAIMPORTAL_PREVIEW_CPU_PERCENT", 50)
+CLAIMPORTAL_PREVIEW_PIDS = env.integer("CLAIMPORTAL_PREVIEW_PIDS", 64)
+CLAIMPORTAL_PREVIEW_CPU_PINNED_SECONDS = env.integer(
+    "CLAIMPORTAL_PREVIEW_CPU_PINNED_SECONDS", 60
+)
+# The UIDs (GID = UID) given to accounts' Workers, one each: "first-last".
+CLAIMPORTAL_PREVIEW_UID_RANGE = env.text(
+    "CLAIMPORTAL_PREVIEW_UID_RANGE", "200000-299999"
+)
+# The group that may connect to Workers' HTTP sockets besides the runtime
+# (the edge's group, e.g. haproxy); empty: the runtime's own group.
+CLAIMPORTAL_PREVIEW_EDGE_GROUP = env.text("CLAIMPORTAL_PREVIEW_EDGE_GROUP", "")
 # Keyed hashing of client addresses: we keep where an account came from without
 # keeping the address itself. Unset, SECRET_KEY is the key.
 CLAIMPORTAL_ORIGIN_HASH_KEY = env.text("CLAIMPORTAL_ORIGIN_HASH_KEY")

@@ -1,5 +1,6 @@
 """``manage.py preview_runtime``: serve every live Worker on its preview host."""
 
+import grp
 import signal
 from pathlib import Path
 
@@ -10,9 +11,19 @@ from accounts.previews.supervisor import Supervisor
 from accounts.services.previews import process
 
 
-def _reachable_by_nobody(directory: Path) -> bool:
-    """Whether every folder above ``directory`` lets other users through."""
-    return all(p.stat().st_mode & 0o001 for p in directory.resolve().parents)
+def _edge_gid() -> int | None:
+    """The group of the edge (CLAIMPORTAL_PREVIEW_EDGE_GROUP: a name or gid)."""
+    wanted = settings.CLAIMPORTAL_PREVIEW_EDGE_GROUP
+    if not wanted:
+        return None
+    if wanted.isdigit():
+        return int(wanted)
+    try:
+        return grp.getgrnam(wanted).gr_gid
+    except KeyError:
+        raise CommandError(
+            f"CLAIMPORTAL_PREVIEW_EDGE_GROUP names {wanted!r}, no such group."
+        ) from None
 
 
 class Command(BaseCommand):
@@ -37,8 +48,9 @@ class Command(BaseCommand):
             raise CommandError(error.message) from error
         state_dir = Path(settings.CLAIMPORTAL_PREVIEW_STATE_DIR)
         state_dir.mkdir(parents=True, exist_ok=True)
-        sandbox = self._sandbox(state_dir)
+        sandbox = self._sandbox()
         supervisor = Supervisor(
+            edge_gid=_edge_gid(),
             state_dir=state_dir,
             port=port,
             sandbox=sandbox,
@@ -52,9 +64,13 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         supervisor.start()
+        how = (
+            "sandboxed: a UID, cgroup and mount namespace per account, no network"
+            if sandbox
+            else "not sandboxed"
+        )
         self.stdout.write(
-            f"Preview runtime ({version}, "
-            f"{'sandboxed as nobody, no network' if sandbox else 'not sandboxed'}) "
+            f"Preview runtime ({version}, {how}) "
             f"on http://127.0.0.1:{supervisor.port}, serving "
             f"{len(supervisor.slots)} Workers."
         )
@@ -64,20 +80,17 @@ class Command(BaseCommand):
             supervisor.stop()
             self.stdout.write("Preview runtime stopped.")
 
-    def _sandbox(self, state_dir: Path) -> bool:
-        wanted = (settings.CLAIMPORTAL_PREVIEW_SANDBOX or "auto").lower()
-        if wanted == "off":
-            return False
-        possible = process.sandbox_available() and _reachable_by_nobody(state_dir)
-        if wanted == "on" and not possible:
-            raise CommandError(
-                "CLAIMPORTAL_PREVIEW_SANDBOX=on, but workerd cannot run as nobody "
-                "in its own network namespace here (needs root, unshare and "
-                "setpriv, and a state dir other users can reach)."
-            )
-        if not possible:
+    def _sandbox(self) -> bool:
+        try:
+            sandboxed = process.wanted_sandbox()
+        except process.RuntimeUnavailable as error:  # =on, and it cannot
+            raise CommandError(error.message) from error
+        if not sandboxed:
+            problem = process.sandbox_problem()
+            why = problem or "CLAIMPORTAL_PREVIEW_SANDBOX=off"
             self.stderr.write(
-                "Running Workers without the sandbox (nobody, no network): "
-                "workerd still denies them outbound network."
+                f"Workers run without the sandbox ({why}): no own UID, no "
+                "cgroup limits, no mount namespace; set CLAIMPORTAL_PREVIEW_SANDBOX"
+                "=on to refuse this."
             )
-        return possible
+        return sandboxed

@@ -7,16 +7,46 @@
 // module's default export, an entry Worker bound to theirs (TARGET, BANNER).
 // The banner is HTML the runtime escaped already.
 
-export function withBanner(response, banner) {
-  const type = response.headers.get("content-type") || "";
-  if (!banner || !type.toLowerCase().includes("text/html")) return response;
+// Types a browser renders as a page we can mark, and answers it would sniff
+// (no type, an invalid one, or one that asks for sniffing).
+const PAGE = new Set(["text/html", "application/xhtml+xml"]);
+const SNIFFED = new Set(["unknown/unknown", "application/unknown", "*/*"]);
+const MIME = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
+// Documents a browser renders (and runs scripts in) that we cannot mark.
+const XML = /^(text\/xml|application\/xml|text\/xsl|[a-z0-9.-]+\/[a-z0-9.-]+\+xml)$/;
+
+function mark(response, banner) {
+  let placed = false;
   return new HTMLRewriter()
     .on("body", {
       element(body) {
         body.append(banner, { html: true });
+        placed = true;
+      },
+    })
+    .onDocument({
+      end(end) {
+        if (!placed) end.append(banner, { html: true }); // a page with no <body>
       },
     })
     .transform(response);
+}
+
+// Every answer a browser would render as a page carries the banner; any other
+// that a browser might still render (sniffed, or an XML document) goes out as
+// a download it will not render, with sniffing off.
+export function withBanner(response, banner) {
+  if (!banner || response.status === 101 || response.body === null) return response;
+  const header = (response.headers.get("content-type") || "").toLowerCase();
+  const types = header.split(",").map((part) => part.split(";")[0].trim());
+  if (types.some((type) => PAGE.has(type))) return mark(response, banner);
+  const valid = types.filter((type) => MIME.test(type) && !SNIFFED.has(type));
+  if (valid.length && !valid.some((type) => XML.test(type))) return response;
+  const safe = new Response(response.body, response);
+  if (!valid.length) safe.headers.set("content-type", "application/octet-stream");
+  else safe.headers.set("content-disposition", "attachment");
+  safe.headers.set("x-content-type-options", "nosniff");
+  return safe;
 }
 
 function shown(answer, banner) {

@@ -25,8 +25,9 @@ from django.conf import settings
 
 from accounts.exceptions import DomainError
 
-JS_ROOT = Path(__file__).resolve().parents[2] / "previews"  # holds js/
-NOBODY = 65534
+from . import sandbox
+
+JS_ROOT = Path(__file__).resolve().parents[2] / "previews" / "js"  # copied, never read
 STARTUP_CPU_SECONDS = 2.0
 # What workerd prints that says nothing about the Worker (and names our paths):
 # its own source locations, stack addresses and error ids.
@@ -96,29 +97,72 @@ def check_workerd_version(binary: Path) -> str:
     return printed
 
 
-def sandbox_available() -> bool:
-    """Whether workerd can run as nobody in an empty network namespace here."""
-    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
+def sandbox_problem() -> str:
+    """Why Workers cannot run in cells here ("" when they can)."""
+    return sandbox.host_problem()
+
+
+def wanted_sandbox() -> bool:
+    """Whether Workers (and deploy checks) run in cells, from
+    CLAIMPORTAL_PREVIEW_SANDBOX: ``on`` refuses to run without, ``auto`` uses
+    them where the host can, ``off`` never (development only)."""
+    wanted = (settings.CLAIMPORTAL_PREVIEW_SANDBOX or "auto").lower()
+    if wanted == "off":
         return False
-    probe = subprocess.run(
-        ["unshare", "--net", "--", "true"], capture_output=True, timeout=10
+    problem = sandbox_problem()
+    if problem and wanted == "on":
+        raise RuntimeUnavailable(
+            f"CLAIMPORTAL_PREVIEW_SANDBOX=on, but Workers cannot be sandboxed: "
+            f"{problem}."
+        )
+    return not problem
+
+
+def limits() -> sandbox.Limits:
+    return sandbox.Limits(
+        memory_mb=settings.CLAIMPORTAL_PREVIEW_MEMORY_MB,
+        cpu_percent=settings.CLAIMPORTAL_PREVIEW_CPU_PERCENT,
+        pids=settings.CLAIMPORTAL_PREVIEW_PIDS,
     )
-    return probe.returncode == 0
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def unix_listener(path: Path) -> socket.socket:
-    """A listening unix socket that anyone on this host may connect to (the
-    sandboxed runtime runs as nobody); access is decided by the directory."""
+def unix_listener(path: Path, *, owner: tuple[int, int] | None = None) -> socket.socket:
+    """A listening unix socket; ``owner`` (uid, gid) alone may connect
+    (mode 0660), else anyone who can reach its folder may."""
     path.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
-    os.chmod(path, 0o666)  # noqa: S103 - the directory decides who may connect
+    if owner is None:
+        os.chmod(path, 0o666)  # noqa: S103 - the directory decides who may connect
+    else:
+        os.chown(path, *owner)
+        os.chmod(path, 0o660)
     listener.listen(512)
     return listener
+
+
+def install_helpers(directory: Path) -> None:
+    """Copy our own Workers (bridge, trigger, banner ...) next to a version's
+    config: workerd reads nothing from the checkout."""
+    target = directory / "js"
+    target.mkdir(parents=True, exist_ok=True)
+    for source in JS_ROOT.glob("*.js"):
+        shutil.copyfile(source, target / source.name)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Where a sandboxed workerd runs: as whom, in which cgroup, with which
+    of the runtime's files (its version folder is the config's)."""
+
+    identity: sandbox.Identity
+    cgroup: sandbox.Cgroup
+    objects: Path | None = None  # its Durable Object folder, writable
+    control: Path | None = None  # the binding endpoints' socket
 
 
 @dataclass
@@ -132,51 +176,58 @@ def spawn(
     config: Path,
     sockets: dict[str, socket.socket],
     log: Path,
-    sandbox: bool,
+    cell: Cell | None,
     timeout: float,
     binary: Path | None = None,
 ) -> Started:
-    """Start ``workerd serve config`` on the given listening sockets and wait
-    until it accepts on all of them. Raises StartupFailed with workerd's own
-    words (or a time-out) after killing the process."""
+    """Start ``workerd serve config`` on the given listening sockets (in
+    ``cell`` when given) and wait until it accepts on all of them. Raises
+    StartupFailed with workerd's own words (or a time-out) after killing it.
+
+    Everything workerd reads is in the config's folder (modules, assets, our
+    helpers under ``js/``): inside a cell that folder is all it sees."""
     binary = binary or workerd_binary()
     read_end, write_end = os.pipe()
     fds = [write_end, *(s.fileno() for s in sockets.values())]
-    command = [
-        str(binary),
+    folder = sandbox.INSIDE_VERSION if cell else str(config.parent)
+    arguments = [
         "serve",
-        str(config),
+        f"{folder}/{config.name}",
         "--experimental",
         f"--control-fd={write_end}",
         "--import-path",
-        str(JS_ROOT),
+        folder,
         *(f"--socket-fd={name}={s.fileno()}" for name, s in sockets.items()),
     ]
-    if sandbox:
-        command = [
-            "unshare",
-            "--net",
-            "--",
-            "setpriv",
-            "--pdeathsig",
-            "SIGKILL",
-            f"--reuid={NOBODY}",
-            f"--regid={NOBODY}",
-            "--clear-groups",
-            "--no-new-privs",
-            *command,
-        ]
     began = time.monotonic()
     with open(log, "ab") as output:
-        process = subprocess.Popen(
-            command,
-            pass_fds=fds,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            cwd=config.parent,
-            preexec_fn=None if sandbox else _die_with_parent,
-        )
+        options = {
+            "pass_fds": fds,
+            "stdin": subprocess.DEVNULL,
+            "stdout": output,
+            "stderr": subprocess.STDOUT,
+            "cwd": config.parent,
+        }
+        if cell is None:
+            process = subprocess.Popen(
+                [str(binary), *arguments], preexec_fn=_die_with_parent, **options
+            )
+        else:
+            process = sandbox.Jailed(
+                sandbox.command(
+                    binary=binary,
+                    identity=cell.identity,
+                    cgroup=cell.cgroup,
+                    version_dir=config.parent,
+                    objects_dir=cell.objects,
+                    control_socket=cell.control,
+                    workerd_args=arguments,
+                ),
+                cgroup=cell.cgroup,
+                identity=cell.identity,
+                start_new_session=True,
+                **options,
+            )
     os.close(write_end)
     try:
         _await_listening(read_end, set(sockets), process, began + timeout)
@@ -188,6 +239,13 @@ def spawn(
     finally:
         os.close(read_end)
     return Started(process, round((time.monotonic() - began) * 1000))
+
+
+def used_cpu(process: subprocess.Popen) -> float:
+    """CPU seconds a Worker's process (its whole cell, when it has one) used."""
+    if isinstance(process, sandbox.Jailed):
+        return process.cgroup.cpu_seconds()
+    return cpu_seconds(process.pid)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -208,7 +266,7 @@ def _await_listening(
             raise StartupFailed("The Worker did not start within the time limit.")
         # Startup is limited in CPU time, not wall time: a busy host slows a
         # start down, a loop at the top level of the script burns CPU.
-        if cpu_seconds(process.pid) > STARTUP_CPU_SECONDS:
+        if used_cpu(process) > STARTUP_CPU_SECONDS:
             raise StartupFailed(
                 f"The Worker's startup used more than {STARTUP_CPU_SECONDS} s of "
                 "CPU time (is there an endless loop at the top level?)."

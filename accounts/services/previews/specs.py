@@ -12,7 +12,8 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import AssetBlob, WorkerVersion
 
-from . import process
+from . import process, sandbox
+from .identity import identity_for
 from .render import (
     DurableObjectClass,
     Module,
@@ -122,6 +123,23 @@ def write_assets(*, version: WorkerVersion, directory: Path) -> int:
     return len(manifest)
 
 
+def worker_paths(*, directory: Path, control_socket: Path, objects: Path, cell: bool):
+    """Where workerd finds a version's things: the host's paths, or the ones
+    its cell shows (the version folder, its Durable Object folder and the
+    binding endpoints' socket, bound in by the sandbox)."""
+    if cell:
+        return WorkerPaths(
+            control_socket=sandbox.INSIDE_CONTROL,
+            durable_objects=sandbox.INSIDE_OBJECTS,
+            assets=f"{sandbox.INSIDE_VERSION}/assets",
+        )
+    return WorkerPaths(
+        control_socket=str(control_socket),
+        durable_objects=str(objects),
+        assets=str(directory / "assets"),
+    )
+
+
 def write_version(
     *,
     version: WorkerVersion,
@@ -131,9 +149,10 @@ def write_version(
     assets: bool = True,
     banner: str = "",
 ) -> Path:
-    """Render ``version`` into ``directory`` (config, modules and, with
-    ``assets``, its static files) and return the config file; ``banner`` goes
-    on its HTML pages. Raises WorkerConfigInvalid."""
+    """Render ``version`` into ``directory`` (config, modules, our helper
+    Workers and, with ``assets``, its static files under ``assets/``) and
+    return the config file; ``banner`` goes on its HTML pages. Everything
+    workerd reads is then in ``directory``. Raises WorkerConfigInvalid."""
     rendered = render_worker(
         worker_spec(version=version), paths=paths, heap_mb=heap_mb, banner=banner
     )
@@ -141,9 +160,10 @@ def write_version(
     for name, content in rendered.files.items():
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_bytes(content)
-    Path(paths.assets).mkdir(parents=True, exist_ok=True)
+    process.install_helpers(directory)
+    (directory / "assets").mkdir(exist_ok=True)
     if assets and "manifest" in (version.assets or {}):
-        write_assets(version=version, directory=Path(paths.assets))
+        write_assets(version=version, directory=directory / "assets")
     config = directory / "config.capnp"
     config.write_text(rendered.config, encoding="utf-8")
     return config
@@ -156,28 +176,43 @@ class WorkerStartupFailed(WorkerConfigInvalid):
 
 def check_version_starts(*, version: WorkerVersion) -> int | None:
     """Start ``version`` once in a scratch workerd, as Cloudflare validates an
-    upload, and return its startup time in ms. Raises WorkerStartupFailed with
-    workerd's message. Returns None when workerd is not installed here (the
-    runtime then reports the failure on the claim page instead)."""
+    upload, and return its startup time in ms: in the same cell as the
+    runtime would run it (the account's UID, no network, the same cgroup
+    limits). Raises WorkerStartupFailed with workerd's message. Returns None
+    when workerd is not installed here (the runtime then reports the failure
+    on the claim page instead)."""
     try:
         binary = process.workerd_binary()
+        jailed = process.wanted_sandbox()
     except process.RuntimeUnavailable:
         return None
     with tempfile.TemporaryDirectory(prefix="cp-check-") as scratch:
         root = Path(scratch)
-        paths = WorkerPaths(
-            control_socket=str(root / "control.sock"),
-            durable_objects=str(root / "do"),
-            assets=str(root / "assets"),
-        )
-        (root / "do").mkdir()
+        files = root / "version"
+        objects = root / "do"
+        objects.mkdir()
         config = write_version(
             version=version,
-            directory=root,
-            paths=paths,
+            directory=files,
+            paths=worker_paths(
+                directory=files,
+                control_socket=root / "control.sock",
+                objects=objects,
+                cell=jailed,
+            ),
             heap_mb=settings.CLAIMPORTAL_PREVIEW_HEAP_MB,
             assets=False,  # starting needs the folder, not the files
         )
+        cell = None
+        if jailed:
+            identity = identity_for(account_id=version.script.account_id)
+            sandbox.own(files, identity)
+            sandbox.own(objects, identity)
+            group = f"{sandbox.group_prefix(root)}-check"
+            cell = process.Cell(
+                identity=identity, cgroup=sandbox.Cgroup(group), objects=objects
+            )
+            cell.cgroup.create(process.limits())
         sockets = {
             name: process.unix_listener(root / f"{name}.sock")
             for name in ("http", "admin")
@@ -187,10 +222,11 @@ def check_version_starts(*, version: WorkerVersion) -> int | None:
                 config=config,
                 sockets=sockets,
                 log=root / "log",
-                sandbox=False,
+                cell=cell,
                 timeout=settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS,
                 binary=binary,
             )
+            process.stop(started.process, grace=0)
         except process.StartupFailed as failure:
             raise WorkerStartupFailed(
                 f"The Worker failed to start: {failure.message}"
@@ -198,5 +234,7 @@ def check_version_starts(*, version: WorkerVersion) -> int | None:
         finally:
             for listener in sockets.values():
                 listener.close()
-        process.stop(started.process, grace=0)
+            if cell is not None:
+                cell.cgroup.kill()
+                cell.cgroup.remove()
         return started.startup_ms
