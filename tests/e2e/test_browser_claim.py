@@ -182,6 +182,47 @@ def test_an_existing_person_signs_in_keeps_the_agent_an_hour_and_claims(
     assert deployed.claim_key not in page.url
 
 
+def test_a_planted_link_does_not_replace_the_claim_a_person_holds(
+    browser, site, deployed, provision, django_user_model
+):
+    """Another site sends a signed-in person, who is reviewing their own claim,
+    to a claim link of its own: the browser asks which to keep."""
+    ada = django_user_model.objects.create_user(
+        "ada", "ada@example.com", "correct horse battery"
+    )
+    EmailAddress.objects.create(user=ada, email=ada.email, verified=True, primary=True)
+    planted = provision()
+    page, _recorder = open_page(browser, site, **DESKTOP)
+    page.goto(deployed.claim_url)
+    page.get_by_role("link", name="I have an account: sign in").click()
+    page.locator("#id_login").fill("ada@example.com")
+    page.locator("#id_password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign In").click()
+    page.get_by_text("It will belong to ada@example.com").wait_for()
+
+    # A page elsewhere (never on the network: the browser answers it itself).
+    evil = "http://planting.example.test/"
+    page.context.route(
+        evil,
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body=f'<script>location = "{planted.claim_url}"</script>',
+        ),
+    )
+    response = page.goto(evil)
+    page.wait_for_url(f"{site}/claim/")
+    page.get_by_role(
+        "heading", name="Two claim links are open in this browser"
+    ).wait_for()
+    assert response is not None
+    page.get_by_role("button", name=f"Keep {deployed.account.name}").click()
+
+    page.get_by_role("button", name=f"Claim {deployed.account.name}").click()
+    page.get_by_text(f"{deployed.account.name} is yours").wait_for()
+    assert CloudAccount.objects.get(pk=deployed.account.pk).owner == ada
+    assert CloudAccount.objects.get(pk=planted.account.pk).owner is None
+
+
 def test_every_other_state_has_its_own_page(
     browser, site, provision, deployed, user, shots
 ):
