@@ -25,6 +25,7 @@ urlpatterns = [
     # Key-less pages first: a real key is 43 random characters, never these words.
     path("claim/", views.claim_review, name="claim_review"),
     path("claim/delete/", views.claim_decline, name="claim_decline"),
+    path("claim/choose/", views.claim_choose, name="claim_choose"),
     path("claim/<str:key>/", views.claim_open, name="claim"),
     re_path(r"^claim/(?P<key>[^/]+)/(?P<tail>.+)$", views.claim_open),
     path("mine/", views.my_accounts, name="mine"),

@@ -1,5 +1,6 @@
 """Pages for people. Thin: read through selectors, act through services."""
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,11 +50,16 @@ from accounts.services.inventory import inventory_versions
 from accounts.services.previews.status import preview_status
 from accounts.services.provisioning import claim_url
 
-# The raw claim key lives in the session once the link is opened, as Django's
-# password reset keeps its token, so no later URL, history entry or Referer
-# carries it. (allauth/layouts/entrance.html reads the same name.)
-CLAIM_KEY = "claim_key"
-CLAIM_QR = "claim_qr"
+# The raw claim key lives in a signed, HttpOnly cookie of the browser session
+# once the link is opened, so no later URL, history entry or Referer carries it
+# (as Django's password reset swaps its token out of the address), and a client
+# that never comes back leaves nothing behind on the server. A second link
+# opened while the first is still open waits in CLAIM_OFFERED until the person
+# chooses: another site may have sent them to it. (The sign-in pages,
+# allauth/layouts/entrance.html, read CLAIM_COOKIE too.)
+CLAIM_COOKIE = "claimportal_claim"
+CLAIM_OFFERED = "claimportal_claim_offered"
+_COOKIE_SALT = "claimportal.claim-cookie"
 # Secrets shown once on the next page: a just-issued token, then forgotten.
 SHOWN_ONCE = "shown_once"
 MAX_KEY_LENGTH = 128  # real keys are 43 characters; anything longer is junk
@@ -154,29 +160,89 @@ def _origin_hash(request: HttpRequest) -> str:
     return request_origin(request).origin_hash
 
 
-def _claim_qr(request: HttpRequest, key: str) -> str:
+@functools.lru_cache(maxsize=256)
+def _claim_qr(key: str) -> str:
     """The claim URL as an inline SVG QR code, for carrying the claim to a
-    phone. It is the key in another form, so it lives where the key lives (the
-    session) and goes with it; drawing it once per link saves each page view
-    the ~15 ms that choosing the mask and building the path cost."""
-    cached = request.session.get(CLAIM_QR)
-    if cached and cached[0] == key:
-        return cached[1]
+    phone. It is the key in another form, so it is kept only in this process's
+    memory; drawing it once per link saves each page view the ~15 ms that
+    choosing the mask and building the path cost."""
     code = qrcode.QRCode(border=2, image_factory=qrcode.image.svg.SvgPathImage)
     code.add_data(claim_url(key))
-    svg = code.make_image().to_string(encoding="unicode")
-    request.session[CLAIM_QR] = (key, svg)
-    return svg
+    return code.make_image().to_string(encoding="unicode")
 
 
-def _forget_claim(request: HttpRequest) -> None:
-    for name in (CLAIM_KEY, CLAIM_QR):
-        request.session.pop(name, None)
+def _cookie_key(request: HttpRequest, name: str) -> str | None:
+    return request.get_signed_cookie(name, default=None, salt=_COOKIE_SALT) or None
 
 
-def _held_link(request: HttpRequest) -> tuple[str | None, ClaimLink | None]:
-    key = request.session.get(CLAIM_KEY)
-    return key, selectors.claim_link_for_key(key=key) if key else None
+def _set_cookie_key(response: HttpResponse, name: str, key: str) -> None:
+    response.set_signed_cookie(
+        name,
+        key,
+        salt=_COOKIE_SALT,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+
+
+def _link_for(key: str | None) -> ClaimLink | None:
+    return selectors.claim_link_for_key(key=key) if key else None
+
+
+@dataclass
+class HeldClaim:
+    """The claim this browser holds, and another link opened since, which
+    waits for the person to choose between the two."""
+
+    key: str | None
+    link: ClaimLink | None
+    offered_key: str | None = None
+    offered_link: ClaimLink | None = None
+
+    def save(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        """Write what changed into the response's cookies, unless the view
+        already set or dropped them."""
+        if CLAIM_COOKIE in response.cookies:
+            return response
+        if self.key != _cookie_key(request, CLAIM_COOKIE):
+            if self.key:
+                _set_cookie_key(response, CLAIM_COOKIE, self.key)
+            else:
+                response.delete_cookie(CLAIM_COOKIE, samesite="Lax")
+        if self.offered_key is None and CLAIM_OFFERED in request.COOKIES:
+            response.delete_cookie(CLAIM_OFFERED, samesite="Lax")
+        return response
+
+
+def _held_claim(request: HttpRequest) -> HeldClaim:
+    """What the cookies hold, settled: an offered link that is not open is
+    dropped, and one that is takes the place of a held link that no longer is."""
+    key = _cookie_key(request, CLAIM_COOKIE)
+    held = HeldClaim(key=key, link=_link_for(key))
+    offered = _cookie_key(request, CLAIM_OFFERED)
+    if offered is None or offered == key:
+        return held
+    offered_link = _link_for(offered)
+    if _status_of(request, offered_link) is not claims.ClaimStatus.OPEN:
+        return held
+    if _status_of(request, held.link) is not claims.ClaimStatus.OPEN:
+        return HeldClaim(key=offered, link=offered_link)
+    return HeldClaim(
+        key=key, link=held.link, offered_key=offered, offered_link=offered_link
+    )
+
+
+def open_held_claim(request: HttpRequest) -> ClaimLink | None:
+    """The claim link this browser holds, while it can still be claimed."""
+    link = _held_claim(request).link
+    return link if _status_of(request, link) is claims.ClaimStatus.OPEN else None
+
+
+def _forget_claim(response: HttpResponse) -> HttpResponse:
+    for name in (CLAIM_COOKIE, CLAIM_OFFERED):
+        response.delete_cookie(name, samesite="Lax")
+    return response
 
 
 def _status_of(request: HttpRequest, link: ClaimLink | None) -> claims.ClaimStatus:
@@ -191,6 +257,7 @@ def _status_of(request: HttpRequest, link: ClaimLink | None) -> claims.ClaimStat
 def _status_page(
     request: HttpRequest, status: claims.ClaimStatus, link: ClaimLink | None
 ) -> HttpResponse:
+    """The page for a link that cannot be acted on now."""
     template, code = STATUS_PAGES[status]
     account = link.account if link is not None else None
     return render(request, template, {"account": account}, status=code)
@@ -202,15 +269,24 @@ def _deadline(link: ClaimLink) -> datetime:
 
 @never_cache
 def claim_open(request: HttpRequest, key: str, tail: str = "") -> HttpResponse:
-    """The URL wrangler printed: keep the key in the session and move to a
-    key-less address. Changes nothing else (chat apps and scanners open it).
-    A tail pasted after the key is ignored rather than logged as a 404."""
+    """The URL wrangler printed: keep the key in the browser and move to a
+    key-less address. Changes nothing on the server (chat apps and scanners
+    open it). A link opened while the browser holds another open claim does not
+    replace it: the review page asks which to keep. A tail pasted after the key
+    is ignored rather than logged as a 404."""
     # From here on, even an error report or a 405 log line sees only this path.
     request.path = request.path_info = reverse("accounts:claim_review")
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
-    request.session[CLAIM_KEY] = key[:MAX_KEY_LENGTH]
-    response = redirect("accounts:claim_review")
+    key = key[:MAX_KEY_LENGTH]
+    held = _held_claim(request)
+    if held.key != key and _status_of(request, held.link) is claims.ClaimStatus.OPEN:
+        held.offered_key = key
+    else:
+        held = HeldClaim(key=key, link=None)
+    response = held.save(request, redirect("accounts:claim_review"))
+    if held.offered_key:
+        _set_cookie_key(response, CLAIM_OFFERED, held.offered_key)
     # The one address that holds the key is never anybody's Referer.
     response["Referrer-Policy"] = "no-referrer"
     return response
@@ -218,17 +294,51 @@ def claim_open(request: HttpRequest, key: str, tail: str = "") -> HttpResponse:
 
 def _open_claim(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Pages about the claim this browser holds: the view gets the key and its
-    link while the link is open; any other state gets its own page instead."""
+    link while the link is open; any other state gets its own page instead, and
+    a second open link the choice between the two."""
 
     @wraps(view)
     def wrapper(request: HttpRequest) -> HttpResponse:
-        key, link = _held_link(request)
-        status = _status_of(request, link)
+        held = _held_claim(request)
+        status = _status_of(request, held.link)
         if status is not claims.ClaimStatus.OPEN:
-            return _status_page(request, status, link)
-        return view(request, key, link)
+            response = _status_page(request, status, held.link)
+        elif held.offered_link is not None and request.method != "POST":
+            response = _choice_page(request, held)
+        else:
+            response = view(request, held.key, held.link)
+        return held.save(request, response)
 
     return wrapper
+
+
+def _choice_page(request: HttpRequest, held: HeldClaim) -> HttpResponse:
+    assert held.link is not None and held.offered_link is not None
+    return render(
+        request,
+        "accounts/claim_choose.html",
+        {
+            "choices": [
+                (held.link.account, "opened first"),
+                (held.offered_link.account, "opened last"),
+            ]
+        },
+        status=HTTPStatus.CONFLICT,
+    )
+
+
+@never_cache
+@require_POST
+def claim_choose(request: HttpRequest) -> HttpResponse:
+    """Keep one of two open claim links, the one the person names."""
+    held = _held_claim(request)
+    form = ClaimActionForm(request.POST)
+    chosen = form.cleaned_data["account"] if form.is_valid() else None
+    if held.offered_link is not None and chosen == held.offered_link.account_id:
+        held = HeldClaim(key=held.offered_key, link=held.offered_link)
+    elif held.link is not None and chosen == held.link.account_id:
+        held = HeldClaim(key=held.key, link=held.link)
+    return held.save(request, redirect("accounts:claim_review"))
 
 
 @never_cache
@@ -254,7 +364,6 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
                 )
             except ClaimError:
                 return _after_refusal(request)
-            _forget_claim(request)
             if form.cleaned_data["name"]:
                 naming.rename_account(
                     account_id=account.pk,
@@ -269,7 +378,7 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
                 ),
                 "token": result.agent_token.secret if result.agent_token else None,
             }
-            return redirect("accounts:account", account.pk)
+            return _forget_claim(redirect("accounts:account", account.pk))
     elif request.user.is_authenticated:
         form = ConfirmClaimForm(initial={"account": account.pk, "name": account.name})
     return render(
@@ -281,7 +390,7 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
             "previews": preview_status(account=account),
             "deadline": _deadline(link),
             "form": form,
-            "qr_svg": _claim_qr(request, key),
+            "qr_svg": _claim_qr(key),
         },
         status=(
             HTTPStatus.BAD_REQUEST
@@ -294,7 +403,7 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
 def _after_refusal(request: HttpRequest) -> HttpResponse:
     """A confirm or decline that the service refused: show the link's state as
     it is now; if it is still open, the person reviewed another link."""
-    _key, link = _held_link(request)
+    link = _held_claim(request).link
     status = _status_of(request, link)
     if status is claims.ClaimStatus.OPEN:
         messages.warning(
@@ -325,8 +434,9 @@ def claim_decline(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespon
                 )
             except ClaimError:
                 return _after_refusal(request)
-            _forget_claim(request)
-            return render(request, "accounts/claim_deleted.html", {"account": account})
+            return _forget_claim(
+                render(request, "accounts/claim_deleted.html", {"account": account})
+            )
     return render(
         request,
         "accounts/claim_decline.html",

@@ -11,9 +11,9 @@ from tests.claim_builders import add_resources, full_deploy
 
 pytestmark = pytest.mark.django_db
 
-# the session, the link with its account, then the inventory
+# the link with its account (the key is in a cookie), then the inventory
 INVENTORY_QUERIES = 3
-CLAIM_PAGE_QUERIES = 1 + 1 + INVENTORY_QUERIES
+CLAIM_PAGE_QUERIES = 1 + INVENTORY_QUERIES
 
 
 def test_the_inventory_names_every_resource_and_where_bindings_point(provision):

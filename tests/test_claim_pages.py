@@ -20,6 +20,7 @@ from accounts.models import (
     WorkerDeployment,
 )
 from accounts.services.claims import decline_claim
+from accounts.views import CLAIM_COOKIE
 from tests.claim_builders import NEVER_SHOWN, full_deploy
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,10 @@ def test_opening_the_link_swaps_the_key_for_a_keyless_address(client, made):
     assert response["Location"] == REVIEW
     assert made.claim_key not in response["Location"]
     assert_private(response, referrer_policy="no-referrer")
-    assert client.session["claim_key"] == made.claim_key
+    cookie = response.cookies[CLAIM_COOKIE]
+    assert (cookie["httponly"], cookie["samesite"]) == (True, "Lax")
+    assert not cookie["max-age"]  # gone when the browser closes
+    assert "sessionid" not in client.cookies
 
 
 def test_the_claim_page_shows_what_the_agent_built_and_no_values(opened, made):
@@ -138,7 +142,7 @@ def test_a_signed_in_person_claims_with_one_post(opened, made, user):
     assert response["Location"] == account_url
     account = CloudAccount.objects.get(pk=made.account.pk)
     assert (account.state, account.owner) == (CloudAccount.State.CLAIMED, user)
-    assert "claim_key" not in opened.session
+    assert opened.cookies[CLAIM_COOKIE].value == ""  # forgotten
     done = opened.get(account_url)
     assert done.status_code == HTTPStatus.OK
     assert f"{made.account.name} is yours".encode() in done.content
@@ -166,22 +170,66 @@ def test_confirming_needs_csrf(made, user):
     assert CloudAccount.objects.get(pk=made.account.pk).owner is None
 
 
-def test_a_link_swapped_in_another_tab_is_not_confirmed_blind(
+def test_a_second_link_asks_which_to_keep_and_replaces_nothing_silently(
     client, provision, made, user
 ):
     other = provision()
     client.force_login(user)
     client.get(claim_path(made.claim_key))
-    client.get(claim_path(other.claim_key))  # another tab opens another link
+    client.get(claim_path(other.claim_key))  # another tab, or another site
 
+    choice = client.get(REVIEW)
+    assert choice.status_code == HTTPStatus.CONFLICT
+    page = choice.content.decode()
+    assert "Two claim links are open in this browser" in page
+    for account in (made.account, other.account):
+        assert f'name="account" value="{account.pk}"' in page
+    # The page reviewed first still confirms what it showed.
+    confirmed = client.post(REVIEW, {"account": made.account.pk})
+    assert confirmed["Location"] == reverse("accounts:account", args=[made.account.pk])
+    assert CloudAccount.objects.get(pk=made.account.pk).owner == user
+
+
+def test_choosing_the_second_link_keeps_it_and_a_stale_tab_is_not_confirmed_blind(
+    client, provision, made, user
+):
+    other = provision()
+    client.force_login(user)
+    client.get(claim_path(made.claim_key))
+    client.get(claim_path(other.claim_key))
+
+    kept = client.post(reverse("accounts:claim_choose"), {"account": other.account.pk})
+    assert kept["Location"] == REVIEW
+    review = client.get(REVIEW)
+    assert review.status_code == HTTPStatus.OK
+    assert f"Claim {other.account.name}".encode() in review.content
+    # The first tab still shows the other account: its button is refused.
     response = client.post(REVIEW, {"account": made.account.pk}, follow=True)
-
     assert response.redirect_chain[-1][0] == REVIEW
     assert b"changed since you opened this page" in response.content
     for account in CloudAccount.objects.filter(
         pk__in=[made.account.pk, other.account.pk]
     ):
         assert account.owner is None
+
+
+def test_a_second_link_replaces_one_that_is_no_longer_open(client, provision, made):
+    expired = provision(now=made.account.created_at - timedelta(hours=2))
+    client.get(claim_path(expired.claim_key))
+    client.get(claim_path(made.claim_key))
+    assert client.get(REVIEW).status_code == HTTPStatus.OK  # no question to ask
+
+
+def test_five_hundred_anonymous_link_openings_store_no_session(client, made):
+    from django.contrib.sessions.models import Session
+
+    for number in range(500):
+        browser = Client()
+        key = made.claim_key if number % 10 == 0 else uuid.uuid4().hex
+        assert browser.get(claim_path(key)).status_code == HTTPStatus.FOUND
+        if number % 10 == 0:  # some come back to look; nobody does anything
+            assert browser.get(REVIEW).status_code == HTTPStatus.OK
+    assert Session.objects.count() == 0
 
 
 def test_a_malformed_confirmation_gets_the_page_back_not_an_error(opened, made, user):
@@ -386,19 +434,17 @@ def test_the_qr_code_carries_the_full_claim_link_to_a_phone(opened, made):
     code = qrcode.QRCode(border=2, image_factory=qrcode.image.svg.SvgPathImage)
     code.add_data(made.claim_url)
     assert drawn == code.make_image().to_string(encoding="unicode")
-    # drawn once per link, and gone with the key once the link is used
-    assert opened.session["claim_qr"][1] == drawn
     assert drawn in opened.get(REVIEW).content.decode()
 
 
-def test_a_claim_forgets_the_key_and_its_qr_code(opened, made, user):
+def test_a_claim_forgets_the_key(opened, made, user):
     opened.get(REVIEW)
     opened.force_login(user)
 
     opened.post(REVIEW, {"account": made.account.pk})
 
-    assert "claim_key" not in opened.session
-    assert "claim_qr" not in opened.session
+    assert opened.cookies[CLAIM_COOKIE].value == ""
+    assert made.claim_key not in str(dict(opened.session))
 
 
 @pytest.mark.parametrize(

@@ -154,22 +154,31 @@ def test_a_new_person_on_a_phone_signs_up_verifies_and_claims(
     assert key not in page.evaluate("document.referrer")
 
 
-def test_an_existing_person_signs_in_keeps_the_agent_an_hour_and_claims(
-    browser, site, deployed, django_user_model, shots
-):
+@pytest.fixture
+def ada(django_user_model):
+    """A person with a verified address and a password."""
     ada = django_user_model.objects.create_user(
         "ada", "ada@example.com", "correct horse battery"
     )
     EmailAddress.objects.create(user=ada, email=ada.email, verified=True, primary=True)
-    page, recorder = open_page(browser, site, **DESKTOP)
+    return ada
 
-    page.goto(deployed.claim_url)
+
+def sign_in_from_the_claim_page(page: Page, claim_url: str) -> None:
+    page.goto(claim_url)
     page.get_by_role("link", name="I have an account: sign in").click()
     page.locator("#id_login").fill("ada@example.com")
     page.locator("#id_password").fill("correct horse battery")
     page.get_by_role("button", name="Sign In", exact=True).click()
-
     page.get_by_text("It will belong to ada@example.com").wait_for()
+
+
+def test_an_existing_person_signs_in_keeps_the_agent_an_hour_and_claims(
+    browser, site, deployed, ada, shots
+):
+    page, recorder = open_page(browser, site, **DESKTOP)
+    sign_in_from_the_claim_page(page, deployed.claim_url)
+
     page.screenshot(path=shots / "claim-landing-desktop.png", full_page=True)
     page.get_by_label("Yes, for 1 hour").check()
     page.get_by_role("button", name=f"Claim {deployed.account.name}").click()
@@ -180,6 +189,38 @@ def test_an_existing_person_signs_in_keeps_the_agent_an_hour_and_claims(
     assert CloudAccount.objects.get(pk=deployed.account.pk).owner == ada
     recorder.assert_no_leak(deployed.claim_key)
     assert deployed.claim_key not in page.url
+
+
+def test_a_planted_link_does_not_replace_the_claim_a_person_holds(
+    browser, site, deployed, provision, ada
+):
+    """Another site sends a signed-in person, who is reviewing their own claim,
+    to a claim link of its own: the browser asks which to keep."""
+    planted = provision()
+    page, _recorder = open_page(browser, site, **DESKTOP)
+    sign_in_from_the_claim_page(page, deployed.claim_url)
+
+    # A page elsewhere (never on the network: the browser answers it itself).
+    evil = "http://planting.example.test/"
+    page.context.route(
+        evil,
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body=f'<script>location = "{planted.claim_url}"</script>',
+        ),
+    )
+    response = page.goto(evil)
+    page.wait_for_url(f"{site}/claim/")
+    page.get_by_role(
+        "heading", name="Two claim links are open in this browser"
+    ).wait_for()
+    assert response is not None
+    page.get_by_role("button", name=f"Keep {deployed.account.name}").click()
+
+    page.get_by_role("button", name=f"Claim {deployed.account.name}").click()
+    page.get_by_text(f"{deployed.account.name} is yours").wait_for()
+    assert CloudAccount.objects.get(pk=deployed.account.pk).owner == ada
+    assert CloudAccount.objects.get(pk=planted.account.pk).owner is None
 
 
 def test_every_other_state_has_its_own_page(
