@@ -55,8 +55,8 @@ from accounts.services.provisioning import claim_url
 # (as Django's password reset swaps its token out of the address), and a client
 # that never comes back leaves nothing behind on the server. A second link
 # opened while the first is still open waits in CLAIM_OFFERED until the person
-# chooses: another site may have sent them to it. (The sign-in pages,
-# allauth/layouts/entrance.html, read CLAIM_COOKIE too.)
+# chooses: another site may have sent them to it. (The sign-in pages read it
+# through open_held_claim, for their countdown.)
 CLAIM_COOKIE = "claimportal_claim"
 CLAIM_OFFERED = "claimportal_claim_offered"
 _COOKIE_SALT = "claimportal.claim-cookie"
