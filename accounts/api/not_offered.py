@@ -7,7 +7,6 @@ applications answers an empty list: ``wrangler delete`` asks, and warns about
 containers that "keep running" if the call fails.
 """
 
-
 from django.http import HttpRequest, HttpResponse
 
 from accounts.exceptions import DomainError, ProductNotOffered

@@ -993,9 +993,18 @@ PATHS: dict[str, Schema] = {
         )
     },
     SCRIPT: {
+        "get": operation(
+            "The deployed version's modules, one multipart part per module "
+            "(named and filed by the module's name).",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            raw={"multipart/form-data": {"schema": STRING}},
+        ),
         "put": multipart(
             operation(
-                "Upload and deploy a Worker (metadata part + module parts).",
+                "Upload and deploy a Worker (metadata part + module parts; a "
+                "module is named by its part's filename, so the official SDK's "
+                "parts all named 'files' work too).",
                 tag="workers",
                 parameters=[ACCOUNT_ID, SCRIPT_NAME],
                 result=ref("WorkerScript"),
