@@ -622,6 +622,38 @@ class Queue(models.Model):
         return self.name
 
 
+class EventSubscription(models.Model):
+    """Platform events of one source (e.g. KV) delivered to a queue of the
+    account; Cloudflare allows one subscription per source per account."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=hex_id)
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.CASCADE, related_name="event_subscriptions"
+    )
+    name = models.CharField(max_length=255)
+    source_type = models.CharField(max_length=64)
+    source = models.JSONField(default=dict)
+    events = models.JSONField(default=list)
+    queue = models.ForeignKey(
+        Queue, on_delete=models.CASCADE, related_name="event_subscriptions"
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    modified_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "source_type"],
+                name="one_event_subscription_per_source",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class QueueConsumer(models.Model):
     id = models.CharField(primary_key=True, max_length=32, default=hex_id)
     queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="consumers")

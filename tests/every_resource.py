@@ -26,6 +26,7 @@ RESOURCE_TABLES = {
     m.Queue: "account",
     m.QueueConsumer: "queue__account",
     m.QueueMessage: "queue__account",
+    m.EventSubscription: "account",
     m.HyperdriveConfig: "account",
     m.Certificate: "account",
     m.AssetUploadSession: "account",
@@ -112,6 +113,14 @@ def stock_account(account: m.CloudAccount, *, now: datetime) -> Stocked:
     queue = m.Queue.objects.create(account=account, name="jobs")
     m.QueueConsumer.objects.create(queue=queue, script_name="hello")
     m.QueueMessage.objects.create(queue=queue, body=b'{"job": 1}')
+    m.EventSubscription.objects.create(
+        account=account,
+        name="kv-events",
+        source_type="kv",
+        source={"type": "kv"},
+        events=["namespace.created"],
+        queue=queue,
+    )
     m.HyperdriveConfig.objects.create(
         account=account,
         name="db",

@@ -4,17 +4,16 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.exceptions import NotFound
 
-from . import envelope
 from .kit import endpoint
+from .paging import page_request, paged_response
 from .serializers import account_json
 
 
 def _list_accounts(request: HttpRequest) -> HttpResponse:
-    account = request.cloud_account
-    result = [account_json(account)]
-    return envelope.success(
-        result,
-        result_info=envelope.page_info(page=1, per_page=20, count=1, total_count=1),
+    # A token opens one account; past page 1 is empty, so clients that page
+    # until an empty page (the official SDK) stop.
+    return paged_response(
+        [request.cloud_account], page_request(request, max_size=50), account_json
     )
 
 

@@ -100,6 +100,16 @@ def operation(
 
 
 SCHEMAS: dict[str, Schema] = {
+    "EventSubscription": obj(
+        id=STRING,
+        name=STRING,
+        enabled=BOOLEAN,
+        source=obj(["type"], type=STRING),
+        destination=obj(["queue_id"], type=STRING, queue_id=STRING),
+        events={"type": "array", "items": STRING},
+        created_at=TIMESTAMP,
+        modified_at=TIMESTAMP,
+    ),
     "Error": obj(["code", "message"], code=INTEGER, message=STRING),
     "ResultInfo": obj(
         page=INTEGER,
@@ -724,6 +734,42 @@ PATHS: dict[str, Schema] = {
             ),
         )
     },
+    ACCOUNT_PATH + "/event_subscriptions/subscriptions": {
+        "get": operation(
+            "List event subscriptions (queue_id filters).",
+            tag="queues",
+            parameters=[
+                ACCOUNT_ID,
+                query("queue_id", "Only subscriptions delivering to this queue."),
+                query("page", "Page number from 1.", INTEGER),
+                query("per_page", "Page size.", INTEGER),
+            ],
+            result=ref("EventSubscription"),
+            listing=True,
+        ),
+        "post": operation(
+            "Subscribe a queue to a source's events; one per source per account, "
+            "and only sources claimportal has (kv).",
+            tag="queues",
+            parameters=[ACCOUNT_ID],
+            body=ref("EventSubscription"),
+            result=ref("EventSubscription"),
+        ),
+    },
+    ACCOUNT_PATH + "/event_subscriptions/subscriptions/{subscription_id}": {
+        method: operation(
+            summary,
+            tag="queues",
+            parameters=[ACCOUNT_ID, param("subscription_id", "The subscription.")],
+            body=ref("EventSubscription") if method == "patch" else None,
+            result=ref("EventSubscription"),
+        )
+        for method, summary in (
+            ("get", "One event subscription."),
+            ("patch", "Change name, events, enabled or destination."),
+            ("delete", "Delete an event subscription."),
+        )
+    },
     # --- Queues ---------------------------------------------------------------------
     QUEUES: {
         "get": operation(
@@ -993,9 +1039,18 @@ PATHS: dict[str, Schema] = {
         )
     },
     SCRIPT: {
+        "get": operation(
+            "The deployed version's modules, one multipart part per module "
+            "(named and filed by the module's name).",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            raw={"multipart/form-data": {"schema": STRING}},
+        ),
         "put": multipart(
             operation(
-                "Upload and deploy a Worker (metadata part + module parts).",
+                "Upload and deploy a Worker (metadata part + module parts; a "
+                "module is named by its part's filename, so the official SDK's "
+                "parts all named 'files' work too).",
                 tag="workers",
                 parameters=[ACCOUNT_ID, SCRIPT_NAME],
                 result=ref("WorkerScript"),

@@ -6,6 +6,7 @@ from . import (
     certificates,
     d1,
     d1_time_travel,
+    event_subscriptions,
     hyperdrive,
     kv,
     not_offered,
@@ -105,6 +106,16 @@ urlpatterns = [
     ),
     path(QUEUE + "/messages/ack", queues.messages_ack, name="api-queue-messages-ack"),
     path(QUEUE + "/purge", queues.purge, name="api-queue-purge"),
+    path(
+        ACCOUNT + "event_subscriptions/subscriptions",
+        event_subscriptions.subscriptions,
+        name="api-event-subscriptions",
+    ),
+    path(
+        ACCOUNT + "event_subscriptions/subscriptions/<str:subscription_id>",
+        event_subscriptions.subscription,
+        name="api-event-subscription",
+    ),
     path(HYPERDRIVE, hyperdrive.configs, name="api-hyperdrive-configs"),
     path(
         HYPERDRIVE + "/<str:config_id>",

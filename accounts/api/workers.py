@@ -3,10 +3,11 @@
 envelope."""
 
 from http import HTTPStatus
+from secrets import token_hex
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import Conflict, NotFound
@@ -90,9 +91,47 @@ def _put_script(request: HttpRequest, account_id: str, script_name: str):
     return envelope.success(result)
 
 
+def _get_script_content(request: HttpRequest, account_id: str, script_name: str):
+    """The deployed version's modules as multipart/form-data, one part per module
+    named (and filed) by its name, as Cloudflare answers."""
+    modules = workers.script_modules(script=_script(request, script_name))
+    boundary = token_hex(16)
+    body = b""
+    for module in modules:
+        name = module.name.replace("\\", "\\\\").replace('"', '\\"')
+        body += (
+            (
+                f"--{boundary}\r\nContent-Disposition: form-data; "
+                f'name="{name}"; filename="{name}"\r\n'
+                f"Content-Type: {module.content_type}\r\n\r\n"
+            ).encode()
+            + bytes(module.content)
+            + b"\r\n"
+        )
+    body += f"--{boundary}--\r\n".encode()
+    return HttpResponse(body, content_type=f"multipart/form-data; boundary={boundary}")
+
+
 def _list_versions(request: HttpRequest, account_id: str, script_name: str):
-    versions = workers.list_versions(script=_script(request, script_name))[:100]
-    return envelope.success({"items": [worker_version_json(v) for v in versions]})
+    versions = workers.list_versions(script=_script(request, script_name))
+    if request.GET.get("deployable"):
+        # Cloudflare ignores paging here (rollback and versions deploy ask).
+        return envelope.success(
+            {"items": [worker_version_json(v) for v in versions[:100]]}
+        )
+    page = page_request(request, default_size=100, max_size=1000)
+    items = [
+        worker_version_json(v) for v in versions[page.offset : page.offset + page.size]
+    ]
+    return envelope.success(
+        {"items": items},
+        result_info=envelope.page_info(
+            page=page.number,
+            per_page=page.size,
+            count=len(items),
+            total_count=versions.count(),
+        ),
+    )
 
 
 def _post_version(request: HttpRequest, account_id: str, script_name: str):
@@ -113,8 +152,20 @@ def _get_version(
 
 def _list_deployments(request: HttpRequest, account_id: str, script_name: str):
     deployments = workers.list_deployments(script=_script(request, script_name))
+    page = page_request(request, default_size=100, max_size=1000)
+    items = [
+        worker_deployment_json(d)
+        for d in deployments[page.offset : page.offset + page.size]
+    ]
+    # wrangler reads "deployments"; the official SDK pages through "items".
     return envelope.success(
-        {"deployments": [worker_deployment_json(d) for d in deployments[:100]]}
+        {"deployments": items, "items": items},
+        result_info=envelope.page_info(
+            page=page.number,
+            per_page=page.size,
+            count=len(items),
+            total_count=deployments.count(),
+        ),
     )
 
 
@@ -295,7 +346,9 @@ def _durable_object_namespaces(request: HttpRequest, account_id: str):
 
 scripts = endpoint()({"GET": _list_scripts})
 service = endpoint()({"GET": _get_service, "DELETE": _delete_service})
-script = endpoint()({"PUT": _put_script, "DELETE": _delete_service})
+script = endpoint()(
+    {"GET": _get_script_content, "PUT": _put_script, "DELETE": _delete_service}
+)
 versions = endpoint()({"GET": _list_versions, "POST": _post_version})
 version = endpoint()({"GET": _get_version})
 deployments = endpoint()({"GET": _list_deployments, "POST": _post_deployment})

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Collate
+from django.utils import timezone
 
 from accounts.exceptions import (
     Conflict,
@@ -22,6 +23,7 @@ from accounts.exceptions import (
     PayloadTooLarge,
 )
 from accounts.models import CloudAccount, KVEntry, KVNamespace
+from accounts.services import event_subscriptions
 from accounts.services.inventory import changes_inventory
 from accounts.services.validation import (
     clean_json,
@@ -86,9 +88,11 @@ def create_namespace(
         )
     try:
         with transaction.atomic():
-            return KVNamespace.objects.create(
+            namespace = KVNamespace.objects.create(
                 account=account, title=title, created_at=now
             )
+            _publish(namespace, "namespace.created", now)
+            return namespace
     except IntegrityError:
         # Another request created the same title a moment ago: that one is ours too.
         return account.kv_namespaces.get(title=title)
@@ -126,7 +130,18 @@ def delete_namespace(*, account: CloudAccount, namespace_id: str) -> None:
     namespace = _namespaces(account, namespace_id).select_for_update().first()
     if namespace is None:
         raise NamespaceNotFound()
+    _publish(namespace, "namespace.deleted", timezone.now())
     namespace.delete()
+
+
+def _publish(namespace: KVNamespace, event: str, now: datetime) -> None:
+    event_subscriptions.publish(
+        account_id=namespace.account_id,
+        source_type="kv",
+        event=event,
+        payload={"id": namespace.id, "name": namespace.title},
+        now=now,
+    )
 
 
 # --- Keys and values -------------------------------------------------------------

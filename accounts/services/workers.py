@@ -13,7 +13,7 @@ claim or purge of the same account.
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -146,6 +146,14 @@ def get_version(*, script: WorkerScript, version_id: str) -> WorkerVersion:
     return version
 
 
+def script_modules(*, script: WorkerScript) -> QuerySet[WorkerModule]:
+    """The modules of the deployed version, the main one first. Raises
+    WorkerNotFound for a script with nothing deployed."""
+    if script.current_version_id is None:
+        raise WorkerNotFound("This Worker has no deployed version.")
+    return script.current_version.modules.order_by("id")
+
+
 def list_deployments(*, script: WorkerScript) -> QuerySet[WorkerDeployment]:
     return script.deployments.order_by("-created_at", "-pk")
 
@@ -251,7 +259,14 @@ def _read_parts(parts: list[Part]) -> tuple[dict[str, Any], list[Part]]:
         raise ScriptInvalid("The 'metadata' part must be a JSON object.")
     if "\\u0000" in metadata_parts[0].data.decode("utf-8", "replace"):
         raise ScriptInvalid("The 'metadata' part may not contain NUL characters.")
-    modules = [p for p in parts if p.name != "metadata"]
+    # A module is named by its filename, as Cloudflare reads it: the official
+    # SDK sends every module as a part named "files"; wrangler names the part
+    # after the file as well.
+    modules = [
+        replace(p, name=p.filename) if p.filename else p
+        for p in parts
+        if p.name != "metadata"
+    ]
     names = set()
     for part in modules:
         if len(part.name) > 255 or "\x00" in part.name:
