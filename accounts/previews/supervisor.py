@@ -454,11 +454,9 @@ class Supervisor:
         sandbox.own(directory, identity)
         sandbox.own(objects, identity)
         slot.cells += 1
-        cgroup = sandbox.Cgroup(f"{self.cgroups}/{target.key}-{slot.cells}")
-        cgroup.create(process.limits())
-        cell = process.Cell(
+        cell = process.make_cell(
             identity=identity,
-            cgroup=cgroup,
+            cgroup=f"{self.cgroups}/{target.key}-{slot.cells}",
             objects=objects,
             control=self.root / "control.sock",
         )
