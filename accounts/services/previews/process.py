@@ -250,6 +250,12 @@ def spawn(
             cell.cgroup.throttle(cell.cpu_percent)
     except StartupFailed as failure:
         stop(process, grace=0)
+        if cell is not None and cell.cgroup.out_of_memory():
+            raise StartupFailed(
+                "The Worker used more than its "
+                f"{settings.CLAIMPORTAL_PREVIEW_MEMORY_MB} MiB of memory while "
+                "starting."
+            ) from None
         said = _NOISE.sub("", log.read_text(errors="replace")[-4000:])
         tail = re.sub(r"\n\s*\n", "\n", said).strip()
         raise StartupFailed(tail or failure.message) from None
