@@ -30,6 +30,7 @@ from harness import percentile, setup_django, throwaway_database
 
 setup_django()
 
+from bench_preview import memory_kib, timed, workerd_of  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.services.provisioning import create_temporary_account  # noqa: E402
@@ -37,36 +38,6 @@ from tests.preview_runtime import Runtime, host_of, make_worker  # noqa: E402
 
 TRIVIAL = 'export default { fetch() { return new Response("ok"); } };\n'
 MODES = {"sandboxed": "on", "plain": "off"}
-
-
-def timed(connection: http.client.HTTPConnection, host: str) -> float:
-    start = time.perf_counter()
-    connection.request("GET", "/", headers={"Host": host})
-    response = connection.getresponse()
-    body = response.read()
-    elapsed = time.perf_counter() - start
-    if response.status != 200 or body != b"ok":
-        raise RuntimeError(f"answered {response.status} {body[:80]!r}")
-    return elapsed
-
-
-def workerd_of(pid: int) -> int:
-    """workerd itself: the process we hold, or the one below it in its cell."""
-    while Path(f"/proc/{pid}/comm").read_text().strip() != "workerd":
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pid = int(children[0])
-    return pid
-
-
-def memory_kib(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, value = line.split(":", 1)
-        fields[name] = int(value.split()[0])
-    return {
-        "pss": fields["Pss"],
-        "private": fields["Private_Clean"] + fields["Private_Dirty"],
-    }
 
 
 def cgroup_rss_kib(pid: int) -> int:
