@@ -40,6 +40,7 @@ from django.utils.timesince import timesince, timeuntil
 from accounts import models, selectors, tokens
 from accounts.exceptions import DomainError
 from accounts.services import moderation, purge, reports
+from accounts.services.previews.client import runtime_status
 from accounts.services.provisioning import EVENT_CODE
 
 State = models.CloudAccount.State
@@ -103,7 +104,14 @@ def _account_link(account_id: str, label: str) -> str:
 
 class WorkerInline(ReadOnlyInline):
     model = models.WorkerScript
-    fields = ["name", "preview", "version", "workers_dev_enabled", "updated_at"]
+    fields = [
+        "name",
+        "preview",
+        "runtime",
+        "version",
+        "workers_dev_enabled",
+        "updated_at",
+    ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return (
@@ -125,6 +133,17 @@ class WorkerInline(ReadOnlyInline):
             script=script.name, subdomain=script.account.subdomain
         )
         return format_html('<a href="{}" rel="noreferrer">{}</a>', url, url)
+
+    @admin.display(description="in the runtime")
+    def runtime(self, script: models.WorkerScript) -> str:
+        """Its state, and why it failed or was stopped (asked once per page)."""
+        if not hasattr(self, "_runtime"):
+            self._runtime = (runtime_status() or {}).get("workers", {})
+        worker = self._runtime.get(str(script.pk))
+        if worker is None:
+            return "—"
+        why = worker.get("error") or worker.get("exit_reason") or ""
+        return f"{worker['state']}: {why}" if why else worker["state"]
 
     @admin.display(description="version")
     def version(self, script: models.WorkerScript) -> str:

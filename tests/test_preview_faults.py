@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import CloudAccount, WorkerScript
@@ -247,7 +248,7 @@ def test_the_api_refuses_an_upload_that_cannot_start_and_keeps_nothing(
 
 
 def test_a_worker_that_fails_to_start_gets_502_and_its_error_on_the_status(
-    runtime, account
+    runtime, account, client, django_user_model
 ):
     # Stored without the deploy check (as an older upload might be).
     script = make_worker(account, "broken", "export default { fetch( {")
@@ -262,3 +263,11 @@ def test_a_worker_that_fails_to_start_gets_502_and_its_error_on_the_status(
     state, label, error = preview_status(account=account).workers["broken"]
     assert (state, label) == ("failed", "Failed to start")
     assert "SyntaxError" in error
+    # The moderators see it on the account's admin page.
+    client.force_login(
+        django_user_model.objects.create_superuser(
+            username="grace", email="grace@example.com", password="x"
+        )
+    )
+    page = client.get(reverse("admin:accounts_cloudaccount_change", args=[account.pk]))
+    assert "failed: " in page.text and "SyntaxError" in page.text

@@ -25,7 +25,11 @@ from accounts.models import (
 )
 from accounts.services import kv
 from accounts.services.assets import asset_hash, storage_prefix
-from accounts.services.previews.specs import binding_token
+from accounts.services.previews.specs import (
+    WorkerStartupFailed,
+    binding_token,
+    check_version_starts,
+)
 from tests import preview_runtime
 from tests.conftest import ROOT
 from tests.preview_runtime import host_of, make_worker
@@ -396,3 +400,22 @@ def test_previews_work_from_a_checkout_no_other_user_can_enter(
             copy.stop()
     finally:
         shutil.rmtree(closed, ignore_errors=True)
+
+
+def test_the_deploy_check_runs_in_the_same_cell_with_the_same_limits(account):
+    """A top level that touches 1 GiB starts fine without limits (the heap cap
+    does not cover ArrayBuffers): refused here, the cell's memory cap held."""
+    hoarder = make_worker(
+        account,
+        "top-hoarder",
+        "const big = new Uint8Array(1024 * 1024 * 1024);\n"
+        "for (let i = 0; i < big.length; i += 4096) big[i] = 1;\n"
+        "export default { fetch() { return new Response(String(big[0])); } };\n",
+    )
+    with pytest.raises(WorkerStartupFailed) as caught:
+        check_version_starts(version=hoarder.current_version)
+    assert "256 MiB of memory while starting" in caught.value.message
+    fine = make_worker(account, "fine", WORKER)
+    assert check_version_starts(version=fine.current_version) > 0
+    # The account's identity was recorded on the way, for its Workers to come.
+    assert PreviewIdentity.objects.filter(account=account).exists()

@@ -9,6 +9,12 @@ table it publishes. Every Worker has a directory
 sockets (owned here, passed to each successive process, so a restart queues
 visitors instead of refusing them), its log, its rendered versions and its
 Durable Object data. Purging an account is deleting its directory.
+
+Sandboxed (``sandbox``), each process runs in a cell of its own: the
+account's UID, its own namespaces and a cgroup per process (``sandbox.py``);
+the version folder and the Durable Object folder belong to that UID, the
+folders above them to root and the edge's group (0710), ``http.sock`` to the
+UID and the edge's group (0660), ``admin.sock`` and the log to root.
 """
 
 import json
@@ -454,11 +460,9 @@ class Supervisor:
         sandbox.own(directory, identity)
         sandbox.own(objects, identity)
         slot.cells += 1
-        cgroup = sandbox.Cgroup(f"{self.cgroups}/{target.key}-{slot.cells}")
-        cgroup.create(process.limits())
-        cell = process.Cell(
+        cell = process.make_cell(
             identity=identity,
-            cgroup=cgroup,
+            cgroup=f"{self.cgroups}/{target.key}-{slot.cells}",
             objects=objects,
             control=self.root / "control.sock",
         )

@@ -163,6 +163,21 @@ class Cell:
     cgroup: sandbox.Cgroup
     objects: Path | None = None  # its Durable Object folder, writable
     control: Path | None = None  # the binding endpoints' socket
+    cpu_percent: int = 100  # its quota once it listens (a whole core till then)
+
+
+def make_cell(
+    *,
+    identity: sandbox.Identity,
+    cgroup: str,
+    objects: Path | None = None,
+    control: Path | None = None,
+) -> Cell:
+    """A cell with the configured limits, its cgroup made and empty."""
+    limit = limits()
+    group = sandbox.Cgroup(cgroup)
+    group.create(limit)
+    return Cell(identity, group, objects, control, limit.cpu_percent)
 
 
 @dataclass
@@ -231,8 +246,16 @@ def spawn(
     os.close(write_end)
     try:
         _await_listening(read_end, set(sockets), process, began + timeout)
+        if cell is not None:
+            cell.cgroup.throttle(cell.cpu_percent)
     except StartupFailed as failure:
         stop(process, grace=0)
+        if cell is not None and cell.cgroup.out_of_memory():
+            raise StartupFailed(
+                "The Worker used more than its "
+                f"{settings.CLAIMPORTAL_PREVIEW_MEMORY_MB} MiB of memory while "
+                "starting."
+            ) from None
         said = _NOISE.sub("", log.read_text(errors="replace")[-4000:])
         tail = re.sub(r"\n\s*\n", "\n", said).strip()
         raise StartupFailed(tail or failure.message) from None

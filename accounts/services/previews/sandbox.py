@@ -109,22 +109,31 @@ class Cgroup:
             self.dirs = {c: CGROUP_ROOT / c / name for c in V1_CONTROLLERS}
 
     def create(self, limits: Limits) -> None:
+        """Make the cgroup with the memory and pids limits, and one whole core
+        until ``throttle``: starting is capped in CPU time by the runtime
+        (a start at the quota would take twice as long)."""
         for directory in set(self.dirs.values()):
             directory.mkdir(parents=True, exist_ok=True)
         memory = limits.memory_mb * 1024 * 1024
-        quota = CPU_PERIOD_US * limits.cpu_percent // 100
         if self.version == 2:
             self._enable_controllers()
             self._write("memory", "memory.max", memory)
             self._write("memory", "memory.swap.max", 0, optional=True)
-            self._write("cpu", "cpu.max", f"{quota} {CPU_PERIOD_US}")
             self._write("pids", "pids.max", limits.pids)
-            return
-        self._write("memory", "memory.limit_in_bytes", memory)
-        self._write("memory", "memory.memsw.limit_in_bytes", memory, optional=True)
-        self._write("cpu", "cpu.cfs_period_us", CPU_PERIOD_US)
-        self._write("cpu", "cpu.cfs_quota_us", quota)
-        self._write("pids", "pids.max", limits.pids)
+        else:
+            self._write("memory", "memory.limit_in_bytes", memory)
+            self._write("memory", "memory.memsw.limit_in_bytes", memory, optional=True)
+            self._write("cpu", "cpu.cfs_period_us", CPU_PERIOD_US)
+            self._write("pids", "pids.max", limits.pids)
+        self.throttle(100)
+
+    def throttle(self, percent: int) -> None:
+        """Let the cell use ``percent`` of one core, from now on."""
+        quota = CPU_PERIOD_US * percent // 100
+        if self.version == 2:
+            self._write("cpu", "cpu.max", f"{quota} {CPU_PERIOD_US}")
+        else:
+            self._write("cpu", "cpu.cfs_quota_us", quota)
 
     def _enable_controllers(self) -> None:
         """v2 hands controllers down level by level, from the root to us."""

@@ -209,10 +209,7 @@ def check_version_starts(*, version: WorkerVersion) -> int | None:
             sandbox.own(files, identity)
             sandbox.own(objects, identity)
             group = f"{sandbox.group_prefix(root)}-check"
-            cell = process.Cell(
-                identity=identity, cgroup=sandbox.Cgroup(group), objects=objects
-            )
-            cell.cgroup.create(process.limits())
+            cell = process.make_cell(identity=identity, cgroup=group, objects=objects)
         sockets = {
             name: process.unix_listener(root / f"{name}.sock")
             for name in ("http", "admin")

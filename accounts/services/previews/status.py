@@ -69,7 +69,7 @@ def preview_status(*, account: CloudAccount) -> PreviewStatus:
         worker["script"]: (
             worker["state"],
             LABELS.get(worker["state"], worker["state"]),
-            worker.get("error") or "",
+            worker.get("error") or worker.get("exit_reason") or "",
         )
         for worker in (answer or {}).get("workers", {}).values()
         if worker.get("account") == account.pk
