@@ -9,9 +9,14 @@ from accounts.services.provisioning import ClientOrigin, client_origin
 
 
 def client_address(request: HttpRequest) -> str:
-    """The client's IP: REMOTE_ADDR, or with CLAIMPORTAL_TRUSTED_PROXY_COUNT
-    proxies in front, the address the outermost trusted proxy saw."""
+    """The client's IP: what the edge says, REMOTE_ADDR, or with
+    CLAIMPORTAL_TRUSTED_PROXY_COUNT proxies in front, the address the
+    outermost trusted proxy saw."""
     remote = request.META.get("REMOTE_ADDR", "")
+    if remote == "":
+        # A unix socket, which only the edge can open: it replaces any
+        # X-Forwarded-For a client sent with the address it saw.
+        return _address(request.headers.get("X-Forwarded-For", "").strip(), "")
     hops = settings.CLAIMPORTAL_TRUSTED_PROXY_COUNT
     if hops <= 0:
         return remote
@@ -22,11 +27,14 @@ def client_address(request: HttpRequest) -> str:
     ]
     if not forwarded:
         return remote
-    candidate = forwarded[-min(hops, len(forwarded))]
+    return _address(forwarded[-min(hops, len(forwarded))], remote)
+
+
+def _address(candidate: str, fallback: str) -> str:
     try:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
-        return remote
+        return fallback
 
 
 def request_origin(request: HttpRequest) -> ClientOrigin:
