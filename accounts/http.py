@@ -8,15 +8,25 @@ from django.http import HttpRequest
 from accounts.services.provisioning import ClientOrigin, client_origin
 
 
+def edge_client_address(get_response):
+    """Middleware: a request that came over gunicorn's unix socket (REMOTE_ADDR
+    empty), which only the edge can open, is from the address the edge saw;
+    the edge replaces any X-Forwarded-For a client sent. From here on
+    REMOTE_ADDR is the client's, for us, Django and allauth alike."""
+
+    def middleware(request: HttpRequest):
+        if request.META.get("REMOTE_ADDR", "") == "":
+            forwarded = request.headers.get("X-Forwarded-For", "").strip()
+            request.META["REMOTE_ADDR"] = _address(forwarded, "")
+        return get_response(request)
+
+    return middleware
+
+
 def client_address(request: HttpRequest) -> str:
-    """The client's IP: what the edge says, REMOTE_ADDR, or with
-    CLAIMPORTAL_TRUSTED_PROXY_COUNT proxies in front, the address the
-    outermost trusted proxy saw."""
+    """The client's IP: REMOTE_ADDR, or with CLAIMPORTAL_TRUSTED_PROXY_COUNT
+    proxies in front, the address the outermost trusted proxy saw."""
     remote = request.META.get("REMOTE_ADDR", "")
-    if remote == "":
-        # A unix socket, which only the edge can open: it replaces any
-        # X-Forwarded-For a client sent with the address it saw.
-        return _address(request.headers.get("X-Forwarded-For", "").strip(), "")
     hops = settings.CLAIMPORTAL_TRUSTED_PROXY_COUNT
     if hops <= 0:
         return remote

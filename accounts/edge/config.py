@@ -117,11 +117,16 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         "",
         "backend portal",
         "    option http-buffer-request",  # gunicorn sees only whole requests
+        # A kept-alive connection gunicorn closed as a request went out.
+        "    retries 2",
+        "    retry-on conn-failure empty-response",
         f"    errorfile 503 {errors}/portal.http",
         f"    server pages {_address(portal)}",
         "",
         "backend api",
         "    option http-buffer-request",
+        "    retries 2",
+        "    retry-on conn-failure empty-response",
         f"    errorfile 503 {errors}/portal.http",
         f"    server api {_address(api)}",
         "",
