@@ -84,6 +84,8 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         f"    stats socket {paths.admin} mode 600 level admin",
         # Headers up to about 31 KiB; a larger head gets 431 (or 400).
         "    tune.bufsize 32768",
+        # Short requests first when many connections are busy (bench_edge).
+        "    tune.sched.low-latency on",
         "    hard-stop-after 30s",
         f"    log unix@{paths.log} len 1024 format raw local0",
         "",
