@@ -31,7 +31,7 @@ from accounts.models import (
     WorkerVersion,
 )
 from accounts.services.previews.client import unix_request
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import ROOT, stop_process, subprocess_env
 from tests.e2e.conftest import node_tools_dir
 
 ESM = "application/javascript+module"
@@ -50,12 +50,7 @@ class Edge:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
 
 
 def start_edge(env: dict[str, str], output: Any = None) -> Edge:
@@ -127,7 +122,7 @@ class Runtime:
                 **self.env,
             },
         )
-        if self.edge is None:  # the edge outlives restarts of the runtime
+        if self.edge is None:
             self.edge = start_edge(environment, self.output)
             self.port = self.edge.port
         self.process = subprocess.Popen(
@@ -144,15 +139,10 @@ class Runtime:
                 raise RuntimeError(f"the runtime did not start:\n{self.log()}")
             time.sleep(0.05)
 
-    def stop(self, *, edge: bool = True) -> None:
+    def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if edge and self.edge is not None:
+            stop_process(self.process)
+        if self.edge is not None:
             self.edge.stop()
             self.edge = None
         self.output.close()
