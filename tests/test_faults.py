@@ -1,5 +1,6 @@
-"""Faults on real processes: gunicorn, Celery, Redis and PostgreSQL of our own
-(throwaway instances on free ports; the shared ones are never touched).
+"""Faults on real processes, reached through the edge as users reach them:
+gunicorn, Celery, Redis and PostgreSQL of our own (throwaway instances on free
+ports; the shared ones are never touched).
 
 - Redis stopped: claim pages, sign-in and the API keep serving, rate limits
   (ours and allauth's) fail open,
