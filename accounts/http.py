@@ -8,6 +8,21 @@ from django.http import HttpRequest
 from accounts.services.provisioning import ClientOrigin, client_origin
 
 
+def edge_client_address(get_response):
+    """Middleware: a request that came over gunicorn's unix socket (REMOTE_ADDR
+    empty), which only the edge can open, is from the address the edge saw;
+    the edge replaces any X-Forwarded-For a client sent. From here on
+    REMOTE_ADDR is the client's, for us, Django and allauth alike."""
+
+    def middleware(request: HttpRequest):
+        if request.META.get("REMOTE_ADDR", "") == "":
+            forwarded = request.headers.get("X-Forwarded-For", "").strip()
+            request.META["REMOTE_ADDR"] = _address(forwarded, "")
+        return get_response(request)
+
+    return middleware
+
+
 def client_address(request: HttpRequest) -> str:
     """The client's IP: REMOTE_ADDR, or with CLAIMPORTAL_TRUSTED_PROXY_COUNT
     proxies in front, the address the outermost trusted proxy saw."""
@@ -22,11 +37,14 @@ def client_address(request: HttpRequest) -> str:
     ]
     if not forwarded:
         return remote
-    candidate = forwarded[-min(hops, len(forwarded))]
+    return _address(forwarded[-min(hops, len(forwarded))], remote)
+
+
+def _address(candidate: str, fallback: str) -> str:
     try:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
-        return remote
+        return fallback
 
 
 def request_origin(request: HttpRequest) -> ClientOrigin:

@@ -1,5 +1,6 @@
-"""The long form of the load test: gunicorn + PostgreSQL + Redis on loopback,
-clients mixing provisioning, deploys, claim page views and racing claims.
+"""The long form of the load test: the edge (HAProxy) in front of gunicorn's two
+pools, PostgreSQL and Redis on loopback, clients mixing provisioning, deploys,
+claim page views and racing claims, reaching the service as users do.
 
     .venv/bin/python bench/bench_load.py [--seconds 60] [--clients 200]
 

@@ -11,6 +11,7 @@ files.
 import http.client
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,10 +31,55 @@ from accounts.models import (
     WorkerVersion,
 )
 from accounts.services.previews.client import unix_request
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import ROOT, stop_process, subprocess_env
 from tests.e2e.conftest import node_tools_dir
 
 ESM = "application/javascript+module"
+
+
+@dataclass
+class Edge:
+    """``manage.py edge`` (HAProxy) on a free loopback port."""
+
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            stop_process(self.process)
+
+
+def start_edge(env: dict[str, str], output: Any = None) -> Edge:
+    """The edge as production runs it, with ``env`` (the portal's pools, the
+    preview state dir); returns once it accepts connections."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "edge", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return Edge(process, port)
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("the edge did not start") from None
+            time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @dataclass
@@ -58,27 +104,32 @@ class Runtime:
         self.state_dir = state_dir
         self.media_root = media_root
         self.process: subprocess.Popen | None = None
+        self.edge: Edge | None = None
         self.port = 0
 
     def start(self, **env: str) -> None:
         self.env = env or getattr(self, "env", {})
         (self.state_dir / "runtime.json").unlink(missing_ok=True)
         self.output = open(self.state_dir / "runtime.out", "ab")  # noqa: SIM115
+        environment = subprocess_env(
+            CLAIMPORTAL_PREVIEW_STATE_DIR=str(self.state_dir),
+            CLAIMPORTAL_NODE_TOOLS=str(node_tools_dir()),
+            MEDIA_ROOT=str(self.media_root),
+            CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS="1",
+            **{
+                # Room for a Worker's first binding call on a busy machine;
+                # the modules that test the limit itself set a shorter one.
+                "CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS": "10",
+                **self.env,
+            },
+        )
+        if self.edge is None:
+            self.edge = start_edge(environment, self.output)
+            self.port = self.edge.port
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "preview_runtime", "--port", "0"],
+            [sys.executable, "manage.py", "preview_runtime"],
             cwd=self.root,
-            env=subprocess_env(
-                CLAIMPORTAL_PREVIEW_STATE_DIR=str(self.state_dir),
-                CLAIMPORTAL_NODE_TOOLS=str(node_tools_dir()),
-                MEDIA_ROOT=str(self.media_root),
-                CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS="1",
-                **{
-                    # Room for a Worker's first binding call on a busy machine;
-                    # the modules that test the limit itself set a shorter one.
-                    "CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS": "10",
-                    **self.env,
-                },
-            ),
+            env=environment,
             stdout=self.output,
             stderr=subprocess.STDOUT,
         )
@@ -88,16 +139,13 @@ class Runtime:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the runtime did not start:\n{self.log()}")
             time.sleep(0.05)
-        self.port = json.loads(ready.read_text())["port"]
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
+        if self.edge is not None:
+            self.edge.stop()
+            self.edge = None
         self.output.close()
 
     def log(self) -> str:

@@ -24,7 +24,7 @@ def test_the_inventory_names_every_resource_and_where_bindings_point(provision):
 
     (worker,) = found.workers
     assert worker.preview_url == (
-        f"http://hello-worker.{account.subdomain}.preview.localhost:8787"
+        f"http://hello-worker.{account.subdomain}.preview.localhost:8000"
     )
     assert worker.compatibility_date == "2026-11-01"
     assert worker.compatibility_flags == ["nodejs_compat"]

@@ -79,7 +79,7 @@ def test_the_claim_page_shows_what_the_agent_built_and_no_values(opened, made):
         "using <code>wrangler 4.164.0</code>",
         # the Worker, its preview link, deploy and compatibility
         "hello-worker",
-        f"http://hello-worker.{subdomain}.preview.localhost:8787",
+        f"http://hello-worker.{subdomain}.preview.localhost:8000",
         # when it was deployed, in UTC until the page's script shows local time
         f'datetime="{deployed.isoformat()}">{deployed:%Y-%m-%d %H:%M} UTC</time>',
         "2026-11-01",

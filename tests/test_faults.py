@@ -1,5 +1,6 @@
-"""Faults on real processes: gunicorn, Celery, Redis and PostgreSQL of our own
-(throwaway instances on free ports; the shared ones are never touched).
+"""Faults on real processes, reached through the edge as users reach them:
+gunicorn, Celery, Redis and PostgreSQL of our own (throwaway instances on free
+ports; the shared ones are never touched).
 
 - Redis stopped: claim pages, sign-in and the API keep serving, rate limits
   (ours and allauth's) fail open,
@@ -44,6 +45,7 @@ from tests.conftest import (
     stop_process,
     subprocess_env,
 )
+from tests.edge import portal
 from tests.every_resource import resource_rows, stock_account, stored_files
 from tests.test_provisioning_api import PRIVACY, TERMS
 from tests.test_tasks import PURGE_TASK, make_due, wait_for
@@ -96,27 +98,15 @@ def _redis_up(port: int) -> bool:
 
 @contextmanager
 def gunicorn(**env: str) -> Iterator[str]:
-    """The app on gunicorn (2 workers), with ``env``; yields its origin.
+    """The app as users reach it: its gunicorn pools (2 workers each) behind
+    the edge, with ``env``; yields the edge's origin.
 
     Its rate-limit counters are its own: every caller here is 127.0.0.1, and
     the tests must neither use up nor find used up anyone else's budget."""
     env.setdefault("CLAIMPORTAL_CACHE_PREFIX", f"gunicorn-{uuid.uuid4().hex[:8]}")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "claimportal.wsgi:application"),
-            *("--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"),
-            *("--log-level", "warning"),
-        ],
-        cwd=ROOT,
-        env=subprocess_env(**env),
-    )
-    origin = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_for(lambda: answers(origin + "/auth.md"), timeout=60)
-        yield origin
-    finally:
-        stop_process(process)
+    with portal(**env) as edge:
+        assert wait_for(lambda: answers(edge.origin + "/auth.md"), timeout=60)
+        yield edge.origin
 
 
 def provision_over_http(origin: str) -> requests.Response:

@@ -24,6 +24,7 @@ LAYERS = {
     "urls": 3,
     "management": 3,
     "previews": 3,
+    "edge": 3,
     "discovery": 3,
     "report_views": 3,
     "templatetags": 3,

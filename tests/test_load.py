@@ -1,5 +1,6 @@
-"""Load on gunicorn + PostgreSQL + Redis over loopback: many clients at once
-provision accounts, deploy Workers, open claim links and race to claim.
+"""Load through the edge to gunicorn + PostgreSQL + Redis over loopback: many
+clients at once provision accounts, deploy Workers, open claim links and race
+to claim.
 
 No answer may be a 5xx or a dropped connection; the only refusals allowed are
 the provisioning rate limit's 429s; every account ends with at most one owner

@@ -58,7 +58,7 @@ def test_your_accounts_lists_what_you_own_with_resources_and_previews(
     assert response.status_code == HTTPStatus.OK
     assert "no-store" in response["Cache-Control"]
     assert mine.account.name in page
-    assert f"http://my-worker.{mine.account.subdomain}.preview.localhost:8787" in page
+    assert f"http://my-worker.{mine.account.subdomain}.preview.localhost:8000" in page
     assert "my-worker-db" in page
     assert theirs.account.name not in page
     assert "bob-worker" not in page

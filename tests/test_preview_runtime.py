@@ -59,7 +59,9 @@ def test_unknown_hosts_get_404_from_the_edge(runtime, account):
     assert answer.status == 404
     assert answer.headers["x-claimportal-preview"] == "unknown"
     assert "No Worker is deployed at this address." in answer.text
-    html = runtime.get("elsewhere.example", headers={"Accept": "text/html"})
+    html = runtime.get(
+        "a.preview-none.preview.localhost:8000", headers={"Accept": "text/html"}
+    )
     assert html.status == 404
     assert html.headers["content-type"].startswith("text/html")
 

@@ -1,3 +1,3 @@
 """The preview runtime: a supervisor that keeps one workerd process per active
-Worker, the edge in front of them (``front``), and the internal endpoints their
-bindings call. Started by ``manage.py preview_runtime``."""
+Worker, the routes the edge (``accounts.edge``) sends visitors by, and the
+internal endpoints their bindings call. Started by ``manage.py preview_runtime``."""

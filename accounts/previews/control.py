@@ -1,7 +1,7 @@
 """The supervisor's own small HTTP API, on a unix socket.
 
 Requests come from Django (a deploy committed, a state changed). Each becomes
-a command that the supervisor's single main thread runs, as the front's do, so
+a command that the supervisor's single main thread runs, so
 the process table is never touched by two threads.
 """
 

@@ -1,10 +1,10 @@
-"""The preview runtime's supervisor: one workerd per live Worker, the front
-(``front``) on the public port, and a reconcile loop that makes the processes
-match the database.
+"""The preview runtime's supervisor: one workerd per live Worker, the routes
+the edge (HAProxy, ``accounts.edge``) sends visitors by, and a reconcile loop
+that makes the processes match the database.
 
-One thread owns all the state below (``run``); the control socket, the front
-and Django reach it through commands (``control``); the front reads the route
-table it publishes. Every Worker has a directory
+One thread owns all the state below (``run``); the control socket, the edge's
+pages backend and Django reach it through commands (``control``) or read what
+it publishes. Every Worker has a directory
 ``accounts/<account id>/<script id>/`` under the state dir holding its two
 sockets (owned here, passed to each successive process, so a restart queues
 visitors instead of refusing them), its log, its rendered versions and its
@@ -15,12 +15,18 @@ account's UID, its own namespaces and a cgroup per process (``sandbox.py``);
 the version folder and the Durable Object folder belong to that UID, the
 folders above them to root and the edge's group (0710), ``http.sock`` to the
 UID and the edge's group (0660), ``admin.sock`` and the log to root.
+
+The edge connects straight to a Worker's ``http.sock`` (through the symlink of
+the slot its host holds). A stopped Worker keeps its sockets: a visitor's
+connection waits in the socket's queue, which is how the loop learns of the
+visit (wake-on-visit) and starts the Worker; the request is answered then.
 """
 
 import json
 import logging
 import os
 import queue
+import select
 import shutil
 import socket
 import subprocess
@@ -38,6 +44,9 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
+from accounts.edge import pages
+from accounts.edge.config import EdgePaths
+from accounts.edge.routes import Routes
 from accounts.models import WorkerVersion
 from accounts.services.previews import delivery, process, sandbox
 from accounts.services.previews.client import unix_request
@@ -46,17 +55,15 @@ from accounts.services.previews.render import WorkerConfigInvalid
 from accounts.services.previews.specs import worker_paths, write_version
 from accounts.services.previews.state import Desired, Target, desired_previews
 
-from . import control, front
+from . import control
 
 logger = logging.getLogger("claimportal.previews")
 
 CRASH_WINDOW = 60.0  # seconds: this many crashes within it and we give up ...
 CRASH_LIMIT = 5
-RECENT_CRASH = 5.0  # a visitor whose request hit a crash this recently sees 502
 RETRY_FAILED = 60.0  # a version that failed to start is tried again after this
 DRAIN_SECONDS = 5.0  # an old process finishes its requests for at most this long
 RETIRE_WAIT = 1.0  # how long a swap waits for the old process to let go
-SUPERVISOR_WAIT = 3.0  # how long a visitor waits for "ensure" (then: starting)
 TICK = 0.2
 
 
@@ -106,14 +113,13 @@ class Supervisor:
         self,
         *,
         state_dir: Path,
-        port: int,
         sandbox: bool,
         binary: Path,
         log: Callable[[str], None] = logger.info,
         edge_gid: int | None = None,
     ) -> None:
         self.root = state_dir
-        self.port = port
+        self.edge = EdgePaths.from_settings()
         self.sandbox = sandbox
         self.binary = binary
         self.say = log
@@ -123,23 +129,25 @@ class Supervisor:
         self.desired = Desired(targets={}, gone={})
         self.retiring: list[tuple[subprocess.Popen, float]] = []
         self.stopping = False
-        # What the front routes by (replaced whole, read by its threads).
-        self.table = front.Table(routes={}, gone={})
+        # What the edge routes by: host -> key, and subdomain -> (state, detail)
+        # of accounts that are gone (replaced whole, read by the pages threads).
+        self.hosts: dict[str, str] = {}
+        self.gone: dict[str, tuple[str, str]] = {}
+        self.routes = Routes(self.edge)
         # What the delivery thread may use: key -> (target, admin socket path).
         self.running: dict[str, tuple[Target, Path]] = {}
         self.published: dict[str, Any] = {}
         self.handlers: dict[str, Callable[[control.Command], Any]] = {
             "apply": self._apply,
             "reconcile": self._reconcile_command,
-            "ensure": self._ensure,
             "stuck": self._stuck,
         }
 
     # --- setup and the loop ----------------------------------------------------
 
     def start(self) -> None:
-        """Bind the sockets, start the internal endpoints, the Workers and the
-        front (visitors wait in the port's queue until then)."""
+        """Start the internal endpoints, the Workers, the edge's pages and
+        routes."""
         self.root.mkdir(parents=True, exist_ok=True)
         # Workers see their files through their cells' mounts, never by these
         # paths; the edge walks them to the sockets (0711: no listing).
@@ -147,16 +155,7 @@ class Supervisor:
         (self.root / "accounts").mkdir(exist_ok=True)
         (self.root / "accounts").chmod(0o711)
         self.cgroups = sandbox.group_prefix(self.root)
-        listener = socket.create_server(("127.0.0.1", self.port), backlog=1024)
-        self.port = listener.getsockname()[1]
-        self.front = front.Front(
-            listener,
-            domain=settings.CLAIMPORTAL_PREVIEW_DOMAIN,
-            timeout=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS,
-            table=lambda: self.table,
-            ask=self._ask,
-            tell=self._tell,
-        )
+        (self.edge.root / "slots").mkdir(parents=True, exist_ok=True)
         self.control_server = control.serve(
             self.root / "supervisor.sock",
             self.commands,
@@ -172,11 +171,10 @@ class Supervisor:
         self.reconcile()
         self._wait_for_internal_endpoints()
         self._publish_running()
-        self.front.start()
+        self.pages = pages.serve(self.edge.pages, self._page_for)
+        self._listen_for_failures()
         threading.Thread(target=self._triggers, daemon=True, name="triggers").start()
-        (self.root / "runtime.json").write_text(
-            json.dumps({"pid": os.getpid(), "port": self.port})
-        )
+        (self.root / "runtime.json").write_text(json.dumps({"pid": os.getpid()}))
 
     def _start_internal_endpoints(self) -> None:
         """Django's binding endpoints on ``control.sock``, in their own gunicorn:
@@ -230,6 +228,7 @@ class Supervisor:
             if command is not None:
                 self._run_command(command)
             self.reap()
+            self.wake_visited()
             if time.monotonic() >= next_reconcile:
                 self.reconcile()
                 next_reconcile = time.monotonic() + interval
@@ -245,6 +244,13 @@ class Supervisor:
             if slot.alive and key in self.desired.targets
         }
         self.published = self.status()
+        self.routes.update(
+            {
+                host: self.slots[key].directory / "http.sock"
+                for host, key in self.hosts.items()
+                if key in self.slots and self.slots[key].http is not None
+            }
+        )
 
     # --- queues and cron (their own thread: a slow handler delays only them) ----
 
@@ -339,7 +345,8 @@ class Supervisor:
     def stop(self) -> None:
         """Stop every process (the data on disk stays)."""
         self.stopping = True
-        self.front.stop()
+        self.routes.update({})  # the pages backend answers for every host
+        self.pages.shutdown()
         for slot in self.slots.values():
             if slot.process is not None:
                 process.stop(slot.process, grace=2)
@@ -594,8 +601,8 @@ class Supervisor:
             self.retiring.append((old, time.monotonic() + DRAIN_SECONDS))
 
     def _close(self, slot: Slot) -> None:
-        """Stop the process and remove the sockets: the front then learns from
-        us why nobody answers."""
+        """Stop the process and remove the sockets: the edge then sends the
+        Worker's visitors to our pages, which say why."""
         if slot.process is not None:
             process.stop(slot.process, grace=0)
             if isinstance(slot.process, sandbox.Jailed):
@@ -642,8 +649,8 @@ class Supervisor:
             self.launch(slot, target)
 
     def stop_idle(self) -> None:
-        """Stop Workers that used no CPU for the idle time; the front starts them
-        again on the next visit."""
+        """Stop Workers that used no CPU for the idle time; the next visit
+        starts them again (``wake_visited``)."""
         idle = settings.CLAIMPORTAL_PREVIEW_IDLE_SECONDS
         if idle <= 0:
             return
@@ -655,36 +662,78 @@ class Supervisor:
             if used != slot.cpu_used:
                 slot.cpu_used, slot.last_active = used, now
             elif now - slot.last_active > idle:
-                self._close(slot)
+                # The sockets stay: the next visitor waits in their queue.
+                process.stop(slot.process, grace=0)
+                slot.process = None
                 slot.state = "stopped"
                 self.say(f"preview {slot.key}: stopped while idle")
 
-    # --- the front -------------------------------------------------------------
+    def wake_visited(self) -> None:
+        """Start each stopped Worker that a visitor is waiting for."""
+        waiting = {
+            slot.http.fileno(): slot
+            for slot in self.slots.values()
+            if slot.state == "stopped" and slot.http is not None and not slot.alive
+        }
+        if not waiting:
+            return
+        poller = select.poll()
+        for fd in waiting:
+            poller.register(fd, select.POLLIN)
+        for fd, _event in poller.poll(0):
+            slot = waiting[fd]
+            target = self.desired.targets.get(slot.key)
+            if target is not None and not target.limited:
+                self.say(f"preview {slot.key}: visited while stopped, starting")
+                self.launch(slot, target)
+
+    # --- the edge -------------------------------------------------------------
 
     def _update_routes(self, desired: Desired) -> None:
-        """Every live Worker's host, running or not: the front asks "ensure"
-        when nobody answers on its socket."""
-        self.table = front.Table(
-            routes={
-                target.host: front.Route(
-                    key=target.key,
-                    socket=str(self._worker_dir(target) / "http.sock"),
-                )
-                for target in desired.targets.values()
-            },
-            gone=dict(desired.gone),
-        )
+        """Every live Worker's host; ``_publish_running`` routes those that
+        have sockets, the pages backend answers for the rest."""
+        domain = settings.CLAIMPORTAL_PREVIEW_DOMAIN.lower()
+        self.hosts = {
+            f"{target.host}.{domain}": key for key, target in desired.targets.items()
+        }
+        self.gone = dict(desired.gone)
 
-    def _ask(self, action: str, key: str) -> dict[str, Any]:
-        """A command from the front, answered by the main thread."""
-        command = control.Command(action, key, {})
-        self.commands.put(command)
-        try:
-            return command.reply.result(timeout=SUPERVISOR_WAIT)
-        except TimeoutError:  # busy starting Workers: try again in a moment
-            return {"state": "starting"}
-        except Exception:
-            return {"state": "unavailable"}
+    def _page_for(self, host: str) -> tuple[str, str]:
+        """The edge's page for a host no Worker socket serves: its kind and
+        detail (pages threads; reads only what the loop published)."""
+        suffix = "." + settings.CLAIMPORTAL_PREVIEW_DOMAIN.lower()
+        if not host.endswith(suffix):
+            return "unknown", ""
+        key = self.hosts.get(host)
+        if key is None:
+            subdomain = host[: -len(suffix)].partition(".")[2]
+            return self.gone.get(subdomain, ("unknown", ""))
+        state = self.published.get("workers", {}).get(key, {})
+        if state.get("state") == "limited":
+            return "limited", state.get("error", "")
+        if state.get("state") in ("failed", "crashed"):
+            return state["state"], ""
+        return "starting", ""
+
+    def _listen_for_failures(self) -> None:
+        """HAProxy logs only abnormal requests, here; one that timed out
+        waiting for a Worker's answer means the Worker is spinning."""
+        self.edge.log.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(str(self.edge.log))
+        self.edge.log.chmod(0o660)
+
+        def listen() -> None:
+            while True:
+                line = listener.recv(2048).decode(errors="replace").split()
+                # "<backend> <termination state> <status>"
+                if len(line) >= 2 and line[1].startswith("sH"):
+                    host = self.routes.key_of(line[0])
+                    key = self.hosts.get(host or "")
+                    if key is not None:
+                        self._tell("stuck", key)
+
+        threading.Thread(target=listen, daemon=True, name="edge-log").start()
 
     def _tell(self, action: str, key: str) -> None:
         self.commands.put(control.Command(action, key, {}))
@@ -705,7 +754,7 @@ class Supervisor:
                 "account": target.account_id,
                 "script": target.script_name,
             }
-        return {"port": self.port, "sandbox": self.sandbox, "workers": workers}
+        return {"sandbox": self.sandbox, "workers": workers}
 
     def _reconcile_command(self, _command: control.Command) -> dict[str, Any]:
         self.reconcile()
@@ -721,29 +770,6 @@ class Supervisor:
         if target.limited:
             return {"state": "limited", "message": target.limited}
         return slot.summary() if slot else {"state": "stopped"}
-
-    def _ensure(self, command: control.Command) -> dict[str, Any]:
-        """The front found nobody answering for a Worker: say why, and start it
-        if it was only stopped."""
-        self.reap()
-        target = self.desired.targets.get(command.arg)
-        slot = self.slots.get(command.arg)
-        if target is None:
-            return {"state": "starting"}
-        if target.limited:
-            return {"state": "limited", "message": target.limited}
-        if slot is None:
-            return {"state": "starting"}
-        if slot.crashes and time.monotonic() - slot.crashes[-1] < RECENT_CRASH:
-            return {"state": "crashed"}
-        if slot.state in ("failed", "crashed") and not slot.alive:
-            return {"state": slot.state}
-        if slot.alive:
-            return {"state": "running"}
-        self.launch(slot, target)
-        if slot.alive:
-            return {"state": "running", "started": True}
-        return {"state": slot.state}
 
     def _stuck(self, command: control.Command) -> dict[str, Any]:
         """A visitor waited past the limit: the process is spinning (workerd

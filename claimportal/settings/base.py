@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "accounts.http.edge_client_address",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -336,13 +337,31 @@ CLAIMPORTAL_PURGE_CLEANERS: list[str] = [
 CLAIMPORTAL_REPORTS_PER_HOUR = env.integer("CLAIMPORTAL_REPORTS_PER_HOUR", 5)
 CLAIMPORTAL_PREVIEW_DOMAIN = env.text("CLAIMPORTAL_PREVIEW_DOMAIN", "preview.localhost")
 CLAIMPORTAL_PREVIEW_BASE_URL = env.text(
-    "CLAIMPORTAL_PREVIEW_BASE_URL", "http://{host}:8787"
+    "CLAIMPORTAL_PREVIEW_BASE_URL", "http://{host}:8000"
 )
 # The preview runtime (manage.py preview_runtime): one workerd per live Worker.
-CLAIMPORTAL_PREVIEW_PORT = env.integer("CLAIMPORTAL_PREVIEW_PORT", 8787)
 CLAIMPORTAL_PREVIEW_STATE_DIR = Path(
     env.text("CLAIMPORTAL_PREVIEW_STATE_DIR", str(VAR_DIR / "preview"))
 )
+# The edge (manage.py edge): HAProxy in front of the portal and the previews.
+# Binds are HAProxy's, separated by ";" (":443 ssl crt /etc/claimportal/tls/
+# alpn h2,http/1.1;:80").
+CLAIMPORTAL_EDGE_BINDS = [
+    bind.strip()
+    for bind in (env.text("CLAIMPORTAL_EDGE_BINDS") or "127.0.0.1:8000").split(";")
+    if bind.strip()
+]
+# gunicorn's pools: pages (and /healthz), and the client/v4 API apart, so slow
+# API calls never make pages wait. "unix:/path" or "host:port".
+CLAIMPORTAL_EDGE_PORTAL = env.text("CLAIMPORTAL_EDGE_PORTAL", "127.0.0.1:8001")
+CLAIMPORTAL_EDGE_API = env.text("CLAIMPORTAL_EDGE_API", "")
+CLAIMPORTAL_EDGE_DIR = Path(
+    env.text("CLAIMPORTAL_EDGE_DIR", str(CLAIMPORTAL_PREVIEW_STATE_DIR / "edge"))
+)
+CLAIMPORTAL_EDGE_MAXCONN = env.integer("CLAIMPORTAL_EDGE_MAXCONN", 20000)
+# One thread measured best on two cores shared with gunicorn and workerd.
+CLAIMPORTAL_EDGE_THREADS = env.integer("CLAIMPORTAL_EDGE_THREADS", 1)
+CLAIMPORTAL_HAPROXY_BIN = env.text("CLAIMPORTAL_HAPROXY_BIN", "haproxy")
 CLAIMPORTAL_WORKERD_BIN = env.text("CLAIMPORTAL_WORKERD_BIN", "")
 CLAIMPORTAL_PREVIEW_SANDBOX = env.text("CLAIMPORTAL_PREVIEW_SANDBOX", "auto")
 CLAIMPORTAL_PREVIEW_HEAP_MB = env.integer("CLAIMPORTAL_PREVIEW_HEAP_MB", 128)

@@ -28,19 +28,11 @@ def _edge_gid() -> int | None:
 
 class Command(BaseCommand):
     help = (
-        "Run every deployed Worker in workerd, one process each, behind the "
-        "preview edge on CLAIMPORTAL_PREVIEW_PORT."
+        "Run every deployed Worker in workerd, one process each, and tell the "
+        "edge (manage.py edge) where each preview host goes."
     )
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--port",
-            type=int,
-            default=settings.CLAIMPORTAL_PREVIEW_PORT,
-            help="the edge's port on 127.0.0.1 (0: any free port)",
-        )
-
-    def handle(self, *args, port: int, **options) -> None:
+    def handle(self, *args, **options) -> None:
         try:
             binary = process.workerd_binary()
             version = process.check_workerd_version(binary)
@@ -52,7 +44,6 @@ class Command(BaseCommand):
         supervisor = Supervisor(
             edge_gid=_edge_gid(),
             state_dir=state_dir,
-            port=port,
             sandbox=sandbox,
             binary=binary,
             log=lambda line: self.stdout.write(line),
@@ -71,8 +62,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"Preview runtime ({version}, {how}) "
-            f"on http://127.0.0.1:{supervisor.port}, serving "
-            f"{len(supervisor.slots)} Workers."
+            f"serving {len(supervisor.slots)} Workers behind the edge."
         )
         try:
             supervisor.run()

@@ -1,0 +1,178 @@
+"""HAProxy's configuration for the edge, rendered from settings.
+
+Routing to Workers needs no reload: each preview host is mapped (``hosts.map``,
+changed at run time over the admin socket) to one of a fixed number of slot
+backends, and slot ``n``'s server is ``slots/n.sock``, a symlink the
+supervisor points at the Worker's own socket. A host in no entry goes to our
+pages backend, which says why nothing answers there.
+"""
+
+import resource
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from .pages import error_file
+
+
+@dataclass(frozen=True)
+class EdgePaths:
+    """The edge's files, shared by HAProxy and the preview supervisor."""
+
+    root: Path
+
+    @classmethod
+    def from_settings(cls) -> "EdgePaths":
+        return cls(Path(settings.CLAIMPORTAL_EDGE_DIR))
+
+    config = property(lambda self: self.root / "haproxy.cfg")
+    hosts = property(lambda self: self.root / "hosts.map")
+    admin = property(lambda self: self.root / "admin.sock")  # the runtime API
+    master = property(lambda self: self.root / "master.sock")
+    pages = property(lambda self: self.root / "pages.sock")  # our pages backend
+    log = property(lambda self: self.root / "log.sock")  # abnormal requests only
+    errors = property(lambda self: self.root / "errors")
+
+    def slot(self, number: int) -> Path:
+        return self.root / "slots" / f"{number}.sock"
+
+
+def slot_count() -> int:
+    """Room for every Worker that may run, and as many again, so a freed slot
+    rests before another Worker takes it."""
+    return max(2 * settings.CLAIMPORTAL_PREVIEW_MAX_TOTAL, 8)
+
+
+def haproxy_binary() -> str:
+    found = shutil.which(settings.CLAIMPORTAL_HAPROXY_BIN) or shutil.which(
+        settings.CLAIMPORTAL_HAPROXY_BIN, path="/usr/sbin:/usr/local/sbin"
+    )
+    if found is None:
+        raise FileNotFoundError(
+            "HAProxy is not installed (Debian: apt-get install haproxy)."
+        )
+    return found
+
+
+def max_connections() -> int:
+    """The setting, within what this host lets HAProxy open (two descriptors
+    a connection: client and server)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    wanted = settings.CLAIMPORTAL_EDGE_MAXCONN
+    if hard == resource.RLIM_INFINITY:
+        return wanted
+    return max(64, min(wanted, (hard - 2 * slot_count() - 100) // 2))
+
+
+def _address(upstream: str) -> str:
+    """gunicorn's ``unix:/path`` or ``host:port`` as HAProxy writes it."""
+    return "unix@" + upstream[5:] if upstream.startswith("unix:") else upstream
+
+
+def render(*, paths: EdgePaths, binds: list[str]) -> str:
+    portal = settings.CLAIMPORTAL_EDGE_PORTAL
+    api = settings.CLAIMPORTAL_EDGE_API or portal
+    domain = settings.CLAIMPORTAL_PREVIEW_DOMAIN.lower()
+    request_timeout = settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS
+    errors = paths.errors
+    lines = [
+        "global",
+        f"    maxconn {max_connections()}",
+        f"    nbthread {settings.CLAIMPORTAL_EDGE_THREADS}",
+        f"    stats socket {paths.admin} mode 600 level admin",
+        # Headers up to about 31 KiB; a larger head gets 431 (or 400).
+        "    tune.bufsize 32768",
+        # Short requests first when many connections are busy (bench_edge).
+        "    tune.sched.low-latency on",
+        "    hard-stop-after 30s",
+        f"    log unix@{paths.log} len 1024 format raw local0",
+        "",
+        "defaults",
+        "    mode http",
+        "    log global",
+        "    option dontlog-normal",  # the supervisor hears of failures only
+        '    log-format "%b %tsc %ST"',
+        "    option http-keep-alive",
+        "    timeout http-request 10s",  # the whole head (and a buffered body)
+        "    timeout http-keep-alive 10s",
+        "    timeout client 30s",  # a client silent this long mid-request
+        "    timeout client-fin 5s",
+        "    timeout connect 5s",
+        "    timeout server 60s",
+        "    timeout tunnel 1h",  # an accepted WebSocket
+        f"    errorfile 400 {errors}/bad.http",
+        f"    errorfile 408 {errors}/slow.http",
+        f"    errorfile 503 {errors}/unavailable.http",
+        "",
+        "frontend web",
+        *(f"    bind {bind}" for bind in binds),
+        "    http-request set-var(txn.host) req.hdr(host),host_only,lower",
+        f"    acl preview var(txn.host) -m end .{domain}",
+        "    http-request set-header X-Forwarded-For %[src]",
+        "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
+        "    http-request set-header X-Forwarded-Proto http unless { ssl_fc }",
+        f"    use_backend %[var(txn.host),map({paths.hosts},pages)] if preview",
+        "    use_backend api if { path /client/v4 } || { path_beg /client/v4/ }",
+        "    default_backend portal",
+        "",
+        "backend portal",
+        "    option http-buffer-request",  # gunicorn sees only whole requests
+        # A kept-alive connection gunicorn closed as a request went out.
+        "    retries 2",
+        "    retry-on conn-failure empty-response",
+        f"    errorfile 503 {errors}/portal.http",
+        f"    server pages {_address(portal)}",
+        "",
+        "backend api",
+        "    option http-buffer-request",
+        "    retries 2",
+        "    retry-on conn-failure empty-response",
+        f"    errorfile 503 {errors}/portal.http",
+        f"    server api {_address(api)}",
+        "",
+        "backend pages",
+        "    http-request set-header X-Forwarded-Host %[req.hdr(host)]",
+        f"    server pages unix@{paths.pages}",
+        "",
+        "defaults workers",
+        "    mode http",
+        "    log global",
+        "    option dontlog-normal",
+        '    log-format "%b %tsc %ST"',
+        "    option http-keep-alive",
+        "    http-reuse always",
+        "    timeout http-request 10s",
+        "    timeout http-keep-alive 10s",
+        "    timeout client 30s",
+        "    timeout client-fin 5s",
+        "    timeout connect 5s",
+        f"    timeout server {request_timeout}s",
+        "    timeout tunnel 1h",
+        # A Worker that dropped a request unanswered (it crashed) gets it once
+        # more, from its restarted process, when nothing of it reached it yet
+        # or it carried no body.
+        "    retries 2",
+        "    retry-on conn-failure empty-response",
+        f"    errorfile 400 {errors}/bad.http",
+        f"    errorfile 408 {errors}/slow.http",
+        f"    errorfile 502 {errors}/crashed.http",
+        f"    errorfile 503 {errors}/unavailable.http",
+        f"    errorfile 504 {errors}/stuck.http",
+    ]
+    for number in range(slot_count()):
+        lines += ["", f"backend s{number}", f"    server w unix@{paths.slot(number)}"]
+    return "\n".join(lines) + "\n"
+
+
+def write(*, paths: EdgePaths, binds: list[str]) -> None:
+    """The configuration and what it names, ready for HAProxy to start."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    (paths.root / "slots").mkdir(exist_ok=True)
+    paths.errors.mkdir(exist_ok=True)
+    for kind in ("bad", "slow", "unavailable", "crashed", "stuck", "portal"):
+        (paths.errors / f"{kind}.http").write_bytes(error_file(kind))
+    if not paths.hosts.exists():
+        paths.hosts.write_text("")
+    paths.config.write_text(render(paths=paths, binds=binds))

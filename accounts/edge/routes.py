@@ -1,0 +1,95 @@
+"""Which preview host the edge sends to which Worker socket, kept in step with
+HAProxy at run time (no reload, so no connection is ever cut for a deploy).
+
+Each routed host holds a slot: ``slots/<n>.sock`` is a symlink to its Worker's
+``http.sock`` (connect() follows it), and ``hosts.map`` says ``host s<n>``.
+The map is the file HAProxy loads when it starts and, while it runs, is
+replaced whole and atomically over the admin socket (prepare, add, commit).
+"""
+
+import logging
+import os
+import socket
+from collections import deque
+from pathlib import Path
+
+from .config import EdgePaths, slot_count
+
+logger = logging.getLogger("claimportal.edge")
+
+BATCH = 40  # CLI commands per connection (a line must fit HAProxy's buffer)
+
+
+def cli(admin: Path, command: str, *, timeout: float = 5) -> str:
+    """One line of commands (";"-separated) on HAProxy's admin socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(admin))
+        sock.sendall(command.encode() + b"\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer.decode(errors="replace")
+
+
+class Routes:
+    def __init__(self, paths: EdgePaths) -> None:
+        self.paths = paths
+        self.slots: dict[str, int] = {}  # host -> slot
+        self.targets: dict[int, Path] = {}  # slot -> the socket it points at
+        self.free = deque(range(slot_count()))  # the longest free first
+        self.pushed: dict[str, str] | None = None  # what HAProxy has
+
+    def key_of(self, backend: str) -> str | None:
+        """The host a slot backend (``s<n>``) serves, if any."""
+        for host, number in self.slots.items():
+            if f"s{number}" == backend:
+                return host
+        return None
+
+    def update(self, wanted: dict[str, Path]) -> None:
+        """Route exactly ``wanted`` (host -> Worker socket); other hosts go to
+        the pages backend."""
+        for host in [h for h in self.slots if h not in wanted]:
+            self.free.append(self.slots.pop(host))
+        for host, target in wanted.items():
+            if host not in self.slots:
+                if not self.free:
+                    logger.error("edge: no free slot for %s", host)
+                    continue
+                self.slots[host] = self.free.popleft()
+            number = self.slots[host]
+            if self.targets.get(number) != target:
+                link = self.paths.slot(number)
+                temporary = link.with_suffix(".new")
+                temporary.unlink(missing_ok=True)
+                os.symlink(target, temporary)
+                os.replace(temporary, link)
+                self.targets[number] = target
+        entries = {host: f"s{number}" for host, number in self.slots.items()}
+        if entries != self.pushed:
+            self._write(entries)
+            self.pushed = entries if self._push(entries) else None
+
+    def _write(self, entries: dict[str, str]) -> None:
+        temporary = self.paths.hosts.with_suffix(".new")
+        temporary.write_text("".join(f"{h} {b}\n" for h, b in sorted(entries.items())))
+        os.replace(temporary, self.paths.hosts)
+
+    def _push(self, entries: dict[str, str]) -> bool:
+        """Replace the running edge's map in one step; False if no edge runs
+        (it reads the file when it starts)."""
+        admin, name = self.paths.admin, str(self.paths.hosts)
+        try:
+            answer = cli(admin, f"prepare map {name}")
+            version = answer.rsplit(":", 1)[-1].strip()
+            if not version.isdigit():
+                logger.error("edge: cannot prepare the map: %s", answer.strip())
+                return False
+            adds = [f"add map @{version} {name} {h} {b}" for h, b in entries.items()]
+            for start in range(0, len(adds), BATCH):
+                cli(admin, ";".join(adds[start : start + BATCH]))
+            cli(admin, f"commit map @{version} {name}")
+            return True
+        except OSError:
+            return False
