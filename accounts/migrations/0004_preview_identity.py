@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_hyperdrive_mtls'),
+        ('accounts', '0003_event_subscriptions'),
     ]
 
     operations = [
