@@ -54,7 +54,15 @@ _media_root = preview_runtime._media_root
 WORKER = """
 export class Vault {
   constructor(state) { this.state = state; }
-  async fetch() {
+  async alarm() {
+    const end = Date.now() + 60000;
+    while (Date.now() < end) {}
+  }
+  async fetch(request) {
+    if (new URL(request.url).pathname === "/alarm") {
+      await this.state.storage.setAlarm(Date.now() + 100);
+      return new Response("alarm set");
+    }
     await this.state.storage.put("secret", "the vault of " + this.state.id);
     return new Response("stored");
   }
@@ -63,7 +71,7 @@ export class Vault {
 export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
-    if (url.pathname === "/vault") {
+    if (url.pathname === "/vault" || url.pathname === "/alarm") {
       return env.VAULT.get(env.VAULT.idFromName("x")).fetch(request);
     }
     if (url.pathname === "/hoard") {
@@ -419,3 +427,20 @@ def test_the_deploy_check_runs_in_the_same_cell_with_the_same_limits(account):
     assert check_version_starts(version=fine.current_version) > 0
     # The account's identity was recorded on the way, for its Workers to come.
     assert PreviewIdentity.objects.filter(account=account).exists()
+
+
+def test_a_durable_object_alarm_burning_cpu_stays_within_the_quota(
+    runtime, account, provision
+):
+    alarmed = live(runtime, account, "alarmed")
+    bystander = live(runtime, provision().account, "bystander")
+    usage = cgroup_dir(cell_pid(runtime, alarmed), "cpuacct") / "cpuacct.usage"
+    assert runtime.get(host_of(alarmed), "/alarm").text == "alarm set"
+    time.sleep(1)  # no visitor from here on: the alarm runs on its own
+    before, began = int(usage.read_text()), time.monotonic()
+    time.sleep(3)
+    used = (int(usage.read_text()) - before) / 1e9
+    elapsed = time.monotonic() - began
+    assert used > 0.3 * elapsed * CPU_PERCENT / 100
+    assert used <= 1.2 * elapsed * CPU_PERCENT / 100
+    assert runtime.get(host_of(bystander)).text == "fine"

@@ -354,6 +354,8 @@ class Supervisor:
             process.stop(old, grace=0)
         process.stop(self.internal, grace=5)
         self.control_server.shutdown()
+        if self.sandbox:
+            sandbox.remove_empty_groups(self.cgroups, itself=True)
 
     # --- the database's view ---------------------------------------------------
 

@@ -213,18 +213,22 @@ def _fields(text: str) -> dict[str, int]:
     return out
 
 
-def remove_empty_groups(prefix: str) -> None:
-    """Delete the empty cgroups under ``prefix`` (cells that have exited)."""
+def remove_empty_groups(prefix: str, *, itself: bool = False) -> None:
+    """Delete the empty cgroups under ``prefix`` (cells that have exited), and
+    with ``itself`` the prefix's own (the runtime stops)."""
     version = cgroup_version()
     roots = [CGROUP_ROOT] if version == 2 else [CGROUP_ROOT / c for c in V1_CONTROLLERS]
     for root in roots:
         base = root / prefix
         if not base.is_dir():
             continue
-        for child in sorted(base.rglob("*"), reverse=True):
+        for child in base.iterdir():  # cells sit right below the prefix
             if child.is_dir():
                 with contextlib.suppress(OSError):
                     child.rmdir()
+        if itself:
+            with contextlib.suppress(OSError):
+                base.rmdir()
 
 
 def _libraries(binary: Path) -> list[str]:
