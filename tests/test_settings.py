@@ -41,8 +41,7 @@ def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
         (["DATABASE_URL"], "DATABASE_URL"),
         (["REDIS_URL"], "CELERY_BROKER_URL or REDIS_URL"),
         (["SECRET_KEY"], "SECRET_KEY"),
-        (["ALLOWED_HOSTS"], "ALLOWED_HOSTS"),
-        (["SECRET_KEY", "DATABASE_URL"], "DATABASE_URL, SECRET_KEY"),
+        (["ALLOWED_HOSTS", "SECRET_KEY"], "SECRET_KEY, ALLOWED_HOSTS"),
     ],
 )
 def test_production_refuses_to_start_naming_what_is_missing(unset, named):
@@ -65,8 +64,6 @@ def test_a_broker_url_alone_is_a_broker():
     ("preview_domain", "why"),
     [
         ("example.test", "is the portal's host 'claims.example.test' or a parent"),
-        ("test", "is the portal's host 'claims.example.test' or a parent"),
-        ("claims.example.test", "is the portal's host"),
         ("w.claims.example.test", "lies under the portal's host"),
     ],
 )
