@@ -36,10 +36,10 @@ from accounts.models import WorkerVersion
 from accounts.services.previews import delivery, process
 from accounts.services.previews.client import unix_request
 from accounts.services.previews.render import WorkerConfigInvalid, WorkerPaths
-from accounts.services.previews.specs import write_version
+from accounts.services.previews.specs import account_for_token, write_version
 from accounts.services.previews.state import Desired, Target, desired_previews
 
-from . import control, front
+from . import control, front, gateway
 
 logger = logging.getLogger("claimportal.previews")
 
@@ -161,9 +161,14 @@ class Supervisor:
         )
 
     def _start_internal_endpoints(self) -> None:
-        """Django's binding endpoints on ``control.sock``, in their own gunicorn:
-        never on the public web server, and reachable from the sandbox."""
-        listener = process.unix_listener(self.root / "control.sock")
+        """Django's binding endpoints in their own gunicorn, never on the public
+        web server, on a socket only this process opens; Workers reach them on
+        ``control.sock`` through the gateway, which shares them out by account."""
+        processes = settings.CLAIMPORTAL_PREVIEW_BINDING_PROCESSES
+        threads = settings.CLAIMPORTAL_PREVIEW_BINDING_THREADS
+        upstream = self.root / "bindings.sock"
+        listener = process.unix_listener(upstream)
+        upstream.chmod(0o600)  # the gateway's alone
         self.internal = subprocess.Popen(
             [
                 sys.executable,
@@ -175,9 +180,17 @@ class Supervisor:
                 "--worker-class",
                 "gthread",
                 "--workers",
-                "1",
+                str(processes),
                 "--threads",
-                "8",
+                str(threads),
+                # A process takes no more calls than it has threads: the
+                # gateway decides who waits, not gunicorn's queue.
+                "--worker-connections",
+                str(threads),
+                "--keep-alive",
+                "0",
+                "--timeout",
+                str(settings.CLAIMPORTAL_D1_QUERY_SECONDS + 30),
                 "--log-level",
                 "warning",
             ],
@@ -186,15 +199,26 @@ class Supervisor:
             preexec_fn=process._die_with_parent,
         )
         listener.close()
+        self.gateway = gateway.serve(
+            self.root / "control.sock",
+            upstream=upstream,
+            account_of=lambda token: account_for_token(token=token),
+            limiter=gateway.FairLimiter(
+                total=processes * threads,
+                per_key=settings.CLAIMPORTAL_PREVIEW_BINDING_CONCURRENCY,
+            ),
+            wait_seconds=settings.CLAIMPORTAL_PREVIEW_BINDING_WAIT_SECONDS,
+            upstream_timeout=settings.CLAIMPORTAL_D1_QUERY_SECONDS + 15,
+        )
 
     def _wait_for_internal_endpoints(self) -> None:
-        """Ready means ready: until Django answers on ``control.sock``, a
-        Worker's first binding call would wait for it to boot."""
+        """Ready means ready: until Django answers, a Worker's first binding
+        call would wait for it to boot."""
         limit = settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             try:
-                unix_request(self.root / "control.sock", "GET", "/", timeout=5)
+                unix_request(self.root / "bindings.sock", "GET", "/", timeout=5)
                 return
             except OSError:
                 time.sleep(0.1)
@@ -327,6 +351,7 @@ class Supervisor:
         for old, _deadline in self.retiring:
             process.stop(old, grace=0)
         process.stop(self.internal, grace=5)
+        self.gateway.shutdown()
         self.control_server.shutdown()
 
     # --- the database's view ---------------------------------------------------

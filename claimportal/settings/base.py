@@ -276,6 +276,21 @@ CLAIMPORTAL_PREVIEW_IDLE_SECONDS = env.integer("CLAIMPORTAL_PREVIEW_IDLE_SECONDS
 CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS = env.integer(
     "CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS", 2
 )
+# Workers' binding calls (KV, D1, queues): Django's processes and threads that
+# serve them, how many one account may have under way at once, and how long a
+# call over that waits for its turn before the Worker gets a 429.
+CLAIMPORTAL_PREVIEW_BINDING_PROCESSES = env.integer(
+    "CLAIMPORTAL_PREVIEW_BINDING_PROCESSES", 2
+)
+CLAIMPORTAL_PREVIEW_BINDING_THREADS = env.integer(
+    "CLAIMPORTAL_PREVIEW_BINDING_THREADS", 8
+)
+CLAIMPORTAL_PREVIEW_BINDING_CONCURRENCY = env.integer(
+    "CLAIMPORTAL_PREVIEW_BINDING_CONCURRENCY", 2
+)
+CLAIMPORTAL_PREVIEW_BINDING_WAIT_SECONDS = env.integer(
+    "CLAIMPORTAL_PREVIEW_BINDING_WAIT_SECONDS", 10
+)
 # Keyed hashing of client addresses: we keep where an account came from without
 # keeping the address itself.
 CLAIMPORTAL_ORIGIN_HASH_KEY = env.text("CLAIMPORTAL_ORIGIN_HASH_KEY", SECRET_KEY)
