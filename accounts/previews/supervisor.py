@@ -19,11 +19,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -33,7 +31,7 @@ from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from accounts.models import WorkerVersion
-from accounts.services.previews import delivery, process
+from accounts.services.previews import process
 from accounts.services.previews.client import unix_request
 from accounts.services.previews.render import WorkerConfigInvalid, WorkerPaths
 from accounts.services.previews.specs import account_for_token, write_version
@@ -111,7 +109,7 @@ class Supervisor:
         self.stopping = False
         # What the front routes by (replaced whole, read by its threads).
         self.table = front.Table(routes={}, gone={})
-        # What the delivery thread may use: key -> (target, admin socket path).
+        # What "invoke" may use: key -> (target, admin socket path).
         self.running: dict[str, tuple[Target, Path]] = {}
         self.published: dict[str, Any] = {}
         self.handlers: dict[str, Callable[[control.Command], Any]] = {
@@ -143,8 +141,7 @@ class Supervisor:
             self.root / "supervisor.sock",
             self.commands,
             direct={
-                "scheduled": self._scheduled_command,
-                "deliver": self._deliver_command,
+                "invoke": self._invoke_command,
                 # Pages ask this: answered at once, even while a Worker starts.
                 "status": lambda _command: self.published,
             },
@@ -155,7 +152,6 @@ class Supervisor:
         self._wait_for_internal_endpoints()
         self._publish_running()
         self.front.start()
-        threading.Thread(target=self._triggers, daemon=True, name="triggers").start()
         (self.root / "runtime.json").write_text(
             json.dumps({"pid": os.getpid(), "port": self.port})
         )
@@ -251,29 +247,34 @@ class Supervisor:
         }
         self.published = self.status()
 
-    # --- queues and cron (their own thread: a slow handler delays only them) ----
+    # --- queue() and scheduled(), for the Celery tasks that deliver and fire -----
 
-    def _triggers(self) -> None:
-        last_minute = None
-        while not self.stopping:
-            time.sleep(1)
-            try:
-                self.deliver_queues()
-                minute = datetime.now(UTC).replace(second=0, microsecond=0)
-                if minute != last_minute:
-                    if last_minute is not None:
-                        self.fire_crons(minute)
-                    last_minute = minute
-            except Exception:  # the next second tries again
-                logger.exception("preview runtime: queue or cron delivery failed")
-            finally:
-                close_old_connections()
-
-    def _call_worker(
-        self, admin: Path, url: str, payload: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
-        """POST to a Worker's trigger; None if it failed or did not answer."""
-        body = json.dumps(payload).encode() if payload is not None else None
+    def _invoke_command(self, command: control.Command) -> dict[str, Any]:
+        """Run a Worker's ``queue`` handler (the body is the batch) or its
+        ``scheduled`` one (``cron`` and ``time`` in the query), starting the
+        Worker first if it was stopped. Runs in the caller's own thread: a
+        handler that hangs holds only that one, up to the request limit."""
+        handler = command.query.get("handler")
+        if handler not in ("queue", "scheduled"):
+            return {"outcome": "unknown handler"}
+        limit = settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS
+        deadline = time.monotonic() + limit
+        while command.arg not in self.running and time.monotonic() < deadline:
+            state = self._ask("ensure", command.arg).get("state")
+            if state not in ("running", "starting"):
+                return {"outcome": "not running", "state": state}
+            if command.arg not in self.running:
+                time.sleep(TICK)
+        running = self.running.get(command.arg)
+        if running is None:
+            return {"outcome": "not running"}
+        target, admin = running
+        if handler == "queue":
+            url, body = "/queue", command.body
+        else:
+            cron = command.query.get("cron") or (target.cron or ("",))[0]
+            when = command.query.get("time") or str(int(time.time() * 1000))
+            url, body = f"/scheduled?{urlencode({'cron': cron, 'time': when})}", None
         try:
             status, answer = unix_request(
                 admin,
@@ -283,51 +284,10 @@ class Supervisor:
                 headers={"Content-Type": "application/json"},
                 timeout=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS,
             )
-            return json.loads(answer) if status == 200 else None
+            result = json.loads(answer) if status == 200 else None
         except (OSError, ValueError):
-            return None
-
-    def deliver_queues(self) -> int:
-        running = dict(self.running)
-        by_script = {
-            (t.account_id, t.script_name): admin for t, admin in running.values()
-        }
-        delivered = 0
-        for consumer in delivery.consumers_of(scripts=by_script):
-            admin = by_script[(consumer.queue.account_id, consumer.script_name)]
-            delivered += delivery.deliver(
-                consumer=consumer,
-                now=timezone.now(),
-                send=lambda payload, admin=admin: self._call_worker(
-                    admin, "/queue", payload
-                ),
-            )
-        return delivered
-
-    def fire_crons(self, minute: datetime) -> None:
-        for target, admin in dict(self.running).values():
-            for expression in delivery.due_crons(schedules=target.cron, minute=minute):
-                self._scheduled(admin, expression, minute)
-
-    def _scheduled(self, admin: Path, expression: str, when: datetime) -> Any:
-        query = urlencode({"cron": expression, "time": int(when.timestamp() * 1000)})
-        return self._call_worker(admin, f"/scheduled?{query}")
-
-    def _scheduled_command(self, command: control.Command) -> dict[str, Any]:
-        """Run a Worker's scheduled() now, as a cron trigger would."""
-        running = self.running.get(command.arg)
-        if running is None:
-            return {"outcome": "not running"}
-        cron = command.query.get("cron") or (running[0].cron or ("",))[0]
-        result = self._scheduled(running[1], cron, datetime.now(UTC))
-        return result or {"outcome": "exception"}
-
-    def _deliver_command(self, _command: control.Command) -> dict[str, Any]:
-        """Deliver every due batch now (tests, and impatient operators)."""
-        try:
-            return {"delivered": self.deliver_queues()}
-        finally:
-            close_old_connections()
+            result = None
+        return result if isinstance(result, dict) else {"outcome": "exception"}
 
     def _run_command(self, command: control.Command) -> None:
         handler = self.handlers.get(command.action)

@@ -291,6 +291,14 @@ CLAIMPORTAL_PREVIEW_BINDING_CONCURRENCY = env.integer(
 CLAIMPORTAL_PREVIEW_BINDING_WAIT_SECONDS = env.integer(
     "CLAIMPORTAL_PREVIEW_BINDING_WAIT_SECONDS", 10
 )
+# Queue batches and crons run as Celery tasks: beat looks for due batches this
+# often, and one account has at most this many batches and crons under way.
+CLAIMPORTAL_PREVIEW_DELIVERY_POLL_SECONDS = env.integer(
+    "CLAIMPORTAL_PREVIEW_DELIVERY_POLL_SECONDS", 1
+)
+CLAIMPORTAL_PREVIEW_TRIGGERS_PER_ACCOUNT = env.integer(
+    "CLAIMPORTAL_PREVIEW_TRIGGERS_PER_ACCOUNT", 2
+)
 # Keyed hashing of client addresses: we keep where an account came from without
 # keeping the address itself.
 CLAIMPORTAL_ORIGIN_HASH_KEY = env.text("CLAIMPORTAL_ORIGIN_HASH_KEY", SECRET_KEY)
