@@ -43,9 +43,7 @@ def limits(account: CloudAccount) -> list[str]:
     return sorted(t.limited for t in targets if t.account_id == account.pk)
 
 
-def test_claimed_accounts_take_nothing_from_the_unclaimed_pool(
-    slots, provision, user
-):
+def test_claimed_accounts_take_nothing_from_the_unclaimed_pool(slots, provision, user):
     mine = claimed(provision, user, workers=3)  # first: oldest first
     strangers = [unclaimed(provision, origin) for origin in "abcd"]
     assert limits(mine) == ["", "", ""]
