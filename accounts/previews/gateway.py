@@ -9,13 +9,13 @@ reads or a few slow D1 queries from one account hold that account's share and
 no more, while others' calls are taken in turn. A call that waits past the
 limit gets a clear 429 in the Worker.
 
-No Django here: the supervisor passes in how a credential names its account.
+Nothing here needs Django's setup: the supervisor passes in how a
+credential names its account.
 """
 
 import http.client
 import json
 import logging
-import socket
 import socketserver
 import threading
 from collections import OrderedDict, deque
@@ -24,6 +24,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from accounts.services.previews.client import UnixHTTPConnection
 
 logger = logging.getLogger("claimportal.previews")
 
@@ -109,17 +111,6 @@ class FairLimiter:
                 self._waiting[key] = waiters
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, *, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = str(path)
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # workerd keeps its connections open
     server: "Gateway"
@@ -181,7 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in self.headers.items()
             if name.lower() not in HOP_BY_HOP
         }
-        upstream = _UnixHTTPConnection(
+        upstream = UnixHTTPConnection(
             self.server.upstream, timeout=self.server.upstream_timeout
         )
         try:
