@@ -102,9 +102,10 @@ def test_a_flood_of_kv_reads_leaves_another_accounts_read_fast(runtime, two_acco
 
     def flood() -> None:
         while not stop.is_set():
-            answer = runtime.get(noisy, "/flood?n=1000", timeout=60)
-            assert answer.status == 200, answer.text
-            flooded.append(answer.json())
+            answer = runtime.get(noisy, "/flood?n=250", timeout=60)
+            flooded.append(
+                answer.json() if answer.status == 200 else {"failed": answer.text}
+            )
 
     floods = [threading.Thread(target=flood)]
     for thread in floods:
@@ -116,6 +117,7 @@ def test_a_flood_of_kv_reads_leaves_another_accounts_read_fast(runtime, two_acco
         stop.set()
         for thread in floods:
             thread.join()
+    assert all("failed" not in f for f in flooded), flooded
     assert sum(f["calls"] for f in flooded) >= 1000, flooded
     # Over its share, a call waits, then fails with a reason the Worker sees.
     errors = {error for f in flooded for error in f["errors"]}

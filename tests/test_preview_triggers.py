@@ -81,12 +81,12 @@ def send(queue, job: str) -> None:
 
 @pytest.fixture
 def celery_queue(preview_settings, runtime):
-    """A real worker of four processes (more than one account may hold)."""
+    """A real worker of three processes (more than one account may hold)."""
     name = f"test-{uuid.uuid4().hex[:10]}"
     worker = start_celery_worker(
         name,
         runtime.media_root,
-        concurrency=4,
+        concurrency=3,
         CLAIMPORTAL_PREVIEW_STATE_DIR=str(runtime.state_dir),
     )
     try:
