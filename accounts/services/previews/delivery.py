@@ -25,7 +25,7 @@ from accounts.services import queues
 from accounts.services.concurrency import account_slot
 
 from . import cron
-from .client import invoke_worker
+from .client import invoke_worker, runtime_status
 
 logger = logging.getLogger("claimportal.previews")
 
@@ -82,7 +82,8 @@ def _trigger_slot(account_id: str):
 def deliver_batch(*, consumer_id: int, now: datetime) -> int | None:
     """Deliver one due batch of the consumer to its Worker. Returns how many
     messages were delivered, or None when the account has as many batches and
-    crons under way as it may (the next round tries again)."""
+    crons under way as it may, or the runtime is not answering (the next
+    round tries again)."""
     consumer = (
         QueueConsumer.objects.select_related("queue__account")
         .filter(pk=consumer_id, type="worker")
@@ -91,6 +92,8 @@ def deliver_batch(*, consumer_id: int, now: datetime) -> int | None:
     script = _script_of(consumer, now) if consumer is not None else None
     if script is None:
         return 0
+    if runtime_status() is None:  # down or restarting: spend no attempt
+        return None
     with _trigger_slot(script.account_id) as free:
         if not free:
             return None
