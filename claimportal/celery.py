@@ -2,6 +2,7 @@ import os
 from datetime import timedelta
 
 from celery import Celery
+from celery.schedules import crontab
 
 # What serves a deployment runs on production settings unless told otherwise
 # (bin/run and the tests say which they want).
@@ -18,10 +19,21 @@ def schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
     from django.conf import settings
 
     interval = timedelta(seconds=settings.CLAIMPORTAL_PURGE_INTERVAL_SECONDS)
+    poll = timedelta(seconds=settings.CLAIMPORTAL_PREVIEW_DELIVERY_POLL_SECONDS)
     sender.conf.beat_schedule = {
         "purge-expired-accounts": {
             "task": "accounts.tasks.purge_expired_accounts",
             "schedule": interval,
             "options": {"expires": interval.total_seconds()},
+        },
+        "dispatch-queue-batches": {
+            "task": "accounts.tasks.dispatch_queue_batches",
+            "schedule": poll,
+            "options": {"expires": poll.total_seconds()},
+        },
+        "dispatch-crons": {
+            "task": "accounts.tasks.dispatch_crons",
+            "schedule": crontab(minute="*"),
+            "options": {"expires": 50},
         },
     }

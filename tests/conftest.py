@@ -110,8 +110,12 @@ def manage(
     )
 
 
-def start_celery_worker(queue: str, media_root: Path, **env: str) -> subprocess.Popen:
-    """A real Celery worker process on Redis, consuming ``queue``."""
+def start_celery_worker(
+    queue: str, media_root: Path, *, concurrency: int = 0, **env: str
+) -> subprocess.Popen:
+    """A real Celery worker process on Redis, consuming ``queue``: one task at
+    a time, or ``concurrency`` processes at once."""
+    pool = ["--concurrency", str(concurrency)] if concurrency else ["--pool", "solo"]
     return subprocess.Popen(
         [
             sys.executable,
@@ -122,8 +126,7 @@ def start_celery_worker(queue: str, media_root: Path, **env: str) -> subprocess.
             "worker",
             "--queues",
             queue,
-            "--pool",
-            "solo",
+            *pool,
             "--loglevel",
             "WARNING",
             "--without-gossip",

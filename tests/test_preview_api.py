@@ -33,7 +33,9 @@ def setup(provision, now, db):
             {"name": "Q", "type": "queue", "queue_name": "jobs"},
         ],
     )
-    token = binding_token(version_id=str(script.current_version_id))
+    token = binding_token(
+        account_id=account.pk, version_id=str(script.current_version_id)
+    )
     return account, script, namespace, database, queue, token
 
 
@@ -197,7 +199,9 @@ def test_every_call_is_checked_against_the_workers_own_bindings(
         "export default {}",
         bindings=[{"name": "KV", "type": "kv_namespace", "namespace_id": namespace.pk}],
     )
-    thief = binding_token(version_id=str(other_script.current_version_id))
+    thief = binding_token(
+        account_id=other.pk, version_id=str(other_script.current_version_id)
+    )
     forged = token[:-4] + "0000"
     refused = [
         call(client, "kv", foreign.pk, "/k", token=token),  # another account's

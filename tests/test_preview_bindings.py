@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import AssetBlob, CloudAccount, DurableObjectNamespace, KVEntry
 from accounts.services import d1, kv, queues
+from accounts.services.previews import delivery
 from accounts.services.previews.status import preview_status
 from tests import preview_runtime
 from tests.preview_runtime import host_of, make_worker
@@ -227,11 +228,11 @@ def test_queue_messages_reach_the_consumer_with_retries(runtime, account, resour
     host = host_of(script)
     for job in ("a", "b", "flaky"):
         assert runtime.get(host, f"/send?job={job}").text == "sent"
-    # Stored in PostgreSQL, and delivered from there: the runtime delivers every
-    # second on its own, so some may be gone already.
+    # Stored in PostgreSQL, and delivered from there, as the Celery task does.
+    consumer = queue.consumers.get()
 
     def delivered():
-        runtime.command("POST", "/deliver")
+        delivery.deliver_batch(consumer_id=consumer.pk, now=timezone.now())
         return (
             not queue.messages.exists()
             and KVEntry.objects.filter(namespace=namespace, key="job:flaky").exists()
@@ -252,8 +253,10 @@ def test_cron_runs_the_scheduled_handler(runtime, account, resources):
     script.cron_schedules = [{"cron": "*/5 * * * *"}]
     script.save(update_fields=["cron_schedules"])
     runtime.apply(script)
-    result = runtime.command("POST", f"/scheduled/{script.pk}")
-    assert result["outcome"] == "ok"
+    outcome = delivery.run_cron(
+        script_id=script.pk, cron="*/5 * * * *", scheduled=timezone.now()
+    )
+    assert outcome == "ok"
     cron = KVEntry.objects.get(namespace=namespace, key="cron")
     assert bytes(cron.value) == b"*/5 * * * *"
 

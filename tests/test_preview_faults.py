@@ -226,6 +226,23 @@ def test_a_post_to_an_idle_worker_starts_it_and_is_answered(runtime, account):
     assert (answer.status, answer.text) == (200, "fine")
 
 
+def test_the_ensure_command_starts_an_idle_worker_for_the_edge(runtime, account):
+    script = live(runtime, account)
+    pid = runtime.command("GET", "/status")["workers"][str(script.pk)]["pid"]
+    runtime.wait_for(
+        lambda: not Path(f"/proc/{pid}").exists(), timeout=20, what="idle stop"
+    )
+    status = runtime.command("GET", "/status")["workers"][str(script.pk)]
+    assert status["state"] == "stopped"
+    assert runtime.command("POST", f"/ensure/{script.pk}") == {
+        "state": "running",
+        "started": True,
+    }
+    worker = runtime.command("GET", "/status")["workers"][str(script.pk)]
+    assert worker["state"] == "running" and Path(f"/proc/{worker['pid']}").exists()
+    assert runtime.command("POST", f"/ensure/{script.pk}") == {"state": "running"}
+
+
 def test_the_api_refuses_an_upload_that_cannot_start_and_keeps_nothing(
     client, provision, preview_settings
 ):

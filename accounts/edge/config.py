@@ -40,9 +40,8 @@ class EdgePaths:
 
 
 def slot_count() -> int:
-    """Room for every Worker that may run, and as many again, so a freed slot
-    rests before another Worker takes it."""
-    return max(2 * settings.CLAIMPORTAL_PREVIEW_MAX_TOTAL, 8)
+    """The backends Workers' hosts are routed through (CLAIMPORTAL_EDGE_SLOTS)."""
+    return max(settings.CLAIMPORTAL_EDGE_SLOTS, 8)
 
 
 def haproxy_binary() -> str:

@@ -42,7 +42,11 @@ class Call:
 
 
 def _text(status: int, message: str) -> HttpResponse:
-    return HttpResponse(message, status=status, content_type="text/plain")
+    response = HttpResponse(message, status=status, content_type="text/plain")
+    # An answer the binding turns into a result or an exception, not a fault of
+    # ours: a Worker reading missing keys by the thousand must not fill the log.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 # --- KV ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ class Command:
     action: str  # the first path segment: apply, ensure, stuck, status ...
     arg: str  # the second one, if any (a script key)
     query: dict[str, str]
+    body: bytes = b""
     reply: Future = field(default_factory=Future)
 
 
@@ -38,13 +39,12 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         parts = [p for p in url.path.split("/") if p]
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
         if not parts or len(parts) > 2:
             self._send(404, {"error": "unknown command"})
             return
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        command = Command(parts[0], parts[1] if len(parts) > 1 else "", query)
+        command = Command(parts[0], parts[1] if len(parts) > 1 else "", query, body)
         direct = self.server.direct.get(command.action)
         try:
             if direct is not None:  # needs no process table: runs in this thread

@@ -31,11 +31,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -48,14 +46,18 @@ from accounts.edge import pages
 from accounts.edge.config import EdgePaths
 from accounts.edge.routes import Routes
 from accounts.models import WorkerVersion
-from accounts.services.previews import delivery, process, sandbox
+from accounts.services.previews import process, sandbox
 from accounts.services.previews.client import unix_request
 from accounts.services.previews.identity import identity_for
 from accounts.services.previews.render import WorkerConfigInvalid
-from accounts.services.previews.specs import worker_paths, write_version
+from accounts.services.previews.specs import (
+    account_for_token,
+    worker_paths,
+    write_version,
+)
 from accounts.services.previews.state import Desired, Target, desired_previews
 
-from . import control
+from . import control, gateway
 
 logger = logging.getLogger("claimportal.previews")
 
@@ -65,6 +67,7 @@ RETRY_FAILED = 60.0  # a version that failed to start is tried again after this
 DRAIN_SECONDS = 5.0  # an old process finishes its requests for at most this long
 RETIRE_WAIT = 1.0  # how long a swap waits for the old process to let go
 TICK = 0.2
+ASK_WAIT = 3.0  # how long a trigger waits for the main thread (then: again)
 
 
 @dataclass
@@ -134,13 +137,14 @@ class Supervisor:
         self.hosts: dict[str, str] = {}
         self.gone: dict[str, tuple[str, str]] = {}
         self.routes = Routes(self.edge)
-        # What the delivery thread may use: key -> (target, admin socket path).
+        # What "invoke" may use: key -> (target, admin socket path).
         self.running: dict[str, tuple[Target, Path]] = {}
         self.published: dict[str, Any] = {}
         self.handlers: dict[str, Callable[[control.Command], Any]] = {
             "apply": self._apply,
             "reconcile": self._reconcile_command,
             "stuck": self._stuck,
+            "wake": self._wake,
         }
 
     # --- setup and the loop ----------------------------------------------------
@@ -160,8 +164,7 @@ class Supervisor:
             self.root / "supervisor.sock",
             self.commands,
             direct={
-                "scheduled": self._scheduled_command,
-                "deliver": self._deliver_command,
+                "invoke": self._invoke_command,
                 # Pages ask this: answered at once, even while a Worker starts.
                 "status": lambda _command: self.published,
             },
@@ -173,13 +176,17 @@ class Supervisor:
         self._publish_running()
         self.pages = pages.serve(self.edge.pages, self._page_for)
         self._listen_for_failures()
-        threading.Thread(target=self._triggers, daemon=True, name="triggers").start()
         (self.root / "runtime.json").write_text(json.dumps({"pid": os.getpid()}))
 
     def _start_internal_endpoints(self) -> None:
-        """Django's binding endpoints on ``control.sock``, in their own gunicorn:
-        never on the public web server, and reachable from the sandbox."""
-        listener = process.unix_listener(self.root / "control.sock")
+        """Django's binding endpoints in their own gunicorn, never on the public
+        web server, on a socket only this process opens; Workers reach them on
+        ``control.sock`` through the gateway, which shares them out by account."""
+        processes = settings.CLAIMPORTAL_PREVIEW_BINDING_PROCESSES
+        threads = settings.CLAIMPORTAL_PREVIEW_BINDING_THREADS
+        upstream = self.root / "bindings.sock"
+        listener = process.unix_listener(upstream)
+        upstream.chmod(0o600)  # the gateway's alone
         self.internal = subprocess.Popen(
             [
                 sys.executable,
@@ -191,9 +198,17 @@ class Supervisor:
                 "--worker-class",
                 "gthread",
                 "--workers",
-                "1",
+                str(processes),
                 "--threads",
-                "8",
+                str(threads),
+                # A process takes no more calls than it has threads: the
+                # gateway decides who waits, not gunicorn's queue.
+                "--worker-connections",
+                str(threads),
+                "--keep-alive",
+                "0",
+                "--timeout",
+                str(settings.CLAIMPORTAL_D1_QUERY_SECONDS + 30),
                 "--log-level",
                 "warning",
             ],
@@ -202,15 +217,26 @@ class Supervisor:
             preexec_fn=process._die_with_parent,
         )
         listener.close()
+        self.gateway = gateway.serve(
+            self.root / "control.sock",
+            upstream=upstream,
+            account_of=lambda token: account_for_token(token=token),
+            limiter=gateway.FairLimiter(
+                total=processes * threads,
+                per_key=settings.CLAIMPORTAL_PREVIEW_BINDING_CONCURRENCY,
+            ),
+            wait_seconds=settings.CLAIMPORTAL_PREVIEW_BINDING_WAIT_SECONDS,
+            upstream_timeout=settings.CLAIMPORTAL_D1_QUERY_SECONDS + 15,
+        )
 
     def _wait_for_internal_endpoints(self) -> None:
-        """Ready means ready: until Django answers on ``control.sock``, a
-        Worker's first binding call would wait for it to boot."""
+        """Ready means ready: until Django answers, a Worker's first binding
+        call would wait for it to boot."""
         limit = settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             try:
-                unix_request(self.root / "control.sock", "GET", "/", timeout=5)
+                unix_request(self.root / "bindings.sock", "GET", "/", timeout=5)
                 return
             except OSError:
                 time.sleep(0.1)
@@ -252,29 +278,58 @@ class Supervisor:
             }
         )
 
-    # --- queues and cron (their own thread: a slow handler delays only them) ----
+    # --- queue() and scheduled(), for the Celery tasks that deliver and fire -----
 
-    def _triggers(self) -> None:
-        last_minute = None
-        while not self.stopping:
-            time.sleep(1)
-            try:
-                self.deliver_queues()
-                minute = datetime.now(UTC).replace(second=0, microsecond=0)
-                if minute != last_minute:
-                    if last_minute is not None:
-                        self.fire_crons(minute)
-                    last_minute = minute
-            except Exception:  # the next second tries again
-                logger.exception("preview runtime: queue or cron delivery failed")
-            finally:
-                close_old_connections()
+    def _ask(self, action: str, key: str) -> dict[str, Any]:
+        """A command for the main thread, from a thread of the control server."""
+        command = control.Command(action, key, {})
+        self.commands.put(command)
+        try:
+            return command.reply.result(timeout=ASK_WAIT)
+        except TimeoutError:  # busy starting Workers: try again in a moment
+            return {"state": "starting"}
+        except Exception:
+            return {"state": "unavailable"}
 
-    def _call_worker(
-        self, admin: Path, url: str, payload: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
-        """POST to a Worker's trigger; None if it failed or did not answer."""
-        body = json.dumps(payload).encode() if payload is not None else None
+    def _wake(self, command: control.Command) -> dict[str, Any]:
+        """Start a Worker stopped while idle, for a trigger that needs it; say
+        why not where it cannot run."""
+        target = self.desired.targets.get(command.arg)
+        slot = self.slots.get(command.arg)
+        if target is None or slot is None:
+            return {"state": "starting"}
+        if target.limited:
+            return {"state": "limited"}
+        if not slot.alive and slot.state == "stopped":
+            self.launch(slot, target)
+        return {"state": "running" if slot.alive else slot.state}
+
+    def _invoke_command(self, command: control.Command) -> dict[str, Any]:
+        """Run a Worker's ``queue`` handler (the body is the batch) or its
+        ``scheduled`` one (``cron`` and ``time`` in the query), starting the
+        Worker first if it was stopped. Runs in the caller's own thread: a
+        handler that hangs holds only that one, up to the request limit."""
+        handler = command.query.get("handler")
+        if handler not in ("queue", "scheduled"):
+            return {"outcome": "unknown handler"}
+        limit = settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS
+        deadline = time.monotonic() + limit
+        while command.arg not in self.running and time.monotonic() < deadline:
+            state = self._ask("wake", command.arg).get("state")
+            if state not in ("running", "starting"):
+                return {"outcome": "not running", "state": state}
+            if command.arg not in self.running:
+                time.sleep(TICK)
+        running = self.running.get(command.arg)
+        if running is None:
+            return {"outcome": "not running"}
+        target, admin = running
+        if handler == "queue":
+            url, body = "/queue", command.body
+        else:
+            cron = command.query.get("cron") or (target.cron or ("",))[0]
+            when = command.query.get("time") or str(int(time.time() * 1000))
+            url, body = f"/scheduled?{urlencode({'cron': cron, 'time': when})}", None
         try:
             status, answer = unix_request(
                 admin,
@@ -284,51 +339,10 @@ class Supervisor:
                 headers={"Content-Type": "application/json"},
                 timeout=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS,
             )
-            return json.loads(answer) if status == 200 else None
+            result = json.loads(answer) if status == 200 else None
         except (OSError, ValueError):
-            return None
-
-    def deliver_queues(self) -> int:
-        running = dict(self.running)
-        by_script = {
-            (t.account_id, t.script_name): admin for t, admin in running.values()
-        }
-        delivered = 0
-        for consumer in delivery.consumers_of(scripts=by_script):
-            admin = by_script[(consumer.queue.account_id, consumer.script_name)]
-            delivered += delivery.deliver(
-                consumer=consumer,
-                now=timezone.now(),
-                send=lambda payload, admin=admin: self._call_worker(
-                    admin, "/queue", payload
-                ),
-            )
-        return delivered
-
-    def fire_crons(self, minute: datetime) -> None:
-        for target, admin in dict(self.running).values():
-            for expression in delivery.due_crons(schedules=target.cron, minute=minute):
-                self._scheduled(admin, expression, minute)
-
-    def _scheduled(self, admin: Path, expression: str, when: datetime) -> Any:
-        query = urlencode({"cron": expression, "time": int(when.timestamp() * 1000)})
-        return self._call_worker(admin, f"/scheduled?{query}")
-
-    def _scheduled_command(self, command: control.Command) -> dict[str, Any]:
-        """Run a Worker's scheduled() now, as a cron trigger would."""
-        running = self.running.get(command.arg)
-        if running is None:
-            return {"outcome": "not running"}
-        cron = command.query.get("cron") or (running[0].cron or ("",))[0]
-        result = self._scheduled(running[1], cron, datetime.now(UTC))
-        return result or {"outcome": "exception"}
-
-    def _deliver_command(self, _command: control.Command) -> dict[str, Any]:
-        """Deliver every due batch now (tests, and impatient operators)."""
-        try:
-            return {"delivered": self.deliver_queues()}
-        finally:
-            close_old_connections()
+            result = None
+        return result if isinstance(result, dict) else {"outcome": "exception"}
 
     def _run_command(self, command: control.Command) -> None:
         handler = self.handlers.get(command.action)
@@ -353,6 +367,7 @@ class Supervisor:
         for old, _deadline in self.retiring:
             process.stop(old, grace=0)
         process.stop(self.internal, grace=5)
+        self.gateway.shutdown()
         self.control_server.shutdown()
         if self.sandbox:
             sandbox.remove_empty_groups(self.cgroups, itself=True)

@@ -6,12 +6,19 @@ there: the public web server's URLconf does not know them.
 
 import os
 
+from django.conf import settings
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.dev")
 get_wsgi_application()  # sets Django up
+
+# Binding calls come by the thousand and each is a few queries: every thread
+# keeps its database connection rather than opening one per call (set before
+# the first connection is made, which reads these settings).
+settings.DATABASES["default"]["CONN_MAX_AGE"] = None
+settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 
 class InternalHandler(WSGIHandler):

@@ -8,9 +8,10 @@ that bound. While Redis is unreachable the default cache fails open, and so do
 these limits.
 """
 
+import math
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from django.core.cache import caches
 
@@ -36,3 +37,10 @@ def slot(*, name: str, limit: int, seconds: int) -> Iterator[bool]:
         # Only our own: a slot that timed out may be someone else's by now.
         if taken is not None and cache.get(taken) == holder:
             cache.delete(taken)
+
+
+def account_slot(
+    *, account_id: str, purpose: str, limit: int, ttl: float
+) -> AbstractContextManager[bool]:
+    """One of ``limit`` places for ``account_id``'s ``purpose`` (a ``slot``)."""
+    return slot(name=f"{purpose}:{account_id}", limit=limit, seconds=math.ceil(ttl))

@@ -361,6 +361,10 @@ CLAIMPORTAL_EDGE_DIR = Path(
 CLAIMPORTAL_EDGE_MAXCONN = env.integer("CLAIMPORTAL_EDGE_MAXCONN", 20000)
 # One thread measured best on two cores shared with gunicorn and workerd.
 CLAIMPORTAL_EDGE_THREADS = env.integer("CLAIMPORTAL_EDGE_THREADS", 1)
+# Workers the edge can route to at once: a backend each, twice the unclaimed
+# pool by default so a freed one rests before another Worker takes it, plus
+# room for claimed accounts' Workers.
+CLAIMPORTAL_EDGE_SLOTS = env.integer("CLAIMPORTAL_EDGE_SLOTS", 600)
 CLAIMPORTAL_HAPROXY_BIN = env.text("CLAIMPORTAL_HAPROXY_BIN", "haproxy")
 CLAIMPORTAL_WORKERD_BIN = env.text("CLAIMPORTAL_WORKERD_BIN", "")
 CLAIMPORTAL_PREVIEW_SANDBOX = env.text("CLAIMPORTAL_PREVIEW_SANDBOX", "auto")
@@ -374,8 +378,17 @@ CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS = env.integer(
 CLAIMPORTAL_PREVIEW_MAX_PER_ACCOUNT = env.integer(
     "CLAIMPORTAL_PREVIEW_MAX_PER_ACCOUNT", 10
 )
-CLAIMPORTAL_PREVIEW_MAX_TOTAL = env.integer("CLAIMPORTAL_PREVIEW_MAX_TOTAL", 200)
-CLAIMPORTAL_PREVIEW_IDLE_SECONDS = env.integer("CLAIMPORTAL_PREVIEW_IDLE_SECONDS", 0)
+# Slots: unclaimed accounts share one pool, of which no one origin may hold
+# more than a share; claimed accounts run on their owner's own quota.
+CLAIMPORTAL_PREVIEW_UNCLAIMED_POOL = env.integer(
+    "CLAIMPORTAL_PREVIEW_UNCLAIMED_POOL", 200
+)
+CLAIMPORTAL_PREVIEW_ORIGIN_SHARE_PERCENT = env.integer(
+    "CLAIMPORTAL_PREVIEW_ORIGIN_SHARE_PERCENT", 10
+)
+CLAIMPORTAL_PREVIEW_MAX_PER_OWNER = env.integer("CLAIMPORTAL_PREVIEW_MAX_PER_OWNER", 50)
+# A Worker that used no CPU this long stops; the next visit starts it again.
+CLAIMPORTAL_PREVIEW_IDLE_SECONDS = env.integer("CLAIMPORTAL_PREVIEW_IDLE_SECONDS", 600)
 CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS = env.integer(
     "CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS", 2
 )
@@ -394,6 +407,29 @@ CLAIMPORTAL_PREVIEW_UID_RANGE = env.text(
 # The group that may connect to Workers' HTTP sockets besides the runtime
 # (the edge's group, e.g. haproxy); empty: the runtime's own group.
 CLAIMPORTAL_PREVIEW_EDGE_GROUP = env.text("CLAIMPORTAL_PREVIEW_EDGE_GROUP", "")
+# Workers' binding calls (KV, D1, queues): Django's processes and threads that
+# serve them, how many one account may have under way at once, and how long a
+# call over that waits for its turn before the Worker gets a 429.
+CLAIMPORTAL_PREVIEW_BINDING_PROCESSES = env.integer(
+    "CLAIMPORTAL_PREVIEW_BINDING_PROCESSES", 2
+)
+CLAIMPORTAL_PREVIEW_BINDING_THREADS = env.integer(
+    "CLAIMPORTAL_PREVIEW_BINDING_THREADS", 8
+)
+CLAIMPORTAL_PREVIEW_BINDING_CONCURRENCY = env.integer(
+    "CLAIMPORTAL_PREVIEW_BINDING_CONCURRENCY", 2
+)
+CLAIMPORTAL_PREVIEW_BINDING_WAIT_SECONDS = env.integer(
+    "CLAIMPORTAL_PREVIEW_BINDING_WAIT_SECONDS", 10
+)
+# Queue batches and crons run as Celery tasks: beat looks for due batches this
+# often, and one account has at most this many batches and crons under way.
+CLAIMPORTAL_PREVIEW_DELIVERY_POLL_SECONDS = env.integer(
+    "CLAIMPORTAL_PREVIEW_DELIVERY_POLL_SECONDS", 1
+)
+CLAIMPORTAL_PREVIEW_TRIGGERS_PER_ACCOUNT = env.integer(
+    "CLAIMPORTAL_PREVIEW_TRIGGERS_PER_ACCOUNT", 2
+)
 # Keyed hashing of client addresses: we keep where an account came from without
 # keeping the address itself. Unset, SECRET_KEY is the key.
 CLAIMPORTAL_ORIGIN_HASH_KEY = env.text("CLAIMPORTAL_ORIGIN_HASH_KEY")

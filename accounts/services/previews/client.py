@@ -9,6 +9,7 @@ import json
 import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 
@@ -83,3 +84,30 @@ def reconcile_now() -> None:
 def runtime_status(*, timeout: float = 1.0) -> dict[str, Any] | None:
     """Every Worker's state in the runtime, keyed by script id, or None."""
     return ask_runtime("GET", "/status", timeout=timeout)
+
+
+def invoke_worker(
+    *,
+    script_id: int,
+    handler: str,
+    payload: dict[str, Any] | None = None,
+    query: dict[str, str] | None = None,
+    timeout: float,
+) -> dict[str, Any] | None:
+    """Run the script's ``queue`` or ``scheduled`` handler in the runtime (it
+    starts a stopped Worker first). The handler's result, or None when the
+    runtime is down or did not answer within ``timeout``."""
+    url = f"/invoke/{int(script_id)}?{urlencode({'handler': handler, **(query or {})})}"
+    try:
+        status, body = unix_request(
+            supervisor_socket(),
+            "POST",
+            url,
+            body=json.dumps(payload).encode() if payload is not None else None,
+            headers={"Content-Type": "application/json"},
+            timeout=timeout,
+        )
+        answer = json.loads(body) if status == 200 else None
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else None

@@ -1,9 +1,14 @@
-"""Queue consumers and cron triggers of live Workers, run for real.
+"""Queue consumers and cron triggers of live Workers, run for real from
+Celery (``accounts.tasks``): beat asks which batches and crons are due, and
+each one is a task of its own.
 
-The runtime calls these about once a second: ``deliver`` leases a batch of a
-consumer's queue (the queues service applies ``max_retries`` and the
-dead-letter queue), hands it to the Worker's ``queue()`` handler through
-``send``, and acknowledges or retries each message as the handler decided.
+``deliver`` leases a batch of a consumer's queue (the queues service applies
+``max_retries`` and the dead-letter queue), hands it to the Worker's
+``queue()`` handler through ``send``, and acknowledges or retries each message
+as the handler decided (``retry_delay`` unless it said otherwise). Each
+account has only so many batches and crons under way at once
+(``CLAIMPORTAL_PREVIEW_TRIGGERS_PER_ACCOUNT``), so one that hangs holds that
+account's places and no one else's.
 """
 
 import base64
@@ -12,12 +17,15 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Min
+from django.conf import settings
+from django.db.models import Count, Min, Q, QuerySet
 
-from accounts.models import QueueConsumer, QueueMessage
+from accounts.models import CloudAccount, QueueConsumer, QueueMessage, WorkerScript
 from accounts.services import queues
+from accounts.services.concurrency import account_slot
 
 from . import cron
+from .client import invoke_worker, runtime_status
 
 logger = logging.getLogger("claimportal.previews")
 
@@ -29,17 +37,112 @@ VISIBILITY_MS = 60_000
 Send = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
-def consumers_of(*, scripts: Iterable[tuple[str, str]]) -> list[QueueConsumer]:
-    """The Worker consumers of the given (account id, script name) pairs."""
-    wanted = set(scripts)
-    if not wanted:
-        return []
-    rows = QueueConsumer.objects.filter(
-        type="worker",
-        queue__account_id__in={account for account, _ in wanted},
-        script_name__in={name for _, name in wanted},
-    ).select_related("queue", "queue__account")
-    return [c for c in rows if (c.queue.account_id, c.script_name) in wanted]
+def _live_scripts(now: datetime) -> QuerySet[WorkerScript]:
+    """Deployed scripts of accounts whose previews run."""
+    state = CloudAccount.State
+    serving = Q(account__state=state.CLAIMED) | Q(
+        account__state=state.PENDING,
+        account__expires_at__gt=now,
+        account__claim_expires_at__gt=now,
+    )
+    return WorkerScript.objects.filter(serving, current_version__isnull=False)
+
+
+def _script_of(consumer: QueueConsumer, now: datetime) -> WorkerScript | None:
+    return (
+        _live_scripts(now)
+        .filter(account_id=consumer.queue.account_id, name=consumer.script_name)
+        .first()
+    )
+
+
+def due_consumers(*, now: datetime) -> list[int]:
+    """Ids of the Worker consumers with a batch due whose Worker is live."""
+    waiting = QueueConsumer.objects.filter(
+        type="worker", queue__messages__visible_at__lte=now
+    ).distinct()
+    live = set(_live_scripts(now).values_list("account_id", "name"))
+    return [
+        consumer.pk
+        for consumer in waiting.select_related("queue")
+        if (consumer.queue.account_id, consumer.script_name) in live
+        and _batch_due(consumer, now)
+    ]
+
+
+def _trigger_slot(account_id: str):
+    return account_slot(
+        account_id=account_id,
+        purpose="preview-triggers",
+        limit=settings.CLAIMPORTAL_PREVIEW_TRIGGERS_PER_ACCOUNT,
+        ttl=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS + 30,
+    )
+
+
+def deliver_batch(*, consumer_id: int, now: datetime) -> int | None:
+    """Deliver one due batch of the consumer to its Worker. Returns how many
+    messages were delivered, or None when the account has as many batches and
+    crons under way as it may, or the runtime is not answering (the next
+    round tries again)."""
+    consumer = (
+        QueueConsumer.objects.select_related("queue__account")
+        .filter(pk=consumer_id, type="worker")
+        .first()
+    )
+    script = _script_of(consumer, now) if consumer is not None else None
+    if script is None:
+        return 0
+    if runtime_status() is None:  # down or restarting: spend no attempt
+        return None
+    with _trigger_slot(script.account_id) as free:
+        if not free:
+            return None
+        return deliver(
+            consumer=consumer,
+            now=now,
+            send=lambda payload: invoke_worker(
+                script_id=script.pk,
+                handler="queue",
+                payload=payload,
+                timeout=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS + 5,
+            ),
+        )
+
+
+def crons_due(*, minute: datetime) -> list[tuple[int, str]]:
+    """(script id, schedule) of every live Worker's cron that fires in
+    ``minute``."""
+    scripts = _live_scripts(minute).exclude(cron_schedules=[])
+    return [
+        (script.pk, expression)
+        for script in scripts.only("pk", "cron_schedules")
+        for expression in due_crons(
+            schedules=[
+                str(entry.get("cron", "")) if isinstance(entry, dict) else str(entry)
+                for entry in script.cron_schedules or []
+            ],
+            minute=minute,
+        )
+    ]
+
+
+def run_cron(*, script_id: int, cron: str, scheduled: datetime) -> str | None:
+    """Run the Worker's scheduled() for ``cron`` as of ``scheduled``; its
+    outcome ("ok", "exception", "gone" ...), or None when the account has as
+    many batches and crons under way as it may."""
+    script = _live_scripts(scheduled).filter(pk=script_id).first()
+    if script is None:
+        return "gone"
+    with _trigger_slot(script.account_id) as free:
+        if not free:
+            return None
+        result = invoke_worker(
+            script_id=script.pk,
+            handler="scheduled",
+            query={"cron": cron, "time": str(int(scheduled.timestamp() * 1000))},
+            timeout=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS + 5,
+        )
+        return str((result or {}).get("outcome") or "exception")
 
 
 def _batch_due(consumer: QueueConsumer, now: datetime) -> bool:

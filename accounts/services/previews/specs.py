@@ -26,25 +26,38 @@ from .render import (
 _TOKEN_SALT = "claimportal.previews.binding"  # noqa: S105 - a salt, not a secret
 
 
-def binding_token(*, version_id: str) -> str:
+def binding_token(*, account_id: str, version_id: str) -> str:
     """The credential a version's bindings present to the internal endpoints.
 
     Derived from SECRET_KEY, so nothing is stored and every version gets its
-    own; it only ever sits in the runtime's config (bridge props)."""
-    mac = salted_hmac(_TOKEN_SALT, version_id, algorithm="sha256").hexdigest()
-    return f"{version_id}.{mac}"
+    own; it only ever sits in the runtime's config (bridge props). It names the
+    account in the clear, so the runtime's binding gateway can share out its
+    capacity by account without asking the database."""
+    subject = f"{account_id}.{version_id}"
+    mac = salted_hmac(_TOKEN_SALT, subject, algorithm="sha256").hexdigest()
+    return f"{subject}.{mac}"
+
+
+def account_for_token(*, token: str) -> str | None:
+    """The account id a genuine binding credential names; None for any other
+    string. Reads no database."""
+    account_id, _, rest = token.partition(".")
+    version_id, _, _mac = rest.partition(".")
+    if not account_id or not version_id:
+        return None
+    genuine = binding_token(account_id=account_id, version_id=version_id)
+    return account_id if constant_time_compare(token, genuine) else None
 
 
 def version_for_token(*, token: str) -> WorkerVersion | None:
     """The version whose credential ``token`` is, with its script and account."""
-    version_id, _, _mac = token.rpartition(".")
-    if not version_id or not constant_time_compare(
-        token, binding_token(version_id=version_id)
-    ):
+    account_id = account_for_token(token=token)
+    if account_id is None:
         return None
+    version_id = token.split(".")[1]
     return (
         WorkerVersion.objects.select_related("script__account")
-        .filter(pk=version_id)
+        .filter(pk=version_id, script__account_id=account_id)
         .first()
     )
 
@@ -82,7 +95,9 @@ def worker_spec(*, version: WorkerVersion) -> WorkerSpec:
         ),
         assets_config=(assets.get("config") or {}) if "manifest" in assets else None,
         service_worker=bool(metadata.get("body_part") and not version.main_module),
-        binding_token=binding_token(version_id=str(version.pk)),
+        binding_token=binding_token(
+            account_id=script.account_id, version_id=str(version.pk)
+        ),
     )
 
 

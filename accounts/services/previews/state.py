@@ -5,6 +5,7 @@ applies it, so any crash or restart converges on the database."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
@@ -106,11 +107,57 @@ def _gone(now: datetime) -> dict[str, tuple[str, str]]:
     return gone
 
 
+class _Slots:
+    """Who may run how many Workers: each account up to its own limit; a
+    claimed account on its owner's quota; an unclaimed one in the shared pool,
+    where no one origin holds more than its share."""
+
+    def __init__(self) -> None:
+        self.per_account = settings.CLAIMPORTAL_PREVIEW_MAX_PER_ACCOUNT
+        self.per_owner = settings.CLAIMPORTAL_PREVIEW_MAX_PER_OWNER
+        self.pool = settings.CLAIMPORTAL_PREVIEW_UNCLAIMED_POOL
+        share = settings.CLAIMPORTAL_PREVIEW_ORIGIN_SHARE_PERCENT
+        self.per_origin = max(1, self.pool * share // 100)
+        self.used: dict[tuple[str, Any], int] = {}
+
+    def _count(self, key: tuple[str, Any]) -> int:
+        return self.used.get(key, 0)
+
+    def take(self, account: CloudAccount) -> str:
+        """Take one slot for a Worker of ``account``; why not, if it may not run."""
+        keys = [("account", account.pk)]
+        if self._count(keys[0]) >= self.per_account:
+            return (
+                f"This account already has {self.per_account} live previews, "
+                "the most it may have."
+            )
+        if account.state == CloudAccount.State.CLAIMED:
+            keys.append(("owner", account.owner_id))
+            if self._count(keys[1]) >= self.per_owner:
+                return (
+                    f"Your claimed accounts already run {self.per_owner} live "
+                    "previews, the most one owner may have."
+                )
+        else:
+            keys += [("pool", None), ("origin", account.origin_hash)]
+            if self._count(keys[1]) >= self.pool:
+                return "The preview runtime runs as many unclaimed Workers as it may."
+            if account.origin_hash and self._count(keys[2]) >= self.per_origin:
+                return (
+                    f"Unclaimed accounts from this origin already run "
+                    f"{self.per_origin} live previews, their share of the runtime; "
+                    "claim an account to run more."
+                )
+        for key in keys:
+            self.used[key] = self._count(key) + 1
+        return ""
+
+
 def desired_previews(*, now: datetime) -> Desired:
     """The runtime's whole desired state, in a fixed number of queries.
 
-    Workers of claimed and unexpired pending accounts run, oldest first, up
-    to the per-account and total limits; the rest are marked ``limited``."""
+    Workers of claimed and unexpired pending accounts run, oldest first, as
+    far as their slots go (``_Slots``); the rest are marked ``limited``."""
     scripts = (
         WorkerScript.objects.filter(current_version__isnull=False)
         .select_related("account")
@@ -123,6 +170,8 @@ def desired_previews(*, now: datetime) -> Desired:
             "account__id",
             "account__subdomain",
             "account__state",
+            "account__owner",
+            "account__origin_hash",
             "account__expires_at",
             "account__claim_expires_at",
         )
@@ -133,26 +182,13 @@ def desired_previews(*, now: datetime) -> Desired:
         .values_list("pk", flat=True)
         .distinct()
     )
-    per_account_limit = settings.CLAIMPORTAL_PREVIEW_MAX_PER_ACCOUNT
-    total_limit = settings.CLAIMPORTAL_PREVIEW_MAX_TOTAL
-    per_account: dict[str, int] = {}
-    running = 0
+    slots = _Slots()
     targets = {}
     for script in scripts:
         account = script.account
         if not _serving(account, now):
             continue
-        limited = ""
-        if per_account.get(account.pk, 0) >= per_account_limit:
-            limited = (
-                f"This account already has {per_account_limit} live previews, "
-                "the most it may have."
-            )
-        elif running >= total_limit:
-            limited = "The preview runtime is serving as many Workers as it may."
-        else:
-            per_account[account.pk] = per_account.get(account.pk, 0) + 1
-            running += 1
+        limited = slots.take(account)
         key = str(script.pk)
         targets[key] = Target(
             key=key,

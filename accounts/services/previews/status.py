@@ -13,7 +13,7 @@ LABELS = {
     "stopped": "Stopped while idle; starts on the next visit",
     "failed": "Failed to start",
     "crashed": "Crashed; restarting",
-    "limited": "Not running: the account has as many live previews as it may",
+    "limited": "Not running: a limit on live previews was reached",
 }
 
 

@@ -1,0 +1,47 @@
+"""The binding gateway's limiter: a share per account, granted in turn."""
+
+import threading
+
+from accounts.previews.gateway import FairLimiter
+
+
+def test_each_key_has_its_share_and_waiting_keys_take_turns():
+    limiter = FairLimiter(total=2, per_key=2)
+    assert limiter.acquire("noisy", timeout=0)
+    assert limiter.acquire("noisy", timeout=0)
+    assert not limiter.acquire("noisy", timeout=0)  # over its share
+    order: list[str] = []
+
+    def wait(key: str) -> None:
+        if limiter.acquire(key, timeout=10):
+            order.append(key)
+
+    waiters = [threading.Thread(target=wait, args=("noisy",)) for _ in range(3)]
+    for thread in waiters:
+        thread.start()
+    while sum(len(q) for q in limiter._waiting.values()) < 3:
+        threading.Event().wait(0.01)
+    quiet = threading.Thread(target=wait, args=("quiet",))
+    quiet.start()
+    while "quiet" not in limiter._waiting:
+        threading.Event().wait(0.01)
+    limiter.release("noisy")  # the quiet key's turn comes before noisy's others
+    quiet.join(5)
+    assert order == ["quiet"]
+    assert limiter.held("quiet") == 1 and limiter.held("noisy") == 1
+    limiter.release("quiet")
+    limiter.release("noisy")
+    for thread in waiters[:2]:
+        thread.join(0.01)
+    while len(order) < 3:
+        threading.Event().wait(0.01)
+    assert order == ["quiet", "noisy", "noisy"]  # two places: two of noisy's
+
+
+def test_a_wait_that_runs_out_leaves_no_trace():
+    limiter = FairLimiter(total=1, per_key=1)
+    assert limiter.acquire("a", timeout=0)
+    assert not limiter.acquire("b", timeout=0.05)
+    limiter.release("a")
+    assert limiter.acquire("b", timeout=0)  # nothing left waiting in b's name
+    assert limiter.held("a") == 0

@@ -1,0 +1,147 @@
+"""One account's binding calls never starve another's, through real workerd:
+a flood of KV reads and slow D1 queries from one account leave another
+account's KV read fast; over its share, a call waits, then fails clearly."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.utils import timezone
+
+from accounts.services import d1, kv
+from tests import preview_runtime
+from tests.preview_runtime import host_of, make_worker
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("previews")]
+
+runtime = preview_runtime.runtime
+preview_settings = preview_runtime.preview_settings
+_media_root = preview_runtime._media_root
+
+PER_ACCOUNT = 2
+TOO_MANY = "Too many binding calls at once from this account"
+RUNTIME_ENV = {
+    "CLAIMPORTAL_PREVIEW_BINDING_CONCURRENCY": str(PER_ACCOUNT),
+    "CLAIMPORTAL_PREVIEW_BINDING_WAIT_SECONDS": "5",
+    # A slow query is one that runs into D1's time limit: 2 s, then an error.
+    "CLAIMPORTAL_D1_QUERY_SECONDS": "2",
+}
+
+WORKER = """
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/flood") {
+      const n = Number(url.searchParams.get("n"));
+      const settled = await Promise.allSettled(
+        Array.from({length: n}, (_, i) => env.KV.get("k" + (i % 10))));
+      const failed = settled.filter((r) => r.status === "rejected");
+      return Response.json({
+        calls: n,
+        done: n - failed.length,
+        errors: [...new Set(failed.map((r) => String(r.reason && r.reason.message)))],
+      });
+    }
+    if (url.pathname === "/slow") {
+      try {
+        await env.DB.prepare(
+          "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) " +
+          "SELECT count(*) FROM c").all();
+        return new Response("finished");
+      } catch (error) {
+        return new Response(error.message, {status: 500});
+      }
+    }
+    const began = Date.now();  // advances with I/O: the read's own time
+    const value = await env.KV.get("probe");
+    return Response.json({ms: Date.now() - began, value});
+  },
+};
+"""
+
+
+def worker_of(account, name: str):
+    now = timezone.now()
+    namespace = kv.create_namespace(account=account, title=f"{name}-kv", now=now)
+    kv.put_value(namespace=namespace, key="probe", value=b"here", now=now)
+    database = d1.create_database(account=account, name=f"{name}-db", now=now)
+    return make_worker(
+        account,
+        name,
+        WORKER,
+        bindings=[
+            {"name": "KV", "type": "kv_namespace", "namespace_id": namespace.pk},
+            {"name": "DB", "type": "d1", "id": str(database.pk)},
+        ],
+    )
+
+
+@pytest.fixture
+def two_accounts(provision, preview_settings, runtime):
+    noisy = worker_of(provision().account, "noisy")
+    quiet = worker_of(provision().account, "quiet")
+    for script in (noisy, quiet):
+        assert runtime.apply(script)["state"] == "running", runtime.log()
+    return host_of(noisy), host_of(quiet)
+
+
+def probe(runtime, host: str) -> float:
+    answer = runtime.get(host, "/")
+    assert answer.status == 200, answer.text
+    assert answer.json()["value"] == "here"
+    return answer.json()["ms"]
+
+
+def test_a_flood_of_kv_reads_leaves_another_accounts_read_fast(runtime, two_accounts):
+    noisy, quiet = two_accounts
+    probe(runtime, quiet)  # warm: the first call opens connections
+    alone = sorted(probe(runtime, quiet) for _ in range(20))
+    stop = threading.Event()
+    flooded: list[dict] = []
+
+    def flood() -> None:
+        while not stop.is_set():
+            answer = runtime.get(noisy, "/flood?n=250", timeout=60)
+            flooded.append(
+                answer.json() if answer.status == 200 else {"failed": answer.text}
+            )
+
+    floods = [threading.Thread(target=flood)]
+    for thread in floods:
+        thread.start()
+    try:
+        time.sleep(0.5)  # the flood is under way
+        samples = [probe(runtime, quiet) for _ in range(200)]
+    finally:
+        stop.set()
+        for thread in floods:
+            thread.join()
+    assert all("failed" not in f for f in flooded), flooded
+    assert sum(f["calls"] for f in flooded) >= 1000, flooded
+    # Over its share, a call waits, then fails with a reason the Worker sees.
+    errors = {error for f in flooded for error in f["errors"]}
+    assert errors <= {"KV GET failed: 429 " + TOO_MANY}, errors
+    p99 = sorted(samples)[197]
+    assert p99 < 100, {"alone": alone, "during the flood": sorted(samples)}
+
+
+def test_slow_d1_queries_give_another_account_no_504(runtime, two_accounts):
+    noisy, quiet = two_accounts
+    with ThreadPoolExecutor(8) as pool:
+        slow = [pool.submit(runtime.get, noisy, "/slow") for _ in range(8)]
+        time.sleep(0.5)  # the noisy account's share is taken
+        began = time.monotonic()
+        reads = [probe(runtime, quiet) for _ in range(5)]
+        took = time.monotonic() - began
+        answers = [future.result() for future in slow]
+    assert max(reads) < 1000 and took < 5, (reads, took)
+    # Two at a time (each into D1's time limit, or its busy wait for the
+    # database's lock); the last ones waited past 5 s and were told why, as
+    # D1 errors. No 504, no restart.
+    texts = [answer.text for answer in answers]
+    assert all(answer.status == 500 for answer in answers), texts
+    assert all(text.startswith("D1_ERROR: ") for text in texts), texts
+    refused = [t for t in texts if TOO_MANY in t]
+    assert 0 < len(refused) <= 8 - 2 * PER_ACCOUNT, texts
+    assert f"at most {PER_ACCOUNT} run together" in refused[0], texts
