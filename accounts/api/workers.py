@@ -351,7 +351,6 @@ def _durable_object_namespaces(request: HttpRequest, account_id: str):
         workers.durable_object_namespaces(account=request.cloud_account),
         page_request(request),
         durable_object_namespace_json,
-        iso,
     )
 
 
