@@ -334,6 +334,10 @@ CLAIMPORTAL_TAILS_PER_WORKER = env.integer("CLAIMPORTAL_TAILS_PER_WORKER", 10)
 # Recent events kept per Worker (the claim page shows them; tails read them).
 CLAIMPORTAL_EVENTS_KEPT = env.integer("CLAIMPORTAL_EVENTS_KEPT", 200)
 CLAIMPORTAL_EVENT_MAX_BYTES = env.integer("CLAIMPORTAL_EVENT_MAX_BYTES", 32 * 1024)
+# How much of each module's source the claim and account pages show.
+CLAIMPORTAL_MODULE_SOURCE_BYTES = env.integer(
+    "CLAIMPORTAL_MODULE_SOURCE_BYTES", 64 * 1024
+)
 CLAIMPORTAL_MAX_ASSET_FILES = env.integer("CLAIMPORTAL_MAX_ASSET_FILES", 20_000)
 CLAIMPORTAL_MAX_ASSET_BYTES = env.integer(
     "CLAIMPORTAL_MAX_ASSET_BYTES", 25 * 1024 * 1024
