@@ -518,11 +518,13 @@ def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerAc
     """Each Worker's modules (source capped at CLAIMPORTAL_MODULE_SOURCE_BYTES)
     and its most recent events, newest first: three queries."""
     cap = settings.CLAIMPORTAL_MODULE_SOURCE_BYTES
-    scripts = list(
+    scripts: list[tuple[Any, str, Any]] = list(
         WorkerScript.objects.filter(account=account)
         .order_by("name")
         .values_list("id", "name", "current_version_id")
     )
+    if not scripts:
+        return []
     modules: dict[Any, list[ModuleItem]] = defaultdict(list)
     rows = (
         WorkerModule.objects.filter(version_id__in=[s[2] for s in scripts if s[2]])
@@ -537,9 +539,8 @@ def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerAc
             ModuleItem(name, content_type, size or 0, source, text and size > cap)
         )
     recent: dict[int, list[EventItem]] = defaultdict(list)
-    for row in WorkerEvent.objects.filter(script__account=account).order_by("-id")[
-        : events * max(len(scripts), 1) * 4
-    ]:
+    newest = WorkerEvent.objects.filter(script_id__in=[s[0] for s in scripts])
+    for row in newest.order_by("-id")[: events * len(scripts) * 4]:
         if len(recent[row.script_id]) < events:
             recent[row.script_id].append(_event_item(row))
     return [
