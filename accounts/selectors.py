@@ -523,11 +523,12 @@ def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerAc
         .order_by("name")
         .values_list("id", "name", "current_version_id")
     )
-    if not scripts:
-        return []
+    account_scripts = WorkerScript.objects.filter(account=account)
     modules: dict[Any, list[ModuleItem]] = defaultdict(list)
     rows = (
-        WorkerModule.objects.filter(version_id__in=[s[2] for s in scripts if s[2]])
+        WorkerModule.objects.filter(
+            version_id__in=account_scripts.values("current_version_id")
+        )
         .annotate(size=Length("content"), head=Substr("content", 1, cap))
         .order_by("id")
         .values_list("version_id", "name", "content_type", "size", "head")
@@ -539,8 +540,8 @@ def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerAc
             ModuleItem(name, content_type, size or 0, source, text and size > cap)
         )
     recent: dict[int, list[EventItem]] = defaultdict(list)
-    newest = WorkerEvent.objects.filter(script_id__in=[s[0] for s in scripts])
-    for row in newest.order_by("-id")[: events * len(scripts) * 4]:
+    newest = WorkerEvent.objects.filter(script_id__in=account_scripts.values("id"))
+    for row in newest.order_by("-id")[: events * max(len(scripts), 1) * 4]:
         if len(recent[row.script_id]) < events:
             recent[row.script_id].append(_event_item(row))
     return [
