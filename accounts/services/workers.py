@@ -464,6 +464,34 @@ def _record_deploy(
     )
 
 
+def _deploy_whole(
+    *,
+    script: WorkerScript,
+    version: WorkerVersion,
+    annotations: dict[str, Any],
+    now: datetime,
+    actor_label: str,
+) -> WorkerDeployment:
+    """Deploy ``version`` at 100% (the caller saves ``current_version``): it
+    brings its secrets, and the runtime serves it once committed."""
+    deployment = WorkerDeployment.objects.create(
+        script=script,
+        created_at=now,
+        versions=[{"version_id": str(version.pk), "percentage": 100}],
+        annotations=annotations,
+    )
+    script.current_version = version
+    _adopt_secrets(script=script, version=version)
+    lifecycle.serve_on_commit(script_id=script.pk)
+    _record_deploy(
+        account=script.account,
+        script=script,
+        deployment=deployment,
+        actor_label=actor_label,
+    )
+    return deployment
+
+
 @changes_inventory
 def upload_version(
     *,
@@ -554,22 +582,14 @@ def upload_version(
         script.updated_at = now
         fields = ["updated_at", "migration_tag"]
         if deploy:
-            lifecycle.serve_on_commit(script_id=script.pk)
-            deployment = WorkerDeployment.objects.create(
+            deployment = _deploy_whole(
                 script=script,
-                created_at=now,
-                versions=[{"version_id": str(version.pk), "percentage": 100}],
+                version=version,
                 annotations=annotations,
-            )
-            script.current_version = version
-            fields.append("current_version")
-            _adopt_secrets(script=script, version=version)
-            _record_deploy(
-                account=account,
-                script=script,
-                deployment=deployment,
+                now=now,
                 actor_label=actor_label,
             )
+            fields.append("current_version")
         script.save(update_fields=fields)
     return Uploaded(script=script, version=version, deployment=deployment)
 
@@ -779,22 +799,14 @@ def _version_with_secrets(
     script.updated_at = now
     fields = ["updated_at"]
     if deploy:
-        deployment = WorkerDeployment.objects.create(
+        _deploy_whole(
             script=script,
-            created_at=now,
-            versions=[{"version_id": str(version.pk), "percentage": 100}],
+            version=version,
             annotations=annotations,
-        )
-        script.current_version = version
-        fields.append("current_version")
-        _adopt_secrets(script=script, version=version)
-        lifecycle.serve_on_commit(script_id=script.pk)
-        _record_deploy(
-            account=script.account,
-            script=script,
-            deployment=deployment,
+            now=now,
             actor_label=actor_label,
         )
+        fields.append("current_version")
     script.save(update_fields=fields)
     return version
 
