@@ -408,6 +408,9 @@ class WorkerVersion(models.Model):
     annotations = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=32, default="wrangler")
     startup_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    # The secrets this version runs with, {name: [type, value]}: write-only, as
+    # WorkerSecret (which holds those of the deployed version).
+    secrets = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-number"]
@@ -474,6 +477,36 @@ class WorkerSecret(models.Model):
                 fields=["script", "name"], name="unique_secret_name_per_script"
             )
         ]
+
+
+class WorkerTail(models.Model):
+    """A live-log session (``wrangler tail``): the filters it asked for, and the
+    hash of the key in its WebSocket URL (shown once, at creation)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    script = models.ForeignKey(
+        WorkerScript, on_delete=models.CASCADE, related_name="tails"
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    filters = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+
+class WorkerEvent(models.Model):
+    """One invocation of a Worker as the runtime traced it (request, cron,
+    queue batch), in wrangler's tail shape, secrets redacted. Only the most
+    recent few per script are kept."""
+
+    script = models.ForeignKey(
+        WorkerScript, on_delete=models.CASCADE, related_name="events"
+    )
+    version_id = models.CharField(max_length=36, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [models.Index(fields=["script", "id"], name="worker_event_recent")]
 
 
 class AssetUploadSession(models.Model):

@@ -1,5 +1,6 @@
 """Reads shared by pages, the API and admin. Query counts do not grow with data."""
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.functions import Cast, JSONObject
+from django.db.models.functions import Cast, JSONObject, Length, Substr
 from django.utils.dateparse import parse_datetime
 
 from accounts import tokens
@@ -36,6 +37,8 @@ from accounts.models import (
     QueueConsumer,
     User,
     WorkerDeployment,
+    WorkerEvent,
+    WorkerModule,
     WorkerScript,
     WorkerSecret,
 )
@@ -442,3 +445,106 @@ def inventories(*, accounts: list[CloudAccount]) -> dict[str, Inventory]:
 
 def inventory(*, account: CloudAccount) -> Inventory:
     return inventories(accounts=[account])[account.pk]
+
+
+# --- What each Worker is and does: its code and its recent events ----------------
+
+TEXT_MODULE_TYPES = ("javascript", "text/", "json", "python")
+
+
+@dataclass(frozen=True)
+class ModuleItem:
+    name: str
+    content_type: str
+    size: int
+    source: str  # "" for binary modules (wasm, data)
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class EventItem:
+    at: datetime
+    outcome: str
+    summary: str  # "GET https://… 200", "cron */5 * * * *", "queue jobs (3 messages)"
+    lines: list[tuple[str, str]]  # (level, text): console lines, then exceptions
+
+
+@dataclass(frozen=True)
+class WorkerActivity:
+    name: str
+    modules: list[ModuleItem]
+    events: list[EventItem]
+
+
+def _summary(data: dict) -> str:
+    event = data.get("event") if isinstance(data.get("event"), dict) else {}
+    if isinstance(event.get("request"), dict):
+        request = event["request"]
+        status = (event.get("response") or {}).get("status", "")
+        return f"{request.get('method', '')} {request.get('url', '')} {status}".strip()
+    if "cron" in event:
+        return f"cron {event.get('cron')}"
+    if "queue" in event:
+        n = event.get("batchSize")
+        return f"queue {event.get('queue')} ({n} message{'' if n == 1 else 's'})"
+    return "invocation"
+
+
+def _log_text(message: Any) -> str:
+    parts = message if isinstance(message, list) else [message]
+    return " ".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
+
+
+def _event_item(row: WorkerEvent) -> EventItem:
+    data = row.data if isinstance(row.data, dict) else {}
+    lines = [
+        (str(log.get("level", "log")), _log_text(log.get("message")))
+        for log in data.get("logs") or []
+        if isinstance(log, dict)
+    ] + [
+        ("exception", f"{e.get('name', 'Error')}: {e.get('message', '')}")
+        for e in data.get("exceptions") or []
+        if isinstance(e, dict)
+    ]
+    return EventItem(
+        at=row.created_at,
+        outcome=str(data.get("outcome", "")),
+        summary=_summary(data),
+        lines=lines,
+    )
+
+
+def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerActivity]:
+    """Each Worker's modules (source capped at CLAIMPORTAL_MODULE_SOURCE_BYTES)
+    and its most recent events, newest first: three queries."""
+    cap = settings.CLAIMPORTAL_MODULE_SOURCE_BYTES
+    scripts: list[tuple[Any, str, Any]] = list(
+        WorkerScript.objects.filter(account=account)
+        .order_by("name")
+        .values_list("id", "name", "current_version_id")
+    )
+    account_scripts = WorkerScript.objects.filter(account=account)
+    modules: dict[Any, list[ModuleItem]] = defaultdict(list)
+    rows = (
+        WorkerModule.objects.filter(
+            version_id__in=account_scripts.values("current_version_id")
+        )
+        .annotate(size=Length("content"), head=Substr("content", 1, cap))
+        .order_by("id")
+        .values_list("version_id", "name", "content_type", "size", "head")
+    )
+    for version_id, name, content_type, size, head in rows:
+        text = any(t in content_type for t in TEXT_MODULE_TYPES)
+        source = bytes(head).decode("utf-8", "replace") if text else ""
+        modules[version_id].append(
+            ModuleItem(name, content_type, size or 0, source, text and size > cap)
+        )
+    recent: dict[int, list[EventItem]] = defaultdict(list)
+    newest = WorkerEvent.objects.filter(script_id__in=account_scripts.values("id"))
+    for row in newest.order_by("-id")[: events * max(len(scripts), 1) * 4]:
+        if len(recent[row.script_id]) < events:
+            recent[row.script_id].append(_event_item(row))
+    return [
+        WorkerActivity(name, modules.get(version_id, []), recent.get(pk, []))
+        for pk, name, version_id in scripts
+    ]

@@ -388,6 +388,8 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
             "account": account,
             "inventory": inventory_fragment(account),
             "previews": preview_status(account=account),
+            "activity": selectors.worker_activity(account=account),
+            "source_cap": settings.CLAIMPORTAL_MODULE_SOURCE_BYTES,
             "deadline": _deadline(link),
             "form": form,
             "qr_svg": _claim_qr(key),
@@ -505,6 +507,8 @@ def account_page(request: HttpRequest, account_id: str) -> HttpResponse:
             "account": account,
             "inventory": inventory_fragment(account),
             "previews": preview_status(account=account),
+            "activity": selectors.worker_activity(account=account),
+            "source_cap": settings.CLAIMPORTAL_MODULE_SOURCE_BYTES,
             "tokens": selectors.usable_tokens(
                 account_id=account.pk, now=timezone.now()
             ),

@@ -56,8 +56,14 @@ class Browser:
 
     def get(self, path: str) -> tuple[int, bytes]:
         cookie = "; ".join(f"{k}={m.value}" for k, m in self.cookies.items())
-        self.connection.request("GET", path, headers={"Cookie": cookie})
-        response = self.connection.getresponse()
+        try:
+            self.connection.request("GET", path, headers={"Cookie": cookie})
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # gunicorn closes a connection idle for 2 s (a slow setup): reopen.
+            self.connection.close()
+            self.connection.request("GET", path, headers={"Cookie": cookie})
+            response = self.connection.getresponse()
         body = response.read()
         for header in response.headers.get_all("Set-Cookie") or []:
             self.cookies.load(header)

@@ -3,8 +3,9 @@ what a purge must leave nothing of."""
 
 import sqlite3
 import tempfile
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.core.files.base import ContentFile
@@ -19,6 +20,8 @@ RESOURCE_TABLES = {
     m.WorkerModule: "version__script__account",
     m.WorkerDeployment: "script__account",
     m.WorkerSecret: "script__account",
+    m.WorkerTail: "script__account",
+    m.WorkerEvent: "script__account",
     m.DurableObjectNamespace: "account",
     m.KVNamespace: "account",
     m.KVEntry: "namespace__account",
@@ -92,6 +95,10 @@ def stock_account(account: m.CloudAccount, *, now: datetime) -> Stocked:
         script=script, versions=[{"version_id": str(version.pk), "percentage": 100}]
     )
     m.WorkerSecret.objects.create(script=script, name="API_KEY", value="s3cret")
+    m.WorkerTail.objects.create(
+        script=script, key_hash=uuid.uuid4().hex, expires_at=now + timedelta(hours=1)
+    )
+    m.WorkerEvent.objects.create(script=script, data={"logs": []})
     m.DurableObjectNamespace.objects.create(
         account=account, script=script, class_name="Counter"
     )

@@ -11,9 +11,11 @@ from tests.claim_builders import add_resources, full_deploy
 
 pytestmark = pytest.mark.django_db
 
-# the link with its account (the key is in a cookie), then the inventory
+# the link with its account (the key is in a cookie), then the inventory, and
+# each Worker's modules and recent events (never kept: they change all the time)
 INVENTORY_QUERIES = 3
-CLAIM_PAGE_QUERIES = 1 + INVENTORY_QUERIES
+ACTIVITY_QUERIES = 3
+CLAIM_PAGE_QUERIES = 1 + INVENTORY_QUERIES + ACTIVITY_QUERIES
 
 
 def test_the_inventory_names_every_resource_and_where_bindings_point(provision):

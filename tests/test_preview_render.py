@@ -132,7 +132,7 @@ def test_a_module_type_previews_cannot_run_is_a_10021_error():
 def test_every_worker_has_the_outbound_deny_and_the_heap_cap():
     config = render_worker(spec(), paths=PATHS, heap_mb=96).config
     workers = config.count("worker = (")
-    assert workers == config.count('globalOutbound = "outbound"') == 4
+    assert workers == config.count('globalOutbound = "outbound"') == 5
     assert '(name = "internet", network = (allow = []))' in config
     assert 'v8Flags = ["--max-old-space-size=96"]' in config
     assert '(name = "http", http = (), service = "app")' in config

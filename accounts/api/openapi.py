@@ -376,6 +376,7 @@ WORKERS = "/accounts/{account_id}/workers"
 SCRIPT = WORKERS + "/scripts/{script_name}"
 SCRIPT_NAME = param("script_name", "The Worker's name.")
 SECRET_NAME = param("name", "The secret's name, percent-encoded.")
+TAIL_ID = param("tail_id", "The tail's id.")
 UPLOAD_ERRORS = {
     **ERROR_STATUSES,
     "400": "Malformed multipart or metadata; bad bindings (10021, R2 refused).",
@@ -1154,6 +1155,47 @@ PATHS: dict[str, Schema] = {
             tag="workers",
             parameters=[ACCOUNT_ID, SCRIPT_NAME, SECRET_NAME],
         ),
+    },
+    SCRIPT + "/secrets-bulk": {
+        "patch": operation(
+            "Create, replace and delete secrets (JSON merge patch: null deletes) "
+            "in a new version, deployed at once.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            body=obj(["secrets"], secrets=obj()),
+        )
+    },
+    WORKERS + "/workers/{script_name}/versions/latest": {
+        "patch": operation(
+            "A new version of the newest one with the secrets in 'env' changed "
+            "(null deletes); not deployed.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            body=obj(["env"], env=obj(), annotations=obj()),
+        )
+    },
+    SCRIPT + "/tails": {
+        "get": operation(
+            "Open tails (live-log sessions) of the Worker.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            listing=True,
+            result=obj(id=STRING, expires_at=STRING),
+        ),
+        "post": operation(
+            "Start a tail: its WebSocket URL (trace-v1) and expiry.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME],
+            body=obj(filters={"type": "array", "items": obj()}),
+            result=obj(id=STRING, url=STRING, expires_at=STRING),
+        ),
+    },
+    SCRIPT + "/tails/{tail_id}": {
+        "delete": operation(
+            "Stop a tail.",
+            tag="workers",
+            parameters=[ACCOUNT_ID, SCRIPT_NAME, TAIL_ID],
+        )
     },
     SCRIPT + "/schedules": {
         "get": operation(

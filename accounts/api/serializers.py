@@ -18,6 +18,7 @@ from accounts.models import (
     WorkerVersion,
 )
 from accounts.services.queues import Lease
+from accounts.services.workers import all_bindings
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -118,7 +119,7 @@ def worker_version_json(version: WorkerVersion, bindings: list | None = None) ->
                 "compatibility_flags": version.compatibility_flags,
                 "usage_model": "standard",
             },
-            "bindings": version.bindings if bindings is None else bindings,
+            "bindings": all_bindings(version=version) if bindings is None else bindings,
         },
     }
 

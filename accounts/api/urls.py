@@ -172,6 +172,9 @@ urlpatterns = [
     path(SCRIPT + "/references", workers.references, name="api-workers-references"),
     path(SCRIPT + "/secrets", workers.secrets, name="api-workers-secrets"),
     path(SCRIPT + "/secrets/<path:name>", workers.secret, name="api-workers-secret"),
+    path(
+        SCRIPT + "/secrets-bulk", workers.secrets_bulk, name="api-workers-secrets-bulk"
+    ),
     path(SCRIPT + "/schedules", workers.schedules, name="api-workers-schedules"),
     path(
         SCRIPT + "/subdomain",
@@ -192,6 +195,13 @@ urlpatterns = [
     path(
         WORKERS + "workers/<str:script_name>", workers.worker, name="api-workers-worker"
     ),
+    path(
+        WORKERS + "workers/<str:script_name>/versions/latest",
+        workers.latest_version,
+        name="api-workers-latest-version",
+    ),
+    path(SCRIPT + "/tails", workers.tails, name="api-workers-tails"),
+    path(SCRIPT + "/tails/<str:tail_id>", workers.tail, name="api-workers-tail"),
     path(
         WORKERS + "subdomain", workers.account_subdomain, name="api-workers-subdomain"
     ),

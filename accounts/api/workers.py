@@ -10,7 +10,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from accounts.exceptions import Conflict, NotFound
+from accounts.exceptions import Conflict, InvalidInput, NotFound
+from accounts.http import client_address
+from accounts.services import tails as tail_service
 from accounts.services import workers
 from accounts.services.multipart import Part, parse_form
 
@@ -19,6 +21,7 @@ from .kit import endpoint, json_body, json_object
 from .paging import page_request, paged_response
 from .serializers import (
     durable_object_namespace_json,
+    iso,
     worker_deployment_json,
     worker_script_json,
     worker_service_json,
@@ -233,13 +236,22 @@ def _list_secrets(request: HttpRequest, account_id: str, script_name: str):
 
 
 def _put_secret(request: HttpRequest, account_id: str, script_name: str):
-    secret = workers.put_secret(
+    body = json_object(request)
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise InvalidInput("'name' must be a secret name of at most 255 characters.")
+    _change_secrets(request, script_name, {name: body})
+    return envelope.success({"name": name, "type": body.get("type", "secret_text")})
+
+
+def _change_secrets(request: HttpRequest, script_name: str, secrets: Any):
+    return workers.change_secrets(
         account=request.cloud_account,
         script_name=script_name,
-        body=json_object(request),
+        secrets=secrets,
         now=timezone.now(),
+        actor_label=_actor(request),
     )
-    return envelope.success(_secret_json(secret))
 
 
 def _get_secret(request: HttpRequest, account_id: str, script_name: str, name: str):
@@ -250,10 +262,59 @@ def _get_secret(request: HttpRequest, account_id: str, script_name: str, name: s
 
 
 def _delete_secret(request: HttpRequest, account_id: str, script_name: str, name: str):
-    workers.delete_secret(
-        account=request.cloud_account, script_name=script_name, name=name
-    )
+    _change_secrets(request, script_name, {name: None})
     return envelope.success({})
+
+
+def _bulk_secrets(request: HttpRequest, account_id: str, script_name: str):
+    """``wrangler secret bulk``: a JSON merge patch of the secrets."""
+    version = _change_secrets(request, script_name, json_object(request).get("secrets"))
+    return envelope.success(worker_version_json(version))
+
+
+def _patch_latest_version(request: HttpRequest, account_id: str, script_name: str):
+    """``wrangler versions secret put | bulk | delete``."""
+    version = workers.patch_latest_version(
+        account=request.cloud_account,
+        script_name=script_name,
+        body=json_object(request),
+        now=timezone.now(),
+        actor_label=_actor(request),
+    )
+    return envelope.success(worker_version_json(version))
+
+
+# --- live logs (wrangler tail) -------------------------------------------------------
+
+
+def _tail_json(tail, url: str | None = None) -> dict[str, Any]:
+    result = {"id": str(tail.pk), "expires_at": iso(tail.expires_at)}
+    return {**result, "url": url} if url else result
+
+
+def _create_tail(request: HttpRequest, account_id: str, script_name: str):
+    created = tail_service.create_tail(
+        account=request.cloud_account,
+        script_name=script_name,
+        body=json_object(request) if request.body else {},
+        client_ip=client_address(request),
+        now=timezone.now(),
+    )
+    return envelope.success(_tail_json(created.tail, created.url))
+
+
+def _list_tails(request: HttpRequest, account_id: str, script_name: str):
+    found = tail_service.list_tails(
+        account=request.cloud_account, script_name=script_name, now=timezone.now()
+    )
+    return envelope.success([_tail_json(t) for t in found])
+
+
+def _delete_tail(request: HttpRequest, account_id: str, script_name: str, tail_id: str):
+    tail_service.delete_tail(
+        account=request.cloud_account, script_name=script_name, tail_id=tail_id
+    )
+    return envelope.success(None)
 
 
 # --- triggers and the workers.dev-style preview host ------------------------------
@@ -359,6 +420,10 @@ script_settings_all = endpoint()({"GET": _get_settings})
 references = endpoint()({"GET": _get_references})
 secrets = endpoint()({"GET": _list_secrets, "PUT": _put_secret})
 secret = endpoint()({"GET": _get_secret, "DELETE": _delete_secret})
+secrets_bulk = endpoint()({"PATCH": _bulk_secrets})
+latest_version = endpoint()({"PATCH": _patch_latest_version})
+tails = endpoint()({"GET": _list_tails, "POST": _create_tail})
+tail = endpoint()({"DELETE": _delete_tail})
 schedules = endpoint()({"GET": _schedules, "PUT": _schedules})
 script_subdomain = endpoint()({"GET": _script_subdomain, "POST": _script_subdomain})
 worker = endpoint()({"GET": _get_worker})

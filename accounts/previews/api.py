@@ -20,8 +20,12 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.exceptions import DomainError
-from accounts.services import d1, kv, queues
-from accounts.services.previews.bindings import BindingCall, authorize_binding
+from accounts.services import d1, kv, queues, tails
+from accounts.services.previews.bindings import (
+    BindingCall,
+    authorize_binding,
+    authorize_tracer,
+)
 
 logger = logging.getLogger("claimportal.previews")
 
@@ -229,3 +233,25 @@ def binding(request: HttpRequest, kind: str, resource_id: str) -> HttpResponse:
     except DatabaseError:
         logger.exception("database error in a %s binding call", kind)
         return _text(HTTPStatus.SERVICE_UNAVAILABLE, "The data store is unavailable.")
+
+
+@csrf_exempt
+def events(request: HttpRequest) -> HttpResponse:
+    """What the runtime's tail Worker traced for one version of a Worker."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    now = timezone.now()
+    try:
+        version = authorize_tracer(
+            token=token.strip() if scheme.lower() == "bearer" else None, now=now
+        )
+        stored = tails.record_events(
+            version=version, traces=json.loads(request.body or b"[]"), now=now
+        )
+    except DomainError as error:
+        return _text(error.status, error.message)
+    except ValueError:
+        return _text(HTTPStatus.BAD_REQUEST, "The traces are not JSON.")
+    except DatabaseError:
+        logger.exception("database error while recording events")
+        return _text(HTTPStatus.SERVICE_UNAVAILABLE, "The data store is unavailable.")
+    return JsonResponse({"stored": stored})

@@ -129,8 +129,7 @@ def preview_url(*, account: CloudAccount, script_name: str) -> str:
 def settings_bindings(*, script: WorkerScript) -> list[dict[str, Any]]:
     """The current bindings as /settings shows them: resolved, secrets by name."""
     version = script.current_version
-    current = list(version.bindings) if version else []
-    return current + [{"name": s.name, "type": s.type} for s in script.secrets.all()]
+    return all_bindings(version=version) if version else []
 
 
 def list_versions(*, script: WorkerScript) -> QuerySet[WorkerVersion]:
@@ -411,26 +410,54 @@ def _script_for_upload(
     )
 
 
-def _store_secrets(
-    *, script: WorkerScript, resolved: bindings.ResolvedBindings, now: datetime
-) -> None:
+def _secrets_after_upload(
+    *,
+    script: WorkerScript,
+    metadata: dict[str, Any],
+    resolved: bindings.ResolvedBindings,
+) -> dict[str, list[str]]:
+    """The secrets a new upload runs with: the deployed version's, less those
+    the upload neither keeps (``keep_bindings``) nor inherits, plus its own."""
+    current = script.current_version
+    before = dict(current.secrets) if current else {}
     if not resolved.keep_secrets:
-        script.secrets.exclude(name__in=list(resolved.secrets)).delete()
-    for name, (kind, value) in resolved.secrets.items():
-        WorkerSecret.objects.update_or_create(
-            script=script,
-            name=name,
-            defaults={"type": kind, "value": value, "created_at": now},
-        )
-    secret_names = set(script.secrets.values_list("name", flat=True))
+        inherited = {
+            b.get("name")
+            for b in metadata.get("bindings") or []
+            if isinstance(b, dict) and b.get("type") == "inherit"
+        }
+        before = {name: v for name, v in before.items() if name in inherited}
+    after = {**before, **{n: [t, v] for n, (t, v) in resolved.secrets.items()}}
     for binding in resolved.bindings:
-        if binding["name"] in secret_names:
+        if binding["name"] in after:
             raise ScriptInvalid(
                 f"Binding name '{binding['name']}' is already used by a secret of "
                 f"this Worker. Rename the binding, or remove the secret with "
                 f"`wrangler secret delete {binding['name']}`.",
                 code=10053,
             )
+    return after
+
+
+def _adopt_secrets(*, script: WorkerScript, version: WorkerVersion) -> None:
+    """The script's secrets become those of the version it now serves (what
+    ``GET …/secrets`` lists)."""
+    script.secrets.exclude(name__in=list(version.secrets)).delete()
+    for name, (kind, value) in version.secrets.items():
+        WorkerSecret.objects.update_or_create(
+            script=script,
+            name=name,
+            defaults={"type": kind, "value": value, "created_at": version.created_at},
+        )
+
+
+def all_bindings(*, version: WorkerVersion) -> list[dict[str, Any]]:
+    """A version's bindings as its views list them: secrets by name and type,
+    never by value."""
+    return list(version.bindings or []) + [
+        {"name": name, "type": kind}
+        for name, (kind, _value) in sorted((version.secrets or {}).items())
+    ]
 
 
 def _record_deploy(
@@ -450,6 +477,34 @@ def _record_deploy(
             "versions": deployment.versions,
         },
     )
+
+
+def _deploy_whole(
+    *,
+    script: WorkerScript,
+    version: WorkerVersion,
+    annotations: dict[str, Any],
+    now: datetime,
+    actor_label: str,
+) -> WorkerDeployment:
+    """Deploy ``version`` at 100% (the caller saves ``current_version``): it
+    brings its secrets, and the runtime serves it once committed."""
+    deployment = WorkerDeployment.objects.create(
+        script=script,
+        created_at=now,
+        versions=[{"version_id": str(version.pk), "percentage": 100}],
+        annotations=annotations,
+    )
+    script.current_version = version
+    _adopt_secrets(script=script, version=version)
+    lifecycle.serve_on_commit(script_id=script.pk)
+    _record_deploy(
+        account=script.account,
+        script=script,
+        deployment=deployment,
+        actor_label=actor_label,
+    )
+    return deployment
 
 
 @changes_inventory
@@ -494,7 +549,7 @@ def upload_version(
         resolved = bindings.resolve(
             metadata=metadata,
             previous=current.bindings if current else [],
-            secret_names=set(script.secrets.values_list("name", flat=True)),
+            secret_names=set(current.secrets) if current else set(),
         )
         bindings.migrate(
             account=account,
@@ -509,7 +564,9 @@ def upload_version(
             module_names=set(module_types),
             has_assets=bool(version_assets),
         )
-        _store_secrets(script=script, resolved=resolved, now=now)
+        secrets = _secrets_after_upload(
+            script=script, metadata=metadata, resolved=resolved
+        )
         number = (script.versions.aggregate(n=Max("number"))["n"] or 0) + 1
         version = WorkerVersion.objects.create(
             script=script,
@@ -523,6 +580,7 @@ def upload_version(
             metadata=_stored_metadata(metadata),
             assets=version_assets,
             annotations=annotations,
+            secrets=secrets,
         )
         WorkerModule.objects.bulk_create(
             WorkerModule(
@@ -539,21 +597,14 @@ def upload_version(
         script.updated_at = now
         fields = ["updated_at", "migration_tag"]
         if deploy:
-            lifecycle.serve_on_commit(script_id=script.pk)
-            deployment = WorkerDeployment.objects.create(
+            deployment = _deploy_whole(
                 script=script,
-                created_at=now,
-                versions=[{"version_id": str(version.pk), "percentage": 100}],
+                version=version,
                 annotations=annotations,
-            )
-            script.current_version = version
-            fields.append("current_version")
-            _record_deploy(
-                account=account,
-                script=script,
-                deployment=deployment,
+                now=now,
                 actor_label=actor_label,
             )
+            fields.append("current_version")
         script.save(update_fields=fields)
     return Uploaded(script=script, version=version, deployment=deployment)
 
@@ -618,6 +669,7 @@ def create_deployment(
         script.current_version = chosen
         script.updated_at = now
         script.save(update_fields=["current_version", "updated_at"])
+        _adopt_secrets(script=script, version=chosen)
         lifecycle.serve_on_commit(script_id=script.pk)
         _record_deploy(
             account=account,
@@ -673,41 +725,175 @@ def update_script_settings(
     return script.script_settings
 
 
-@changes_inventory
-@transaction.atomic
-def put_secret(
-    *, account: CloudAccount, script_name: str, body: dict[str, Any], now: datetime
-) -> WorkerSecret:
-    """Create or replace one secret. Raises WorkerNotFound (wrangler then creates
-    the Worker and retries), InvalidInput, PayloadTooLarge."""
-    name, kind = body.get("name"), body.get("type", "secret_text")
-    if not isinstance(name, str) or not name or len(name) > 255 or "\x00" in name:
-        raise InvalidInput("'name' must be a secret name of at most 255 characters.")
-    if kind not in bindings.SECRET_TYPES:
-        raise InvalidInput("'type' must be secret_text.")
-    script = _lock_script(account=account, name=script_name)
-    kind, value = bindings.secret_value({**body, "name": name, "type": kind})
-    current = script.current_version
-    if current and any(b["name"] == name for b in current.bindings):
+class NoVersions(NotFound):
+    code = 10222
+    message = "There are currently no uploaded versions of this Worker."
+
+
+def _secret_changes(raw: Any) -> dict[str, tuple[str, str] | None]:
+    """{name: (type, value) or None (delete)} from a merge-patch object whose
+    values are secret bindings. Raises InvalidInput, PayloadTooLarge."""
+    if not isinstance(raw, dict):
+        raise InvalidInput("The secrets must be an object of name: secret.")
+    if len(raw) > settings.CLAIMPORTAL_MAX_SECRETS_PER_CHANGE:
         raise InvalidInput(
-            f"Binding name '{name}' is already used by a binding of this Worker.",
-            code=10053,
+            "At most "
+            f"{settings.CLAIMPORTAL_MAX_SECRETS_PER_CHANGE} secrets per request."
         )
-    secret, _ = WorkerSecret.objects.update_or_create(
+    changes: dict[str, tuple[str, str] | None] = {}
+    for name, binding in raw.items():
+        if not name or len(name) > 255 or "\x00" in name:
+            raise InvalidInput("A secret name must have 1 to 255 characters.")
+        if binding is None:
+            changes[name] = None
+            continue
+        if not isinstance(binding, dict):
+            raise InvalidInput(f"Secret {name[:100]!r} must be an object or null.")
+        kind = binding.get("type", "secret_text")
+        if kind not in bindings.SECRET_TYPES:
+            raise InvalidInput(f"Secret {name[:100]!r}: 'type' must be secret_text.")
+        changes[name] = bindings.secret_value({**binding, "name": name, "type": kind})
+    return changes
+
+
+def _version_with_secrets(
+    *,
+    script: WorkerScript,
+    base: WorkerVersion,
+    changes: dict[str, tuple[str, str] | None],
+    annotations: dict[str, Any],
+    deploy: bool,
+    now: datetime,
+    actor_label: str,
+) -> WorkerVersion:
+    """A new version: ``base`` with its secrets changed (the code, bindings and
+    assets as they were), deployed at 100% when ``deploy``. The caller holds
+    the script's lock. Raises InvalidInput (10053: a binding has that name),
+    NotFound (10056: deleting a secret the version does not have)."""
+    secrets = dict(base.secrets or {})
+    taken = {b.get("name") for b in base.bindings or []}
+    for name, value in changes.items():
+        if value is None:
+            if secrets.pop(name, None) is None:
+                raise NotFound(
+                    f"This Worker has no secret named {name[:100]!r}.", code=10056
+                )
+        elif name in taken:
+            raise InvalidInput(
+                f"Binding name '{name}' is already used by a binding of this Worker.",
+                code=10053,
+            )
+        else:
+            secrets[name] = list(value)
+    number = (script.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = WorkerVersion.objects.create(
         script=script,
-        name=name,
-        defaults={"type": kind, "value": value, "created_at": now},
+        number=number,
+        created_at=now,
+        etag=base.etag,
+        main_module=base.main_module,
+        compatibility_date=base.compatibility_date,
+        compatibility_flags=base.compatibility_flags,
+        bindings=base.bindings,
+        metadata=base.metadata,
+        assets=base.assets,
+        annotations=annotations,
+        source=base.source,
+        startup_time_ms=base.startup_time_ms,
+        secrets=secrets,
     )
-    return secret
+    WorkerModule.objects.bulk_create(
+        WorkerModule(
+            version=version,
+            name=m.name,
+            content_type=m.content_type,
+            content=m.content,
+        )
+        for m in base.modules.all()
+    )
+    script.updated_at = now
+    fields = ["updated_at"]
+    if deploy:
+        _deploy_whole(
+            script=script,
+            version=version,
+            annotations=annotations,
+            now=now,
+            actor_label=actor_label,
+        )
+        fields.append("current_version")
+    script.save(update_fields=fields)
+    return version
+
+
+def _secret_annotations(raw: Any) -> dict[str, Any]:
+    annotations = raw if isinstance(raw, dict) else {}
+    clean = {
+        key: annotations[key]
+        for key in ("workers/message", "workers/tag")
+        if isinstance(annotations.get(key), str)
+    }
+    return {**clean, "workers/triggered_by": "secret"}
 
 
 @changes_inventory
 @transaction.atomic
-def delete_secret(*, account: CloudAccount, script_name: str, name: str) -> None:
-    """Raises WorkerNotFound, NotFound (no such secret)."""
+def change_secrets(
+    *,
+    account: CloudAccount,
+    script_name: str,
+    secrets: Any,
+    now: datetime,
+    actor_label: str = "agent",
+) -> WorkerVersion:
+    """``wrangler secret put | delete | bulk``: a new version of the deployed
+    one with ``secrets`` (merge-patch: a secret binding, or None to delete)
+    changed, deployed at once as Cloudflare does. Raises WorkerNotFound
+    (wrangler then creates the Worker and retries), NoVersions, InvalidInput,
+    NotFound, PayloadTooLarge."""
+    changes = _secret_changes(secrets)
     script = _lock_script(account=account, name=script_name)
-    if not script.secrets.filter(name=name).delete()[0]:
-        raise NotFound(f"This Worker has no secret named {name[:100]!r}.", code=10056)
+    if script.current_version is None:
+        raise NoVersions()
+    return _version_with_secrets(
+        script=script,
+        base=script.current_version,
+        changes=changes,
+        annotations=_secret_annotations(None),
+        deploy=True,
+        now=now,
+        actor_label=actor_label,
+    )
+
+
+@changes_inventory
+@transaction.atomic
+def patch_latest_version(
+    *,
+    account: CloudAccount,
+    script_name: str,
+    body: dict[str, Any],
+    now: datetime,
+    actor_label: str = "agent",
+) -> WorkerVersion:
+    """``wrangler versions secret put | bulk | delete``: a new version of the
+    newest one with the secrets in ``body["env"]`` changed, not deployed
+    (``versions deploy`` does that). Raises WorkerNotFound, NoVersions,
+    InvalidInput, NotFound."""
+    changes = _secret_changes(body.get("env") or {})
+    script = _lock_script(account=account, name=script_name)
+    latest = script.versions.order_by("-number").first()
+    if latest is None:
+        raise NoVersions()
+    return _version_with_secrets(
+        script=script,
+        base=latest,
+        changes=changes,
+        annotations=_secret_annotations(body.get("annotations")),
+        deploy=False,
+        now=now,
+        actor_label=actor_label,
+    )
 
 
 def _clean_cron(entry: Any) -> str:

@@ -498,6 +498,24 @@ CLAIMPORTAL_MAX_SCRIPT_BYTES = env.integer(
 )
 CLAIMPORTAL_MAX_SECRET_BYTES = env.integer("CLAIMPORTAL_MAX_SECRET_BYTES", 5 * 1024)
 CLAIMPORTAL_MAX_CRON_TRIGGERS = env.integer("CLAIMPORTAL_MAX_CRON_TRIGGERS", 5)
+CLAIMPORTAL_MAX_SECRETS_PER_CHANGE = env.integer(
+    "CLAIMPORTAL_MAX_SECRETS_PER_CHANGE", 100
+)
+
+# Live logs (wrangler tail): the WebSocket server (manage.py tail_server) on
+# its own port, or behind the edge at the path prefix /tail/. Its public base
+# URL; empty: ws:// on PUBLIC_BASE_URL's host at CLAIMPORTAL_TAIL_PORT.
+CLAIMPORTAL_TAIL_PORT = env.integer("CLAIMPORTAL_TAIL_PORT", 8789)
+CLAIMPORTAL_TAIL_BASE_URL = env.text("CLAIMPORTAL_TAIL_BASE_URL", "").rstrip("/")
+CLAIMPORTAL_TAIL_TTL = env.minutes("CLAIMPORTAL_TAIL_TTL_MINUTES", 360)
+CLAIMPORTAL_TAILS_PER_WORKER = env.integer("CLAIMPORTAL_TAILS_PER_WORKER", 10)
+# Recent events kept per Worker (the claim page shows them; tails read them).
+CLAIMPORTAL_EVENTS_KEPT = env.integer("CLAIMPORTAL_EVENTS_KEPT", 200)
+CLAIMPORTAL_EVENT_MAX_BYTES = env.integer("CLAIMPORTAL_EVENT_MAX_BYTES", 32 * 1024)
+# How much of each module's source the claim and account pages show.
+CLAIMPORTAL_MODULE_SOURCE_BYTES = env.integer(
+    "CLAIMPORTAL_MODULE_SOURCE_BYTES", 64 * 1024
+)
 CLAIMPORTAL_MAX_ASSET_FILES = env.integer("CLAIMPORTAL_MAX_ASSET_FILES", 20_000)
 CLAIMPORTAL_MAX_ASSET_BYTES = env.integer(
     "CLAIMPORTAL_MAX_ASSET_BYTES", 25 * 1024 * 1024

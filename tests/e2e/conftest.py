@@ -66,12 +66,18 @@ class Wrangler:
         return env
 
     def __call__(
-        self, *args: str, cwd: Path | None = None, timeout: int = 120, **env: str
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        timeout: int = 120,
+        stdin: str | None = None,
+        **env: str,
     ) -> WranglerRun:
         result = subprocess.run(
             [str(self.node), str(self.script), *args],
             cwd=cwd or self.home,
             env=self.env(**env),
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,

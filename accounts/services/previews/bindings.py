@@ -82,3 +82,12 @@ def authorize_binding(
     if resource is None:
         raise BindingRefused()
     return BindingCall(version=version, binding=binding, resource=resource)
+
+
+def authorize_tracer(*, token: str | None, now: datetime) -> WorkerVersion:
+    """The version whose tail Worker presents ``token``, if its account still
+    serves previews. Raises BindingRefused."""
+    version = version_for_token(token=token) if token else None
+    if version is None or not _live(version.script.account, now):
+        raise BindingRefused()
+    return version

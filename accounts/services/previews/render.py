@@ -294,6 +294,16 @@ def _assets_service(spec: WorkerSpec, paths: WorkerPaths, has_code: bool) -> str
     return f'(name = "assets", assets = ({", ".join(parts)}))'
 
 
+def _tail_hook(spec: WorkerSpec) -> tuple[str, str]:
+    """workerd's ``tails`` for the Worker (to add to its config) and our tail
+    Worker, which forwards every trace to claimportal with the version's
+    credential (for ``wrangler tail`` and the recent events pages show)."""
+    props = capnp.json_text({"token": spec.binding_token})
+    hook = f'tails = [(name = "tail", props = (json = {props}))], '
+    control = ['(name = "CONTROL", service = "control")']
+    return hook, _own_worker("tail", "tail.js", control)
+
+
 def _app_services(
     spec: WorkerSpec, paths: WorkerPaths, modules: list[Module], banner_main: str
 ) -> list[str]:
@@ -320,18 +330,25 @@ def _app_services(
         )
         disk = capnp.text(paths.durable_objects)
         services.append(f'(name = "do-disk", disk = (path = {disk}, writable = true))')
+    tail_hook, tail_worker = _tail_hook(spec)
     app = _worker(
         "app",
         code=code,
         date=spec.compatibility_date or DEFAULT_COMPATIBILITY_DATE,
         flags=spec.compatibility_flags,
         bindings=[_binding(b, spec, paths, files) for b in spec.bindings],
-        extra=extra,
+        extra=tail_hook + extra,
     )
     bridge = _own_worker(
         "bridge", "bridge.js", ['(name = "CONTROL", service = "control")']
     )
-    services = [app, *services, bridge, _external("control", paths.control_socket)]
+    services = [
+        app,
+        *services,
+        bridge,
+        tail_worker,
+        _external("control", paths.control_socket),
+    ]
     services += [
         _external(f"service:{script}", socket)
         for script, socket in sorted(paths.services.items())

@@ -64,7 +64,7 @@ def version_for_token(*, token: str) -> WorkerVersion | None:
 
 def worker_spec(*, version: WorkerVersion) -> WorkerSpec:
     """Everything workerd needs to run ``version``: its modules (main first),
-    its bindings with the script's secrets, its Durable Object classes and its
+    its bindings with its secrets, its Durable Object classes and its
     static assets config."""
     script = version.script
     modules = sorted(
@@ -73,9 +73,9 @@ def worker_spec(*, version: WorkerVersion) -> WorkerSpec:
     bindings = list(version.bindings or [])
     taken = {b.get("name") for b in bindings}
     bindings += [
-        {"name": s.name, "type": "secret_text", "text": s.value}
-        for s in script.secrets.all()
-        if s.name not in taken and s.type == "secret_text"
+        {"name": name, "type": "secret_text", "text": value}
+        for name, (kind, value) in sorted((version.secrets or {}).items())
+        if name not in taken and kind == "secret_text"
     ]
     metadata = version.metadata or {}
     assets = version.assets or {}
