@@ -222,6 +222,8 @@ def _open_claim(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         key, link = _held_link(request)
         status = _status_of(request, link)
         if status is not claims.ClaimStatus.OPEN:
+            if status is not claims.ClaimStatus.SUSPENDED:  # the others are final
+                _forget_claim(request)  # the session keeps no dead key
             return _status_page(request, status, link)
         return view(request, key, link)
 

@@ -1,6 +1,10 @@
 """Production settings: strict without secrets, clean under check --deploy."""
 
+import pytest
+
 from tests.conftest import manage
+
+pytestmark = pytest.mark.slow
 
 PROD_ENV = {
     "DJANGO_SETTINGS_MODULE": "claimportal.settings.prod",
