@@ -51,14 +51,47 @@ class Event(models.Model):
         return max(self.quota - self.accounts_created, 0)
 
 
+def _deadline_passed(now: datetime) -> Q:
+    return Q(claim_expires_at__lte=now) | Q(expires_at__lte=now)
+
+
 class CloudAccountQuerySet(models.QuerySet):
+    """The account rules as filters; each matches the predicate of the same
+    name on CloudAccount, and neither is written anywhere else."""
+
     def pending(self) -> "CloudAccountQuerySet":
         return self.filter(state=CloudAccount.State.PENDING)
 
     def past_deadline(self, now: datetime) -> "CloudAccountQuerySet":
         """Pending accounts whose claim deadline or lifetime has run out."""
-        return self.pending().filter(
-            Q(claim_expires_at__lte=now) | Q(expires_at__lte=now)
+        return self.pending().filter(_deadline_passed(now))
+
+    def live(self, now: datetime) -> "CloudAccountQuerySet":
+        """Accounts that serve and take writes: claimed, or pending in time."""
+        state = CloudAccount.State
+        return self.filter(
+            Q(state=state.CLAIMED) | Q(state=state.PENDING) & ~_deadline_passed(now)
+        )
+
+    def ended(self, now: datetime) -> "CloudAccountQuerySet":
+        """Expired accounts, and pending ones past their deadline that the purge
+        has not reached yet: to everyone outside, expired already."""
+        state = CloudAccount.State
+        return self.filter(
+            Q(state=state.EXPIRED) | Q(state=state.PENDING) & _deadline_passed(now)
+        )
+
+    def due(self, now: datetime) -> "CloudAccountQuerySet":
+        """What the purge deletes: unclaimed accounts past their deadline (a
+        suspension does not save them: nobody owns them), and accounts already
+        expired but not yet purged."""
+        state = CloudAccount.State
+        unclaimed = Q(state=state.PENDING) | Q(
+            state=state.SUSPENDED, state_before_suspension=state.PENDING
+        )
+        return self.filter(
+            unclaimed & _deadline_passed(now)
+            | Q(state=state.EXPIRED, purged_at__isnull=True)
         )
 
     def awaiting_purge(self) -> "CloudAccountQuerySet":
@@ -133,6 +166,16 @@ class CloudAccount(models.Model):
 
     def is_claimable(self, now: datetime) -> bool:
         return self.state == self.State.PENDING and not self.is_past_deadline(now)
+
+    def is_live(self, now: datetime) -> bool:
+        """Serves and takes writes: claimed, or pending in time."""
+        return self.state == self.State.CLAIMED or self.is_claimable(now)
+
+    def is_ended(self, now: datetime) -> bool:
+        """Expired, or pending past its deadline (the purge is on its way)."""
+        return self.state == self.State.EXPIRED or (
+            self.state == self.State.PENDING and self.is_past_deadline(now)
+        )
 
 
 class ApiTokenQuerySet(models.QuerySet):

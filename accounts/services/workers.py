@@ -22,7 +22,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
 
 from accounts.exceptions import (
-    AccountNotFound,
     Conflict,
     InvalidInput,
     NotFound,
@@ -42,6 +41,7 @@ from accounts.models import (
 from accounts.services import assets, bindings
 from accounts.services.audit import record_event
 from accounts.services.inventory import changes_inventory
+from accounts.services.locking import lock_live_account
 from accounts.services.multipart import Part
 from accounts.services.previews import lifecycle
 from accounts.services.validation import clean_json
@@ -346,18 +346,8 @@ def _version_assets(
     return {"manifest": manifest, "config": config}
 
 
-def _lock_account(account: CloudAccount, now: datetime) -> CloudAccount:
-    """Lock the account row and re-check, after the lock, that it still takes
-    deploys: a claim or purge may have finished while this request waited."""
-    locked = CloudAccount.objects.select_for_update().filter(pk=account.pk).first()
-    if locked is None or not (
-        locked.state == CloudAccount.State.CLAIMED or locked.is_claimable(now)
-    ):
-        raise AccountNotFound()
-    return locked
-
-
 def _lock_script(*, account: CloudAccount, name: str) -> WorkerScript:
+    lock_live_account(account_id=account.pk)
     script = (
         WorkerScript.objects.select_for_update()
         .filter(account=account, name=name)
@@ -468,7 +458,7 @@ def upload_version(
         raise ScriptInvalid("'annotations' must be an object.")
 
     with transaction.atomic():
-        account = _lock_account(account, now)
+        account = lock_live_account(account_id=account.pk, now=now)
         script = _script_for_upload(
             account=account, name=script_name, create=deploy, now=now
         )
@@ -618,7 +608,7 @@ def create_deployment(
 def delete_script(*, account: CloudAccount, script_name: str, now: datetime) -> None:
     """Delete a Worker with its versions, secrets and Durable Object namespaces,
     and the queue consumers that ran it. Raises ServiceNotFound."""
-    account = _lock_account(account, now)
+    account = lock_live_account(account_id=account.pk, now=now)
     script = account.workers.filter(name=script_name).first()
     if script is None:
         raise ServiceNotFound()
@@ -771,7 +761,7 @@ def change_subdomain(
             "'subdomain' must be 1-63 lowercase letters, digits or '-', not "
             "starting or ending with '-'."
         )
-    account = _lock_account(account, now)
+    account = lock_live_account(account_id=account.pk, now=now)
     if account.subdomain == subdomain:
         return account
     if CloudAccount.objects.filter(subdomain=subdomain).exists():
