@@ -51,14 +51,41 @@ class Event(models.Model):
         return max(self.quota - self.accounts_created, 0)
 
 
+# The account rules, written once each: these conditions, the QuerySet methods
+# that filter by them, and the CloudAccount predicates of the same names.
+
+
 def _deadline_passed(now: datetime) -> Q:
     return Q(claim_expires_at__lte=now) | Q(expires_at__lte=now)
 
 
-class CloudAccountQuerySet(models.QuerySet):
-    """The account rules as filters; each matches the predicate of the same
-    name on CloudAccount, and neither is written anywhere else."""
+def live_condition(now: datetime) -> Q:
+    """Accounts that serve and take writes: claimed, or pending in time."""
+    state = CloudAccount.State
+    return Q(state=state.CLAIMED) | Q(state=state.PENDING) & ~_deadline_passed(now)
 
+
+def ended_condition(now: datetime) -> Q:
+    """Expired accounts, and pending ones past their deadline that the purge
+    has not reached yet: to everyone outside, expired already."""
+    state = CloudAccount.State
+    return Q(state=state.EXPIRED) | Q(state=state.PENDING) & _deadline_passed(now)
+
+
+def due_condition(now: datetime) -> Q:
+    """What the purge deletes: unclaimed accounts past their deadline (a
+    suspension does not save them: nobody owns them), and accounts already
+    expired but not yet purged."""
+    state = CloudAccount.State
+    unclaimed = Q(state=state.PENDING) | Q(
+        state=state.SUSPENDED, state_before_suspension=state.PENDING
+    )
+    return unclaimed & _deadline_passed(now) | Q(
+        state=state.EXPIRED, purged_at__isnull=True
+    )
+
+
+class CloudAccountQuerySet(models.QuerySet):
     def pending(self) -> "CloudAccountQuerySet":
         return self.filter(state=CloudAccount.State.PENDING)
 
@@ -67,32 +94,13 @@ class CloudAccountQuerySet(models.QuerySet):
         return self.pending().filter(_deadline_passed(now))
 
     def live(self, now: datetime) -> "CloudAccountQuerySet":
-        """Accounts that serve and take writes: claimed, or pending in time."""
-        state = CloudAccount.State
-        return self.filter(
-            Q(state=state.CLAIMED) | Q(state=state.PENDING) & ~_deadline_passed(now)
-        )
+        return self.filter(live_condition(now))
 
     def ended(self, now: datetime) -> "CloudAccountQuerySet":
-        """Expired accounts, and pending ones past their deadline that the purge
-        has not reached yet: to everyone outside, expired already."""
-        state = CloudAccount.State
-        return self.filter(
-            Q(state=state.EXPIRED) | Q(state=state.PENDING) & _deadline_passed(now)
-        )
+        return self.filter(ended_condition(now))
 
     def due(self, now: datetime) -> "CloudAccountQuerySet":
-        """What the purge deletes: unclaimed accounts past their deadline (a
-        suspension does not save them: nobody owns them), and accounts already
-        expired but not yet purged."""
-        state = CloudAccount.State
-        unclaimed = Q(state=state.PENDING) | Q(
-            state=state.SUSPENDED, state_before_suspension=state.PENDING
-        )
-        return self.filter(
-            unclaimed & _deadline_passed(now)
-            | Q(state=state.EXPIRED, purged_at__isnull=True)
-        )
+        return self.filter(due_condition(now))
 
     def awaiting_purge(self) -> "CloudAccountQuerySet":
         return self.filter(state=CloudAccount.State.EXPIRED, purged_at__isnull=True)
@@ -175,6 +183,16 @@ class CloudAccount(models.Model):
         """Expired, or pending past its deadline (the purge is on its way)."""
         return self.state == self.State.EXPIRED or (
             self.state == self.State.PENDING and self.is_past_deadline(now)
+        )
+
+    def is_due(self, now: datetime) -> bool:
+        """The purge deletes it (see due_condition)."""
+        unclaimed = self.state == self.State.PENDING or (
+            self.state == self.State.SUSPENDED
+            and self.state_before_suspension == self.State.PENDING
+        )
+        return (unclaimed and self.is_past_deadline(now)) or (
+            self.state == self.State.EXPIRED and self.purged_at is None
         )
 
 

@@ -39,10 +39,6 @@ class BindingCall:
     resource: KVNamespace | D1Database | Queue
 
 
-def _live(account: CloudAccount, now: datetime) -> bool:
-    return account.state == CloudAccount.State.CLAIMED or account.is_claimable(now)
-
-
 def _resource(
     kind: str, account: CloudAccount, resource_id: str
 ) -> KVNamespace | D1Database | Queue | None:
@@ -65,7 +61,7 @@ def authorize_binding(
     if kind not in KINDS or not token:
         raise BindingRefused()
     version = version_for_token(token=token)
-    if version is None or not _live(version.script.account, now):
+    if version is None or not version.script.account.is_live(now):
         raise BindingRefused()
     binding_type, field = KINDS[kind]
     binding = next(
