@@ -19,7 +19,7 @@ from .specs import version_for_token
 
 
 class BindingRefused(DomainError):
-    code = 10000
+    code = 10403
     status = HTTPStatus.FORBIDDEN
     message = "This binding call is not allowed."
 
