@@ -2,6 +2,8 @@
 credential, its static assets on disk, and the check a deploy makes that the
 upload really starts."""
 
+import hashlib
+import json
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -23,6 +25,28 @@ from .render import (
 )
 
 _TOKEN_SALT = "claimportal.previews.binding"  # noqa: S105 - a salt, not a secret
+
+
+def start_key(spec: WorkerSpec) -> str:
+    """What decides whether ``spec`` starts: everything but the names a stored
+    version gets (its id, time, token, the Durable Object namespaces' ids)."""
+    return json.dumps(
+        [
+            spec.script_name,
+            spec.compatibility_date,
+            spec.compatibility_flags,
+            [
+                (m.name, m.content_type, hashlib.sha256(m.content).hexdigest())
+                for m in spec.modules
+            ],
+            sorted(spec.bindings, key=lambda b: str(b.get("name"))),
+            [(d.class_name, d.enable_sql) for d in spec.durable_objects],
+            spec.assets_config,
+            spec.service_worker,
+        ],
+        sort_keys=True,
+        default=str,
+    )
 
 
 def binding_token(*, version_id: str) -> str:
@@ -124,25 +148,27 @@ def write_assets(*, version: WorkerVersion, directory: Path) -> int:
 
 def write_version(
     *,
-    version: WorkerVersion,
+    version: WorkerVersion | None,
     directory: Path,
     paths: WorkerPaths,
     heap_mb: int,
     assets: bool = True,
     banner: str = "",
+    spec: WorkerSpec | None = None,
 ) -> Path:
-    """Render ``version`` into ``directory`` (config, modules and, with
-    ``assets``, its static files) and return the config file; ``banner`` goes
-    on its HTML pages. Raises WorkerConfigInvalid."""
-    rendered = render_worker(
-        worker_spec(version=version), paths=paths, heap_mb=heap_mb, banner=banner
-    )
+    """Render ``version`` (or a ``spec`` not stored yet) into ``directory``
+    (config, modules and, with ``assets``, its static files) and return the
+    config file; ``banner`` goes on its HTML pages. Raises WorkerConfigInvalid."""
+    if spec is None:
+        assert version is not None
+        spec = worker_spec(version=version)
+    rendered = render_worker(spec, paths=paths, heap_mb=heap_mb, banner=banner)
     directory.mkdir(parents=True, exist_ok=True)
     for name, content in rendered.files.items():
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_bytes(content)
     Path(paths.assets).mkdir(parents=True, exist_ok=True)
-    if assets and "manifest" in (version.assets or {}):
+    if assets and version is not None and "manifest" in (version.assets or {}):
         write_assets(version=version, directory=Path(paths.assets))
     config = directory / "config.capnp"
     config.write_text(rendered.config, encoding="utf-8")
@@ -154,9 +180,12 @@ class WorkerStartupFailed(WorkerConfigInvalid):
     export, a top-level infinite loop ...): Cloudflare's 10021."""
 
 
-def check_version_starts(*, version: WorkerVersion) -> int | None:
-    """Start ``version`` once in a scratch workerd, as Cloudflare validates an
-    upload, and return its startup time in ms. Raises WorkerStartupFailed with
+def check_version_starts(
+    *, version: WorkerVersion | None = None, spec: WorkerSpec | None = None
+) -> int | None:
+    """Start ``version`` (or a ``spec`` not stored yet) once in a scratch
+    workerd, as Cloudflare validates an upload, and return its startup time in
+    ms. Raises WorkerStartupFailed with
     workerd's message. Returns None when workerd is not installed here (the
     runtime then reports the failure on the claim page instead)."""
     try:
@@ -173,6 +202,7 @@ def check_version_starts(*, version: WorkerVersion) -> int | None:
         (root / "do").mkdir()
         config = write_version(
             version=version,
+            spec=spec,
             directory=root,
             paths=paths,
             heap_mb=settings.CLAIMPORTAL_PREVIEW_HEAP_MB,
