@@ -26,7 +26,7 @@ from accounts.services.multipart import parse_form
 from tests.cloudapi import make_pem
 from tests.conftest import run_concurrently
 from tests.every_resource import resource_rows
-from tests.test_purge_races import WAIT, hold_lock_until, in_thread
+from tests.test_purge_races import purge_while_held
 from tests.workerupload import script_form
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,21 +121,10 @@ def test_a_write_and_the_purge_never_overlap(kind, provision, now, pem):
     write = writers(pem)[kind]
     # A write in flight holds the account: the purge skips it this time.
     held, deadline = almost_due(provision, now)
-    locked, released = threading.Event(), threading.Event()
-    thread, _results, errors = in_thread(
-        hold_lock_until(
-            released, locked, lambda: write(held, deadline - timedelta(seconds=1), 0)
-        )
+    during, errors = purge_while_held(
+        lambda: write(held, deadline - timedelta(seconds=1), 0),
+        now=deadline + timedelta(seconds=1),
     )
-    while not locked.wait(0.05):  # the writer holds its locks, or failed
-        assert thread.is_alive(), errors
-    try:
-        during = purge.purge_expired_accounts(
-            now=deadline + timedelta(seconds=1), batch_size=10
-        )
-    finally:
-        released.set()
-        thread.join(WAIT)
     assert (errors, during.accounts) == ([], 0)
 
     # A write that reaches the lock after the purge is refused, though its
