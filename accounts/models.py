@@ -51,15 +51,56 @@ class Event(models.Model):
         return max(self.quota - self.accounts_created, 0)
 
 
+# The account rules, written once each: these conditions, the QuerySet methods
+# that filter by them, and the CloudAccount predicates of the same names.
+
+
+def _deadline_passed(now: datetime) -> Q:
+    return Q(claim_expires_at__lte=now) | Q(expires_at__lte=now)
+
+
+def live_condition(now: datetime) -> Q:
+    """Accounts that serve and take writes: claimed, or pending in time."""
+    state = CloudAccount.State
+    return Q(state=state.CLAIMED) | Q(state=state.PENDING) & ~_deadline_passed(now)
+
+
+def ended_condition(now: datetime) -> Q:
+    """Expired accounts, and pending ones past their deadline that the purge
+    has not reached yet: to everyone outside, expired already."""
+    state = CloudAccount.State
+    return Q(state=state.EXPIRED) | Q(state=state.PENDING) & _deadline_passed(now)
+
+
+def due_condition(now: datetime) -> Q:
+    """What the purge deletes: unclaimed accounts past their deadline (a
+    suspension does not save them: nobody owns them), and accounts already
+    expired but not yet purged."""
+    state = CloudAccount.State
+    unclaimed = Q(state=state.PENDING) | Q(
+        state=state.SUSPENDED, state_before_suspension=state.PENDING
+    )
+    return unclaimed & _deadline_passed(now) | Q(
+        state=state.EXPIRED, purged_at__isnull=True
+    )
+
+
 class CloudAccountQuerySet(models.QuerySet):
     def pending(self) -> "CloudAccountQuerySet":
         return self.filter(state=CloudAccount.State.PENDING)
 
     def past_deadline(self, now: datetime) -> "CloudAccountQuerySet":
         """Pending accounts whose claim deadline or lifetime has run out."""
-        return self.pending().filter(
-            Q(claim_expires_at__lte=now) | Q(expires_at__lte=now)
-        )
+        return self.pending().filter(_deadline_passed(now))
+
+    def live(self, now: datetime) -> "CloudAccountQuerySet":
+        return self.filter(live_condition(now))
+
+    def ended(self, now: datetime) -> "CloudAccountQuerySet":
+        return self.filter(ended_condition(now))
+
+    def due(self, now: datetime) -> "CloudAccountQuerySet":
+        return self.filter(due_condition(now))
 
     def awaiting_purge(self) -> "CloudAccountQuerySet":
         return self.filter(state=CloudAccount.State.EXPIRED, purged_at__isnull=True)
@@ -133,6 +174,26 @@ class CloudAccount(models.Model):
 
     def is_claimable(self, now: datetime) -> bool:
         return self.state == self.State.PENDING and not self.is_past_deadline(now)
+
+    def is_live(self, now: datetime) -> bool:
+        """Serves and takes writes: claimed, or pending in time."""
+        return self.state == self.State.CLAIMED or self.is_claimable(now)
+
+    def is_ended(self, now: datetime) -> bool:
+        """Expired, or pending past its deadline (the purge is on its way)."""
+        return self.state == self.State.EXPIRED or (
+            self.state == self.State.PENDING and self.is_past_deadline(now)
+        )
+
+    def is_due(self, now: datetime) -> bool:
+        """The purge deletes it (see due_condition)."""
+        unclaimed = self.state == self.State.PENDING or (
+            self.state == self.State.SUSPENDED
+            and self.state_before_suspension == self.State.PENDING
+        )
+        return (unclaimed and self.is_past_deadline(now)) or (
+            self.state == self.State.EXPIRED and self.purged_at is None
+        )
 
 
 class ApiTokenQuerySet(models.QuerySet):

@@ -22,6 +22,61 @@ from accounts.services.provisioning import (
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# What a test uses decides its tier: a fixture named here marks every test that
+# asks for it, directly or through other fixtures, so a new test is sorted by
+# what it needs. `--fast` runs only the tests that carry none of these marks.
+TIER_OF_FIXTURE = {
+    "browser": "browser",  # Chromium through Playwright
+    "runtime": "runtime",  # the preview runtime, workerd
+    "preview_settings": "runtime",
+    "wrangler": "e2e",  # the real wrangler on Node
+    "live_server": "e2e",  # a real server in a thread
+    "celery_worker": "slow",  # a Celery worker process
+}
+SLOW_TIERS = ("e2e", "runtime", "browser", "slow")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="only tests without browsers, workerd, wrangler, fuzzing, "
+        "servers or child processes",
+    )
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    for item in items:
+        used = getattr(item, "fixturenames", ())
+        for tier in {TIER_OF_FIXTURE[name] for name in used if name in TIER_OF_FIXTURE}:
+            item.add_marker(tier)
+        if "e2e" in item.path.parts:
+            item.add_marker("e2e")
+    if not config.getoption("--fast"):
+        return
+    kept, slow = [], []
+    for item in items:
+        tiered = any(item.get_closest_marker(tier) for tier in SLOW_TIERS)
+        (slow if tiered else kept).append(item)
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_spawns_nothing(request, monkeypatch) -> None:
+    """In the fast tier a child process is a mistake: mark the test `slow`."""
+    if not request.config.getoption("--fast"):
+        return
+    name = request.node.nodeid
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"{name} starts a process: mark it slow")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path) -> Path:

@@ -156,6 +156,7 @@ def test_errors_are_json_on_stdout_and_a_line_on_stderr(cli, user):
     assert err.startswith("✘ No wrangler.json")
 
 
+@pytest.mark.slow
 def test_the_module_runs_as_a_program():
     result = subprocess.run(
         [sys.executable, "-m", "claimportal_client", "--help"],

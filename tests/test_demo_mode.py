@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow
+
 PRINT = (
     "import json, django; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'window': s.CLAIMPORTAL_CLAIM_WINDOW.total_seconds(), "

@@ -4,7 +4,11 @@ as it does on PostgreSQL and Redis, which the rest of the suite proves."""
 
 import json
 
+import pytest
+
 from tests.conftest import manage
+
+pytestmark = pytest.mark.slow
 
 # Run in a fresh process on the development settings: an agent provisions over
 # the API, a deploy's rows appear, and a person opens the claim link.

@@ -28,9 +28,11 @@ def test_health_reports_database_and_broker(client):
     assert response.json() == {"ok": True, "database": True, "broker": True}
 
 
-def test_health_says_when_the_broker_is_unreachable(client, settings):
+def test_health_says_when_the_broker_is_unreachable(client, settings, monkeypatch):
     from claimportal.celery import app
 
+    # Celery reads the variable before its setting.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     original = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"
     try:

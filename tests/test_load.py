@@ -30,7 +30,7 @@ from accounts.models import AuditEvent, CloudAccount
 from tests.test_faults import gunicorn, provision_over_http
 from tests.workerupload import script_form
 
-pytestmark = [pytest.mark.xdist_group("faults")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 
 SECONDS = float(os.environ.get("CLAIMPORTAL_LOAD_SECONDS", "12"))
 CLIENTS = int(os.environ.get("CLAIMPORTAL_LOAD_CLIENTS", "40"))

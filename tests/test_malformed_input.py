@@ -174,10 +174,14 @@ def test_sql_in_names_is_text_or_refused(api, name):
     response = api.post("queues", {"queue_name": name})
     assert response.status_code in (HTTPStatus.OK, HTTPStatus.BAD_REQUEST)
     failed(upload(api, f"workers/scripts/{name}", script_form(METADATA)), 400)
+    # Both tables the names aim at are still there, and hold what they held.
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM accounts_kventry")
+        assert cursor.fetchone()[0] == 0
         cursor.execute("SELECT count(*) FROM accounts_cloudaccount")
         assert cursor.fetchone()[0] == 1
-    titles = [n["title"] for n in ok(api.get("storage/kv/namespaces"))]
+    listed = api.get("storage/kv/namespaces")
+    titles = [n["title"] for n in ok(listed)]
     assert titles == [name]
-    assert json.dumps(titles)
+    # The name goes back out as JSON text, escaped, never spliced in raw.
+    assert json.dumps(name).encode() in listed.content

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,50 @@ def test_every_secret_is_random_and_only_its_hash_is_stored(provision):
         for value in row.values()
     ]
     assert not any(first.api_token in v or first.claim_key in v for v in stored)
+
+
+STATES = [
+    ("pending", ""),
+    ("claimed", ""),
+    ("expired", ""),
+    ("suspended", "pending"),
+    ("suspended", "claimed"),
+]
+
+
+@pytest.mark.parametrize("purged", [False, True])
+def test_each_rule_means_the_same_on_a_row_and_in_a_query(provision, now, purged):
+    """live, ended and due: the predicate and the QuerySet method agree on every
+    state, on both sides of the deadline."""
+    made = []
+    for state, before in STATES:
+        for age in (timedelta(0), timedelta(hours=2)):
+            account = provision(now=now - age).account
+            CloudAccount.objects.filter(pk=account.pk).update(
+                state=state,
+                state_before_suspension=before,
+                purged_at=now if purged else None,
+            )
+            made.append(CloudAccount.objects.get(pk=account.pk))
+    for rule in ("live", "ended", "due"):
+        in_query = set(getattr(CloudAccount.objects, rule)(now).values_list("pk"))
+        on_rows = {(a.pk,) for a in made if getattr(a, f"is_{rule}")(now)}
+        assert in_query == on_rows, rule
+    live = {a.pk for a in made if a.is_live(now)}
+    assert live and live.isdisjoint(a.pk for a in made if a.is_due(now))
+
+
+def test_no_service_writes_the_deadline_rule_again():
+    """The deadline comparisons live in accounts/models.py; elsewhere the
+    predicates and QuerySet methods are used."""
+    app = Path(__file__).resolve().parent.parent / "accounts"
+    copies = [
+        f"{path.relative_to(app)}: {line.strip()}"
+        for path in app.rglob("*.py")
+        if path.name != "models.py" and "migrations" not in path.parts
+        for line in path.read_text().splitlines()
+        if "is_past_deadline(" in line
+        or ("CLAIMED or" in line and "is_claimable(" in line)
+        or "Q(claim_expires_at__lte=now)" in line
+    ]
+    assert copies == []

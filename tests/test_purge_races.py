@@ -48,6 +48,20 @@ def hold_lock_until(released: threading.Event, locked: threading.Event, work):
     return target
 
 
+def purge_while_held(work, *, now) -> tuple[purge.PurgeResult, list]:
+    """Run the purge at ``now`` while ``work``'s transaction holds its locks;
+    the purge's result and the errors of ``work``."""
+    locked, released = threading.Event(), threading.Event()
+    thread, _results, errors = in_thread(hold_lock_until(released, locked, work))
+    while not locked.wait(0.05):  # the work holds its locks, or failed
+        assert thread.is_alive(), errors
+    try:
+        return purge.purge_expired_accounts(now=now, batch_size=10), errors
+    finally:
+        released.set()
+        thread.join(WAIT)
+
+
 def expired(provision, now):
     return provision(now=now - timedelta(hours=2)).account
 
@@ -109,27 +123,15 @@ def test_a_claim_confirmed_before_the_deadline_wins_over_a_purge_after_it(
     made = provision(now=now - timedelta(minutes=59))
     stock_account(made.account, now=now)
     deadline = made.account.claim_expires_at
-    locked, released = threading.Event(), threading.Event()
-    thread, _results, errors = in_thread(
-        hold_lock_until(
-            released,
-            locked,
-            lambda: confirm_claim(
-                key=made.claim_key,
-                account_id=made.account.pk,
-                user=user,
-                now=deadline - timedelta(seconds=1),
-            ),
-        )
+    during, errors = purge_while_held(
+        lambda: confirm_claim(
+            key=made.claim_key,
+            account_id=made.account.pk,
+            user=user,
+            now=deadline - timedelta(seconds=1),
+        ),
+        now=deadline + timedelta(seconds=1),
     )
-    assert locked.wait(WAIT)
-    try:
-        during = purge.purge_expired_accounts(
-            now=deadline + timedelta(seconds=1), batch_size=10
-        )
-    finally:
-        released.set()
-        thread.join(WAIT)
     after = purge.purge_expired_accounts(
         now=deadline + timedelta(seconds=2), batch_size=10
     )

@@ -3,6 +3,7 @@ the pages, with every logger at DEBUG: no claim key and no raw API token in any
 log record, audit row, database row, admin page or error page; the link's
 Referer carries no key; secrets are stored only as their hashes."""
 
+import json
 import logging
 from datetime import timedelta
 from http import HTTPStatus
@@ -10,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.apps import apps
+from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -55,13 +57,16 @@ def every_log_record():
 
 
 def every_row_as_text() -> str:
-    """Every row of every table of ours, as PostgreSQL prints it."""
+    """Every row of every table of ours, as PostgreSQL prints it, and every
+    session decoded (their data is stored base64-encoded, out of a search's
+    sight)."""
     texts = []
     with connection.cursor() as cursor:
         for model in apps.get_models(include_auto_created=True):
             table = connection.ops.quote_name(model._meta.db_table)
             cursor.execute(f"SELECT t::text FROM {table} t")  # noqa: S608
             texts += [row[0] for row in cursor.fetchall()]
+    texts += [json.dumps(s.get_decoded()) for s in Session.objects.all()]
     return "\n".join(texts)
 
 

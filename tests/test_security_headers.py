@@ -130,6 +130,7 @@ print(insecure.status_code, insecure["Location"])
 """
 
 
+@pytest.mark.slow
 def test_production_sends_hsts_and_secure_cookies_and_redirects_to_https(tmp_path):
     # Production serves collected, hashed static files, as a deploy would build.
     env = {**PROD_ENV, "PYTHONPATH": str(ROOT), "CLAIMPORTAL_VAR_DIR": str(tmp_path)}

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import ROOT, manage
 
+pytestmark = pytest.mark.slow
+
 PROD_ENV = {
     "DJANGO_SETTINGS_MODULE": "claimportal.settings.prod",
     "SECRET_KEY": "a-long-random-production-secret-" + "x" * 40,

@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import timedelta
 from http import HTTPStatus
 
+import pytest
 from django.utils import timezone
 
 from accounts.models import AuditEvent, CloudAccount, PurgeRun
@@ -109,6 +110,7 @@ def test_beat_and_a_worker_purge_everything_due_and_nothing_else(
     assert max(runs.values_list("max_lag_seconds", flat=True)) < 60
 
 
+@pytest.mark.slow
 def test_two_workers_running_the_purge_at_once_delete_each_account_once(
     transactional_db, provision, settings
 ):

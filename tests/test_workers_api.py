@@ -443,7 +443,7 @@ def test_bad_script_uploads_are_10021_and_write_nothing(api, parts, message):
 
 @pytest.mark.parametrize(
     ("limit", "code"),
-    [("CLAIMPORTAL_MAX_SCRIPT_BYTES", 10027), ("DATA_UPLOAD_MAX_MEMORY_SIZE", 10013)],
+    [("CLAIMPORTAL_MAX_SCRIPT_BYTES", 10027), ("DATA_UPLOAD_MAX_MEMORY_SIZE", 10413)],
 )
 def test_oversized_uploads_are_a_413(api, settings, limit, code):
     setattr(settings, limit, 1000)

@@ -34,6 +34,7 @@ from accounts.models import (
     CloudAccount,
     account_storage_prefix,
 )
+from accounts.services.locking import lock_live_account
 from accounts.services.multipart import Part
 
 ASSET_TOKEN_PREFIX = "cpa_"  # noqa: S105 (a label, not a secret)
@@ -250,15 +251,17 @@ def open_upload_session(
     clean = clean_manifest(manifest)
     upload_token = _new_token()
     completion_token = _completion_token(upload_token)
-    AssetUploadSession.objects.create(
-        account=account,
-        script_name=script_name,
-        manifest=clean,
-        upload_token_hash=tokens.hash_secret(upload_token),
-        completion_token_hash=tokens.hash_secret(completion_token),
-        created_at=now,
-        expires_at=now + settings.CLAIMPORTAL_ASSET_UPLOAD_TTL,
-    )
+    with transaction.atomic():
+        lock_live_account(account_id=account.pk, now=now)
+        AssetUploadSession.objects.create(
+            account=account,
+            script_name=script_name,
+            manifest=clean,
+            upload_token_hash=tokens.hash_secret(upload_token),
+            completion_token_hash=tokens.hash_secret(completion_token),
+            created_at=now,
+            expires_at=now + settings.CLAIMPORTAL_ASSET_UPLOAD_TTL,
+        )
     hashes = {entry["hash"] for entry in clean.values()}
     missing = _missing_hashes(account_id=account.pk, hashes=hashes)
     if not missing:
@@ -284,18 +287,12 @@ def _session_for_upload(
         )
         .first()
     )
-    if not upload_token or session is None or not _usable(session.account, now):
+    if not upload_token or session is None or not session.account.is_live(now):
         raise AuthenticationRequired(
             "The asset upload token is not valid for this account, or it expired. "
             "Run the deploy again to start a new upload."
         )
     return session
-
-
-def _usable(account: CloudAccount, now: datetime) -> bool:
-    if account.state == CloudAccount.State.CLAIMED:
-        return True
-    return account.is_claimable(now)
 
 
 def _decode(part: Part, *, is_base64: bool) -> bytes:
@@ -359,6 +356,7 @@ def upload_blobs(
         for digest in sorted(new)
     ]
     with transaction.atomic():
+        lock_live_account(account_id=account_id, now=now)
         AssetBlob.objects.bulk_create(rows, ignore_conflicts=True)
         # Serialise the completion check: of parallel buckets, the last to take
         # this lock sees every other bucket's committed rows.

@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
 from accounts.models import Certificate, CloudAccount, WorkerScript
 from accounts.services.inventory import changes_inventory
+from accounts.services.locking import lock_live_account
 from accounts.services.validation import clean_text, is_hex_id
 
 CERTIFICATE_BLOCK = re.compile(
@@ -168,22 +169,24 @@ def upload_certificate(
                 "(-----BEGIN PRIVATE KEY-----)."
             )
     details = _read_pem(chain, key)
-    if account.certificates.count() >= settings.CLAIMPORTAL_CERTIFICATES_MAX:
-        raise TooManyCertificates(
-            f"An account may have {settings.CLAIMPORTAL_CERTIFICATES_MAX} "
-            "certificates; delete one first."
+    with transaction.atomic():
+        lock_live_account(account_id=account.pk, now=now)
+        if account.certificates.count() >= settings.CLAIMPORTAL_CERTIFICATES_MAX:
+            raise TooManyCertificates(
+                f"An account may have {settings.CLAIMPORTAL_CERTIFICATES_MAX} "
+                "certificates; delete one first."
+            )
+        return Certificate.objects.create(
+            account=account,
+            name=name,
+            kind=Certificate.Kind.CA if ca else Certificate.Kind.MTLS,
+            certificate=chain,
+            private_key=key or "",
+            issuer=details.issuer,
+            serial_number=details.serial_number,
+            expires_on=details.expires_on,
+            uploaded_on=now,
         )
-    return Certificate.objects.create(
-        account=account,
-        name=name,
-        kind=Certificate.Kind.CA if ca else Certificate.Kind.MTLS,
-        certificate=chain,
-        private_key=key or "",
-        issuer=details.issuer,
-        serial_number=details.serial_number,
-        expires_on=details.expires_on,
-        uploaded_on=now,
-    )
 
 
 def _users_of(certificate: Certificate) -> list[str]:
@@ -209,6 +212,7 @@ def _users_of(certificate: Certificate) -> list[str]:
 @transaction.atomic
 def delete_certificate(*, account: CloudAccount, certificate_id: str) -> None:
     """Raises CertificateNotFound, Conflict (still in use)."""
+    lock_live_account(account_id=account.pk)
     certificate = _certificates(account, certificate_id).select_for_update().first()
     if certificate is None:
         raise CertificateNotFound()

@@ -49,6 +49,7 @@ from accounts.models import CloudAccount, D1Database, account_storage_prefix
 from accounts.services import d1_time_travel
 from accounts.services.concurrency import slot
 from accounts.services.inventory import changes_inventory, inventory_changed
+from accounts.services.locking import lock_live_account
 from accounts.services.validation import clean_text
 from claimportal.cache import CACHE_DOWN
 
@@ -125,13 +126,6 @@ def create_database(*, account: CloudAccount, name: Any, now: datetime) -> D1Dat
             "A D1 database name is 1 to 64 letters, digits, '-' or '_', "
             "starting with a letter or digit."
         )
-    if account.d1_databases.filter(name=name).exists():
-        raise DatabaseExists()
-    if account.d1_databases.count() >= settings.CLAIMPORTAL_D1_MAX_DATABASES:
-        raise TooManyDatabases(
-            f"An account may have {settings.CLAIMPORTAL_D1_MAX_DATABASES} D1 "
-            "databases; delete one first."
-        )
     database = D1Database(account=account, name=name, created_at=now)
     # An empty file is a valid SQLite database; SQLite writes the header on first use.
     database.storage_name = default_storage.save(
@@ -140,10 +134,21 @@ def create_database(*, account: CloudAccount, name: Any, now: datetime) -> D1Dat
     )
     try:
         with transaction.atomic():
+            lock_live_account(account_id=account.pk, now=now)
+            if account.d1_databases.filter(name=name).exists():
+                raise DatabaseExists()
+            if account.d1_databases.count() >= settings.CLAIMPORTAL_D1_MAX_DATABASES:
+                raise TooManyDatabases(
+                    f"An account may have {settings.CLAIMPORTAL_D1_MAX_DATABASES} "
+                    "D1 databases; delete one first."
+                )
             database.save()
     except IntegrityError as exc:
         default_storage.delete(database.storage_name)
         raise DatabaseExists() from exc
+    except BaseException:
+        default_storage.delete(database.storage_name)
+        raise
     return database
 
 
@@ -155,6 +160,7 @@ def delete_database(*, account: CloudAccount, id_or_name: str) -> None:
     storage_name, imports = database.storage_name, _imports_folder(database)
     history = d1_time_travel.folder(database)
     with transaction.atomic():
+        lock_live_account(account_id=account.pk)
         database.delete()
         transaction.on_commit(lambda: _discard_folder(imports))
         transaction.on_commit(lambda: _discard_folder(history))

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
 from accounts.models import Certificate, CloudAccount, HyperdriveConfig
 from accounts.services.inventory import changes_inventory
+from accounts.services.locking import lock_live_account
 from accounts.services.validation import clean_text, is_hex_id, whole_number
 
 SCHEMES = {"postgres", "postgresql", "mysql"}
@@ -151,16 +152,14 @@ def create_config(
         created_at=now,
         modified_at=now,
     )
-    if (
-        account.hyperdrive_configs.count()
-        >= settings.CLAIMPORTAL_HYPERDRIVE_MAX_CONFIGS
-    ):
-        raise TooManyConfigs(
-            f"An account may have {settings.CLAIMPORTAL_HYPERDRIVE_MAX_CONFIGS} "
-            "Hyperdrive configs; delete one first."
-        )
     try:
         with transaction.atomic():
+            lock_live_account(account_id=account.pk, now=now)
+            limit = settings.CLAIMPORTAL_HYPERDRIVE_MAX_CONFIGS
+            if account.hyperdrive_configs.count() >= limit:
+                raise TooManyConfigs(
+                    f"An account may have {limit} Hyperdrive configs; delete one first."
+                )
             config.save()
     except IntegrityError as exc:
         raise Conflict(f"A Hyperdrive config named '{name}' already exists.") from exc
@@ -180,6 +179,7 @@ def update_config(
     old one); PUT (``replace``) needs a whole config. Raises HyperdriveNotFound,
     InvalidInput, Conflict."""
     with transaction.atomic():
+        lock_live_account(account_id=account.pk, now=now)
         config = _configs(account, config_id).select_for_update().first()
         if config is None:
             raise HyperdriveNotFound()
@@ -212,6 +212,8 @@ def update_config(
 
 @changes_inventory
 def delete_config(*, account: CloudAccount, config_id: str) -> None:
-    deleted, _ = _configs(account, config_id).delete()
+    with transaction.atomic():
+        lock_live_account(account_id=account.pk)
+        deleted, _ = _configs(account, config_id).delete()
     if not deleted:
         raise HyperdriveNotFound()

@@ -25,6 +25,7 @@ from accounts.exceptions import (
 from accounts.models import CloudAccount, KVEntry, KVNamespace
 from accounts.services import event_subscriptions
 from accounts.services.inventory import changes_inventory
+from accounts.services.locking import lock_live_account
 from accounts.services.validation import (
     clean_json,
     clean_text,
@@ -78,24 +79,21 @@ def create_namespace(
     Raises InvalidInput (bad title) and TooManyNamespaces.
     """
     title = clean_text(title, field="title", max_length=TITLE_MAX_LENGTH)
-    existing = account.kv_namespaces.filter(title=title).first()
-    if existing is not None:
-        return existing
-    if account.kv_namespaces.count() >= settings.CLAIMPORTAL_KV_MAX_NAMESPACES:
-        raise TooManyNamespaces(
-            f"An account may have {settings.CLAIMPORTAL_KV_MAX_NAMESPACES} KV "
-            "namespaces; delete one first."
-        )
-    try:
-        with transaction.atomic():
-            namespace = KVNamespace.objects.create(
-                account=account, title=title, created_at=now
+    with transaction.atomic():
+        lock_live_account(account_id=account.pk, now=now)
+        existing = account.kv_namespaces.filter(title=title).first()
+        if existing is not None:
+            return existing
+        if account.kv_namespaces.count() >= settings.CLAIMPORTAL_KV_MAX_NAMESPACES:
+            raise TooManyNamespaces(
+                f"An account may have {settings.CLAIMPORTAL_KV_MAX_NAMESPACES} KV "
+                "namespaces; delete one first."
             )
-            _publish(namespace, "namespace.created", now)
-            return namespace
-    except IntegrityError:
-        # Another request created the same title a moment ago: that one is ours too.
-        return account.kv_namespaces.get(title=title)
+        namespace = KVNamespace.objects.create(
+            account=account, title=title, created_at=now
+        )
+        _publish(namespace, "namespace.created", now)
+        return namespace
 
 
 @changes_inventory
@@ -105,6 +103,7 @@ def rename_namespace(
 ) -> KVNamespace:
     """Give a namespace a new title. Raises NamespaceNotFound, Conflict."""
     title = clean_text(title, field="title", max_length=TITLE_MAX_LENGTH)
+    lock_live_account(account_id=account.pk)
     namespace = _namespaces(account, namespace_id).select_for_update().first()
     if namespace is None:
         raise NamespaceNotFound()
@@ -127,6 +126,7 @@ def delete_namespace(*, account: CloudAccount, namespace_id: str) -> None:
     The row lock makes writers that are still inserting keys finish first, so the
     cascade sees their rows; writers that come later find no namespace.
     """
+    lock_live_account(account_id=account.pk)
     namespace = _namespaces(account, namespace_id).select_for_update().first()
     if namespace is None:
         raise NamespaceNotFound()
@@ -259,6 +259,7 @@ def bulk_put(*, namespace: KVNamespace, writes: list[KVWrite], now: datetime) ->
     ]
     try:
         with transaction.atomic():
+            lock_live_account(account_id=namespace.account_id, now=now)
             # One INSERT ... ON CONFLICT: concurrent writers of a key never collide.
             KVEntry.objects.bulk_create(
                 rows,
@@ -319,7 +320,10 @@ def bulk_get(
 @changes_inventory
 def delete_key(*, namespace: KVNamespace, key: str) -> None:
     """Forget ``key``; deleting a missing key is not an error."""
-    namespace.entries.filter(key=check_key(key)).delete()
+    key = check_key(key)
+    with transaction.atomic():
+        lock_live_account(account_id=namespace.account_id)
+        namespace.entries.filter(key=key).delete()
 
 
 @changes_inventory
@@ -327,7 +331,9 @@ def bulk_delete(*, namespace: KVNamespace, keys: list[str]) -> int:
     if len(keys) > BULK_MAX_KEYS:
         raise InvalidInput(f"At most {BULK_MAX_KEYS} keys may be deleted at once.")
     keys = [check_key(key) for key in keys]
-    deleted, _ = namespace.entries.filter(key__in=keys).delete()
+    with transaction.atomic():
+        lock_live_account(account_id=namespace.account_id)
+        deleted, _ = namespace.entries.filter(key__in=keys).delete()
     return deleted
 
 

@@ -450,6 +450,6 @@ def provision_account(
 def agent_visible_state(*, account: CloudAccount, now: datetime) -> str:
     """What the agent is told: pending, claimed, expired or suspended. A pending
     account past its deadline is expired already, before the purge reaches it."""
-    if account.state == CloudAccount.State.PENDING and account.is_past_deadline(now):
+    if account.is_ended(now):
         return CloudAccount.State.EXPIRED.value
     return str(account.state)

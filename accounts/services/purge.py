@@ -39,6 +39,7 @@ from accounts.models import (
     PurgeRun,
     User,
     account_storage_prefix,
+    due_condition,
 )
 
 logger = logging.getLogger(__name__)
@@ -131,17 +132,12 @@ def owned_tables() -> tuple[_Owned, ...]:
 
 
 def due(now: datetime) -> Q:
-    """Unclaimed accounts past their deadline (a suspension does not save them:
-    nobody owns them), and accounts already expired but not yet purged."""
-    past_deadline = Q(claim_expires_at__lte=now) | Q(expires_at__lte=now)
-    unclaimed = Q(state=State.PENDING) | Q(
-        state=State.SUSPENDED, state_before_suspension=State.PENDING
-    )
-    return (unclaimed & past_deadline) | Q(state=State.EXPIRED, purged_at__isnull=True)
+    """The accounts the purge deletes (the rule lives in the model)."""
+    return due_condition(now)
 
 
 def due_for_purge(now: datetime) -> QuerySet[CloudAccount]:
-    return CloudAccount.objects.filter(due(now))
+    return CloudAccount.objects.due(now)
 
 
 def tombstones_due(now: datetime) -> QuerySet[CloudAccount]:

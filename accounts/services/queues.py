@@ -27,6 +27,7 @@ from accounts.models import (
     WorkerScript,
 )
 from accounts.services.inventory import changes_inventory
+from accounts.services.locking import lock_live_account
 from accounts.services.validation import clean_text, is_hex_id, whole_number
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -151,13 +152,14 @@ def create_queue(
     """Raises InvalidInput, Conflict (the name is taken), TooManyQueues."""
     name = _check_name(name)
     checked = _check_settings(queue_settings, QUEUE_SETTINGS)
-    if account.queues.count() >= settings.CLAIMPORTAL_QUEUES_MAX:
-        raise TooManyQueues(
-            f"An account may have {settings.CLAIMPORTAL_QUEUES_MAX} queues; "
-            "delete one first."
-        )
     try:
         with transaction.atomic():
+            lock_live_account(account_id=account.pk, now=now)
+            if account.queues.count() >= settings.CLAIMPORTAL_QUEUES_MAX:
+                raise TooManyQueues(
+                    f"An account may have {settings.CLAIMPORTAL_QUEUES_MAX} queues; "
+                    "delete one first."
+                )
             return Queue.objects.create(
                 account=account,
                 name=name,
@@ -181,6 +183,7 @@ def update_queue(
 ) -> Queue:
     """Change a queue's settings (PATCH merges, PUT ``replace``s). Queues keep
     their name: producers find them by it. Raises QueueNotFound, InvalidInput."""
+    lock_live_account(account_id=account.pk, now=now)
     queue = _queues(account, queue_id).select_for_update().first()
     if queue is None:
         raise QueueNotFound()
@@ -195,7 +198,9 @@ def update_queue(
 
 @changes_inventory
 def delete_queue(*, account: CloudAccount, queue_id: str) -> None:
-    deleted, _ = _queues(account, queue_id).delete()
+    with transaction.atomic():
+        lock_live_account(account_id=account.pk)
+        deleted, _ = _queues(account, queue_id).delete()
     if not deleted:
         raise QueueNotFound()
 
@@ -242,7 +247,7 @@ def add_consumer(*, queue: Queue, body: dict[str, Any], now: datetime) -> QueueC
     """Attach the queue's consumer. A queue has one consumer, as on Cloudflare;
     adding the same Worker again updates it. Raises InvalidInput, Conflict."""
     fields = _consumer_fields(body)
-    Queue.objects.select_for_update().filter(pk=queue.pk).first()  # one at a time
+    lock_live_account(account_id=queue.account_id, now=now)  # one at a time
     current = queue.consumers.first()
     if current is not None:
         if current.type == fields["type"] == "worker" and (
@@ -261,9 +266,10 @@ def add_consumer(*, queue: Queue, body: dict[str, Any], now: datetime) -> QueueC
 def update_consumer(
     *, queue: Queue, consumer_id: str, body: dict[str, Any]
 ) -> QueueConsumer:
-    return _apply(
-        get_consumer(queue=queue, consumer_id=consumer_id), _consumer_fields(body)
-    )
+    fields = _consumer_fields(body)
+    with transaction.atomic():
+        lock_live_account(account_id=queue.account_id)
+        return _apply(get_consumer(queue=queue, consumer_id=consumer_id), fields)
 
 
 def _apply(consumer: QueueConsumer, fields: dict[str, Any]) -> QueueConsumer:
@@ -275,11 +281,13 @@ def _apply(consumer: QueueConsumer, fields: dict[str, Any]) -> QueueConsumer:
 
 @changes_inventory
 def delete_consumer(*, queue: Queue, consumer_id: str) -> None:
-    deleted = (
-        queue.consumers.filter(pk=consumer_id).delete()[0]
-        if is_hex_id(consumer_id)
-        else 0
-    )
+    with transaction.atomic():
+        lock_live_account(account_id=queue.account_id)
+        deleted = (
+            queue.consumers.filter(pk=consumer_id).delete()[0]
+            if is_hex_id(consumer_id)
+            else 0
+        )
     if not deleted:
         raise ConsumerNotFound()
 
@@ -366,6 +374,7 @@ def send_messages(
     ]
     try:
         with transaction.atomic():
+            lock_live_account(account_id=queue.account_id, now=now)
             # The queue row lock makes the backlog check exact under concurrency.
             if not Queue.objects.select_for_update().filter(pk=queue.pk).exists():
                 raise QueueNotFound()

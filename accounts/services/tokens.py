@@ -97,9 +97,7 @@ def authenticate_token(
     if token.expires_at is not None and token.expires_at <= now:
         raise TokenRevoked(EXPIRED_TOKEN_MESSAGE)
     account = token.account
-    if account.state == CloudAccount.State.EXPIRED or (
-        account.state == CloudAccount.State.PENDING and account.is_past_deadline(now)
-    ):
+    if account.is_ended(now):
         raise TokenRevoked(REVOKED_MESSAGES[ApiToken.RevokedBecause.EXPIRED])
     if account.state == CloudAccount.State.SUSPENDED:
         raise TokenRevoked(REVOKED_MESSAGES[ApiToken.RevokedBecause.SUSPENDED])

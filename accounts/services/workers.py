@@ -22,8 +22,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
 
 from accounts.exceptions import (
-    AccountNotFound,
     Conflict,
+    DomainError,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -42,8 +42,10 @@ from accounts.models import (
 from accounts.services import assets, bindings
 from accounts.services.audit import record_event
 from accounts.services.inventory import changes_inventory
+from accounts.services.locking import lock_live_account
 from accounts.services.multipart import Part
 from accounts.services.previews import lifecycle
+from accounts.services.previews.render import DurableObjectClass, Module, WorkerSpec
 from accounts.services.validation import clean_json
 
 SCRIPT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
@@ -360,18 +362,8 @@ def _version_assets(
     return {"manifest": manifest, "config": config}
 
 
-def _lock_account(account: CloudAccount, now: datetime) -> CloudAccount:
-    """Lock the account row and re-check, after the lock, that it still takes
-    deploys: a claim or purge may have finished while this request waited."""
-    locked = CloudAccount.objects.select_for_update().filter(pk=account.pk).first()
-    if locked is None or not (
-        locked.state == CloudAccount.State.CLAIMED or locked.is_claimable(now)
-    ):
-        raise AccountNotFound()
-    return locked
-
-
 def _lock_script(*, account: CloudAccount, name: str) -> WorkerScript:
+    lock_live_account(account_id=account.pk)
     script = (
         WorkerScript.objects.select_for_update()
         .filter(account=account, name=name)
@@ -508,6 +500,68 @@ def _deploy_whole(
 
 
 @changes_inventory
+def _start_before_lock(
+    *,
+    account: CloudAccount,
+    script_name: str,
+    metadata: dict[str, Any],
+    modules: list[Module],
+    main_module: str,
+    compatibility: tuple[str, list[str]],
+    now: datetime,
+) -> lifecycle.StartChecked | None:
+    """Start the upload as it will be stored, read from the parts and the
+    script's current state without a lock. None when that state cannot be
+    foreseen here (a bad upload, an inherited asset manifest): the check then
+    runs under the lock, and so it does if anything changed meanwhile."""
+    script = account.workers.filter(name=script_name).first()
+    current = script.current_version if script else None
+    stored = {s.name: s for s in script.secrets.all()} if script else {}
+    try:
+        resolved = bindings.resolve(
+            metadata=metadata,
+            previous=current.bindings if current else [],
+            secret_names=set(stored),
+        )
+    except DomainError:
+        return None
+    if metadata.get("assets") or metadata.get("migrations"):
+        return None
+    secrets = (
+        {}
+        if not resolved.keep_secrets
+        else {name: s.value for name, s in stored.items() if s.type == "secret_text"}
+    )
+    secrets.update(
+        (name, value)
+        for name, (kind, value) in resolved.secrets.items()
+        if kind == "secret_text"
+    )
+    taken = {b.get("name") for b in resolved.bindings}
+    spec = WorkerSpec(
+        script_name=script_name,
+        version_id="",
+        version_created=now.isoformat(),
+        compatibility_date=compatibility[0],
+        compatibility_flags=tuple(compatibility[1]),
+        modules=tuple(modules),
+        bindings=tuple(resolved.bindings)
+        + tuple(
+            {"name": name, "type": "secret_text", "text": value}
+            for name, value in secrets.items()
+            if name not in taken
+        ),
+        durable_objects=tuple(
+            DurableObjectClass(ns.class_name, str(ns.pk), ns.use_sqlite)
+            for ns in script.durable_object_namespaces.order_by("class_name")
+        )
+        if script
+        else (),
+        service_worker=bool(metadata.get("body_part") and not main_module),
+    )
+    return lifecycle.check_before_storing(spec=spec, account_id=account.pk)
+
+
 def upload_version(
     *,
     account: CloudAccount,
@@ -536,9 +590,20 @@ def upload_version(
     annotations = metadata.get("annotations") or {}
     if not isinstance(annotations, dict):
         raise ScriptInvalid("'annotations' must be an object.")
+    # The slow part first, with nothing locked: a claim or purge of the account
+    # never waits for workerd to start.
+    checked = _start_before_lock(
+        account=account,
+        script_name=script_name,
+        metadata=metadata,
+        modules=[Module(p.name, module_types[p.name], p.data) for p in modules],
+        main_module=main_module,
+        compatibility=(date, flags),
+        now=now,
+    )
 
     with transaction.atomic():
-        account = _lock_account(account, now)
+        account = lock_live_account(account_id=account.pk, now=now)
         script = _script_for_upload(
             account=account, name=script_name, create=deploy, now=now
         )
@@ -592,7 +657,7 @@ def upload_version(
             for part in modules
         )
         # Start it once, as Cloudflare validates an upload (10021 if it fails).
-        lifecycle.check_upload(version=version)
+        lifecycle.check_upload(version=version, checked=checked)
         deployment = None
         script.updated_at = now
         fields = ["updated_at", "migration_tag"]
@@ -685,7 +750,7 @@ def create_deployment(
 def delete_script(*, account: CloudAccount, script_name: str, now: datetime) -> None:
     """Delete a Worker with its versions, secrets and Durable Object namespaces,
     and the queue consumers that ran it. Raises ServiceNotFound."""
-    account = _lock_account(account, now)
+    account = lock_live_account(account_id=account.pk, now=now)
     script = account.workers.filter(name=script_name).first()
     if script is None:
         raise ServiceNotFound()
@@ -972,7 +1037,7 @@ def change_subdomain(
             "'subdomain' must be 1-63 lowercase letters, digits or '-', not "
             "starting or ending with '-'."
         )
-    account = _lock_account(account, now)
+    account = lock_live_account(account_id=account.pk, now=now)
     if account.subdomain == subdomain:
         return account
     if CloudAccount.objects.filter(subdomain=subdomain).exists():

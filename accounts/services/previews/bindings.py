@@ -19,7 +19,7 @@ from .specs import version_for_token
 
 
 class BindingRefused(DomainError):
-    code = 10000
+    code = 10403
     status = HTTPStatus.FORBIDDEN
     message = "This binding call is not allowed."
 
@@ -37,10 +37,6 @@ class BindingCall:
     version: WorkerVersion
     binding: dict[str, Any]
     resource: KVNamespace | D1Database | Queue
-
-
-def _live(account: CloudAccount, now: datetime) -> bool:
-    return account.state == CloudAccount.State.CLAIMED or account.is_claimable(now)
 
 
 def _resource(
@@ -65,7 +61,7 @@ def authorize_binding(
     if kind not in KINDS or not token:
         raise BindingRefused()
     version = version_for_token(token=token)
-    if version is None or not _live(version.script.account, now):
+    if version is None or not version.script.account.is_live(now):
         raise BindingRefused()
     binding_type, field = KINDS[kind]
     binding = next(
@@ -88,6 +84,6 @@ def authorize_tracer(*, token: str | None, now: datetime) -> WorkerVersion:
     """The version whose tail Worker presents ``token``, if its account still
     serves previews. Raises BindingRefused."""
     version = version_for_token(token=token) if token else None
-    if version is None or not _live(version.script.account, now):
+    if version is None or not version.script.account.is_live(now):
         raise BindingRefused()
     return version

@@ -4,20 +4,55 @@ once committed; a purge removes everything the runtime kept."""
 
 import re
 import shutil
+from dataclasses import dataclass
 
 from django.db import transaction
 
 from accounts.models import WorkerVersion
 
 from .client import apply_script, reconcile_now, state_dir
-from .specs import check_version_starts
+from .render import WorkerSpec
+from .specs import (
+    WorkerStartupFailed,
+    check_version_starts,
+    start_key,
+    worker_spec,
+)
 
 
-def check_upload(*, version: WorkerVersion) -> None:
-    """Start ``version`` once, inside the upload's transaction, and record its
-    startup time. Raises WorkerStartupFailed (10021, with workerd's message),
-    which rolls the whole upload back."""
-    startup_ms = check_version_starts(version=version)
+@dataclass(frozen=True)
+class StartChecked:
+    """An upload that started, checked before its transaction took any lock."""
+
+    key: str
+    startup_ms: int | None
+    failure: WorkerStartupFailed | None = None
+
+
+def check_before_storing(*, spec: WorkerSpec, account_id: str) -> StartChecked:
+    """Start an upload from its parsed parts, before anything is locked (the
+    start takes up to the startup timeout). A failure is kept, not raised: the
+    upload's other checks speak first."""
+    try:
+        startup_ms = check_version_starts(spec=spec, account_id=account_id)
+        return StartChecked(start_key(spec), startup_ms)
+    except WorkerStartupFailed as failure:
+        return StartChecked(start_key(spec), None, failure)
+
+
+def check_upload(
+    *, version: WorkerVersion, checked: StartChecked | None = None
+) -> None:
+    """Record ``version``'s startup time, inside the upload's transaction: from
+    ``checked`` when it started that very Worker, else by starting it here.
+    Raises WorkerStartupFailed (10021, with workerd's message), which rolls the
+    whole upload back."""
+    if checked is not None and checked.key == start_key(worker_spec(version=version)):
+        if checked.failure is not None:
+            raise checked.failure
+        startup_ms = checked.startup_ms
+    else:  # something changed between the check and the lock: check again
+        startup_ms = check_version_starts(version=version)
     if startup_ms is not None:
         version.startup_time_ms = startup_ms
         version.save(update_fields=["startup_time_ms"])

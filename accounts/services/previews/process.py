@@ -39,7 +39,7 @@ _NOISE = re.compile(
 
 
 class RuntimeUnavailable(DomainError):
-    code = 10013
+    code = 10503
     status = 503
     message = "The preview runtime is not available."
 

@@ -2,6 +2,8 @@
 credential, its static assets on disk, and the check a deploy makes that the
 upload really starts."""
 
+import hashlib
+import json
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -24,6 +26,28 @@ from .render import (
 )
 
 _TOKEN_SALT = "claimportal.previews.binding"  # noqa: S105 - a salt, not a secret
+
+
+def start_key(spec: WorkerSpec) -> str:
+    """What decides whether ``spec`` starts: everything but the names a stored
+    version gets (its id, time, token, the Durable Object namespaces' ids)."""
+    return json.dumps(
+        [
+            spec.script_name,
+            spec.compatibility_date,
+            spec.compatibility_flags,
+            [
+                (m.name, m.content_type, hashlib.sha256(m.content).hexdigest())
+                for m in spec.modules
+            ],
+            sorted(spec.bindings, key=lambda b: str(b.get("name"))),
+            [(d.class_name, d.enable_sql) for d in spec.durable_objects],
+            spec.assets_config,
+            spec.service_worker,
+        ],
+        sort_keys=True,
+        default=str,
+    )
 
 
 def binding_token(*, account_id: str, version_id: str) -> str:
@@ -157,27 +181,30 @@ def worker_paths(*, directory: Path, control_socket: Path, objects: Path, cell: 
 
 def write_version(
     *,
-    version: WorkerVersion,
+    version: WorkerVersion | None,
     directory: Path,
     paths: WorkerPaths,
     heap_mb: int,
     assets: bool = True,
     banner: str = "",
+    spec: WorkerSpec | None = None,
 ) -> Path:
-    """Render ``version`` into ``directory`` (config, modules, our helper
-    Workers and, with ``assets``, its static files under ``assets/``) and
-    return the config file; ``banner`` goes on its HTML pages. Everything
-    workerd reads is then in ``directory``. Raises WorkerConfigInvalid."""
-    rendered = render_worker(
-        worker_spec(version=version), paths=paths, heap_mb=heap_mb, banner=banner
-    )
+    """Render ``version`` (or a ``spec`` not stored yet) into ``directory``
+    (config, modules, our helper Workers and, with ``assets``, its static files
+    under ``assets/``) and return the config file; ``banner`` goes on its HTML
+    pages. Everything workerd reads is then in ``directory``. Raises
+    WorkerConfigInvalid."""
+    if spec is None:
+        assert version is not None
+        spec = worker_spec(version=version)
+    rendered = render_worker(spec, paths=paths, heap_mb=heap_mb, banner=banner)
     directory.mkdir(parents=True, exist_ok=True)
     for name, content in rendered.files.items():
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_bytes(content)
     process.install_helpers(directory)
     (directory / "assets").mkdir(exist_ok=True)
-    if assets and "manifest" in (version.assets or {}):
+    if assets and version is not None and "manifest" in (version.assets or {}):
         write_assets(version=version, directory=directory / "assets")
     config = directory / "config.capnp"
     config.write_text(rendered.config, encoding="utf-8")
@@ -189,13 +216,19 @@ class WorkerStartupFailed(WorkerConfigInvalid):
     export, a top-level infinite loop ...): Cloudflare's 10021."""
 
 
-def check_version_starts(*, version: WorkerVersion) -> int | None:
-    """Start ``version`` once in a scratch workerd, as Cloudflare validates an
-    upload, and return its startup time in ms: in the same cell as the
-    runtime would run it (the account's UID, no network, the same cgroup
-    limits). Raises WorkerStartupFailed with workerd's message. Returns None
-    when workerd is not installed here (the runtime then reports the failure
-    on the claim page instead)."""
+def check_version_starts(
+    *,
+    version: WorkerVersion | None = None,
+    spec: WorkerSpec | None = None,
+    account_id: str | None = None,
+) -> int | None:
+    """Start ``version`` (or ``account_id``'s ``spec``, not stored yet) once
+    in a scratch workerd, as Cloudflare validates an upload, and return its
+    startup time in ms: in the same cell as the runtime would run it (the
+    account's UID, no network, the same cgroup limits). Raises
+    WorkerStartupFailed with workerd's message. Returns None when workerd is
+    not installed here (the runtime then reports the failure on the claim page
+    instead)."""
     try:
         binary = process.workerd_binary()
         jailed = process.wanted_sandbox()
@@ -208,6 +241,7 @@ def check_version_starts(*, version: WorkerVersion) -> int | None:
         objects.mkdir()
         config = write_version(
             version=version,
+            spec=spec,
             directory=files,
             paths=worker_paths(
                 directory=files,
@@ -220,7 +254,9 @@ def check_version_starts(*, version: WorkerVersion) -> int | None:
         )
         cell = None
         if jailed:
-            identity = identity_for(account_id=version.script.account_id)
+            owner = account_id or (version.script.account_id if version else None)
+            assert owner is not None, "a spec's start check names its account"
+            identity = identity_for(account_id=owner)
             sandbox.own(files, identity)
             sandbox.own(objects, identity)
             group = f"{sandbox.group_prefix(root)}-check"

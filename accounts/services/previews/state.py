@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from accounts.models import AuditEvent, CloudAccount, WorkerScript
+from accounts.models import AuditEvent, CloudAccount, WorkerScript, ended_condition
 
 # How long the edge keeps saying "expired" for a deleted account's subdomain.
 GONE_RETENTION = timedelta(days=7)
@@ -69,19 +69,9 @@ def banner_html(*, account: CloudAccount) -> str:
     )
 
 
-def _serving(account: CloudAccount, now: datetime) -> bool:
-    if account.state == CloudAccount.State.CLAIMED:
-        return True
-    return account.state == CloudAccount.State.PENDING and not (
-        account.is_past_deadline(now)
-    )
-
-
 def _gone(now: datetime) -> dict[str, tuple[str, str]]:
     state = CloudAccount.State
-    ended = Q(state=state.EXPIRED) | Q(state=state.PENDING) & (
-        Q(claim_expires_at__lte=now) | Q(expires_at__lte=now)
-    )
+    ended = ended_condition(now)
     recent = Q(claim_expires_at__gte=now - GONE_RETENTION)
     accounts = CloudAccount.objects.filter(Q(state=state.SUSPENDED) | ended & recent)
     gone = {}
@@ -186,7 +176,7 @@ def desired_previews(*, now: datetime) -> Desired:
     targets = {}
     for script in scripts:
         account = script.account
-        if not _serving(account, now):
+        if not account.is_live(now):
             continue
         limited = slots.take(account)
         key = str(script.pk)
