@@ -33,7 +33,7 @@ from django.db.models import QuerySet
 
 from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
 from accounts.models import CloudAccount, D1Database, account_storage_prefix
-from accounts.services import d1_time_travel
+from accounts.services import d1_time_travel, metrics
 from accounts.services.inventory import changes_inventory, inventory_changed
 from accounts.services.validation import clean_text
 
@@ -220,7 +220,16 @@ def run_queries(*, database: D1Database, queries: list[Query]) -> list[Statement
     if not statements:
         raise QueryError("No SQL statement to run.")
     with _session(database) as session:
-        return [session.run(sql, params) for sql, params in statements]
+        results = [session.run(sql, params) for sql, params in statements]
+    metrics.record(
+        database=database,
+        statements=[
+            (sql, {**r.meta, "rows_returned": len(r.rows)})
+            for (sql, _), r in zip(statements, results, strict=True)
+        ],
+        now=datetime.now(UTC),
+    )
+    return results
 
 
 def execute_script(*, database: D1Database, sql: str) -> list[StatementResult]:
