@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from http import HTTPStatus
 
@@ -386,6 +386,9 @@ def account_page(request: HttpRequest, account_id: str) -> HttpResponse:
             "account": account,
             "inventory": inventory_fragment(account),
             "previews": preview_status(account=account),
+            "d1_usage": selectors.d1_usage(
+                account_id=account.pk, since=timezone.now() - timedelta(days=1)
+            ),
             "tokens": selectors.usable_tokens(
                 account_id=account.pk, now=timezone.now()
             ),

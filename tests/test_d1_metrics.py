@@ -5,7 +5,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
+from django.utils import timezone
 
+from accounts.services.claims import confirm_claim
 from tests.cloudapi import AccountClient, error_code, ok
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +99,24 @@ def test_other_graphql_is_refused_in_the_envelope(client, api):
     assert "d1 insights" in refused.json()["errors"][0]["message"]
     broken = graphql(client, api, "query {")
     assert error_code(broken) == 10001
+
+
+def test_the_owners_account_page_shows_the_same_figures(client, provision, user):
+
+    made = provision()
+    api = AccountClient(client, made)
+    db = ok(api.post("d1/database", {"name": "metered"}))
+    for sql in (
+        "CREATE TABLE t (x)",
+        "INSERT INTO t VALUES (1), (2)",
+        "SELECT x FROM t",
+    ):
+        ok(api.post(f"d1/database/{db['uuid']}/query", {"sql": sql}))
+    confirm_claim(
+        key=made.claim_key, account_id=made.account.pk, user=user, now=timezone.now()
+    )
+    client.force_login(user)
+    page = client.get(reverse("accounts:account", args=[made.account.pk]))
+    html = page.content.decode()
+    assert "D1 usage, last 24 hours" in html
+    assert "<td>metered</td><td>3</td><td>4</td><td>2</td>" in html
