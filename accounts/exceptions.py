@@ -50,8 +50,14 @@ ERROR_CODES: dict[int, ErrorCode] = {
     7003: ErrorCode(S.NOT_FOUND, "no such account, or not yours"),
     7404: ErrorCode(S.NOT_FOUND, "no such D1 database"),  # wrangler provisions
     7406: ErrorCode(S.BAD_REQUEST, "the D1 quota is full"),  # wrangler explains
+    7410: ErrorCode(S.GONE, "the download link was used already"),
+    7411: ErrorCode(S.GONE, "the link was made before the account was claimed"),
+    7413: ErrorCode(S.REQUEST_ENTITY_TOO_LARGE, "the D1 export is too large"),
+    7429: ErrorCode(S.TOO_MANY_REQUESTS, "the account runs as many D1 calls as it may"),
     7500: ErrorCode(S.BAD_REQUEST, "the D1 query failed"),
     7502: ErrorCode(S.CONFLICT, "a D1 database of that name exists"),  # wrangler
+    7520: ErrorCode(S.BAD_REQUEST, "the moment is outside the time-travel window"),
+    7521: ErrorCode(S.BAD_REQUEST, "the bookmark is not this database's"),
     10000: ErrorCode(S.UNAUTHORIZED, "no valid token"),
     10001: ErrorCode(S.BAD_REQUEST, "the input is not valid"),
     10007: ErrorCode(S.NOT_FOUND, "no such Worker, or part of one"),  # wrangler
@@ -67,10 +73,17 @@ ERROR_CODES: dict[int, ErrorCode] = {
     10042: ErrorCode(S.BAD_REQUEST, "R2 is not offered"),
     10053: ErrorCode(S.BAD_REQUEST, "the binding name is used already"),
     10056: ErrorCode(S.NOT_FOUND, "no such secret"),
+    10057: ErrorCode(S.BAD_REQUEST, "the Worker has as many tails as it may"),
+    10060: ErrorCode(S.BAD_REQUEST, "the GraphQL query is not answered here"),
     10061: ErrorCode(S.BAD_REQUEST, "the binding points at nothing of this account"),
+    10062: ErrorCode(S.CONFLICT, "the source has an event subscription already"),
+    10063: ErrorCode(S.NOT_FOUND, "no such event subscription"),
+    10064: ErrorCode(S.BAD_REQUEST, "the product is not offered"),
+    10065: ErrorCode(S.BAD_REQUEST, "the event source is not offered"),
     10074: ErrorCode(S.BAD_REQUEST, "too many cron triggers"),
     10079: ErrorCode(S.BAD_REQUEST, "the migration is not valid"),
     10090: ErrorCode(S.NOT_FOUND, "no such Worker service"),  # wrangler
+    10222: ErrorCode(S.NOT_FOUND, "the Worker has no versions"),
     10400: ErrorCode(S.BAD_REQUEST, "the request could not be completed"),
     10403: ErrorCode(S.FORBIDDEN, "not allowed"),
     10405: ErrorCode(S.METHOD_NOT_ALLOWED, "the method is not allowed here"),
@@ -283,7 +296,7 @@ class GraphQLNotSupported(DomainError):
 
 
 class EventSourceNotOffered(DomainError):
-    code = 10061
+    code = 10065
     status = HTTPStatus.BAD_REQUEST
 
 

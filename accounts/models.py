@@ -670,6 +670,31 @@ class D1Database(models.Model):
         return self.name
 
 
+class D1QueryStats(models.Model):
+    """What one SQL text cost a D1 database in one hour: D1's analytics."""
+
+    database = models.ForeignKey(
+        D1Database, on_delete=models.CASCADE, related_name="query_stats"
+    )
+    hour = models.DateTimeField()
+    query = models.TextField()
+    count = models.PositiveBigIntegerField(default=0)
+    read_queries = models.PositiveBigIntegerField(default=0)
+    write_queries = models.PositiveBigIntegerField(default=0)
+    rows_read = models.PositiveBigIntegerField(default=0)
+    rows_written = models.PositiveBigIntegerField(default=0)
+    rows_returned = models.PositiveBigIntegerField(default=0)
+    duration_ms = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["database", "hour", "query"],
+                name="one_stats_row_per_query_hour",
+            )
+        ]
+
+
 class DurableObjectNamespace(models.Model):
     id = models.CharField(primary_key=True, max_length=32, default=hex_id)
     account = models.ForeignKey(

@@ -17,6 +17,7 @@ from django.db.models import (
     OuterRef,
     QuerySet,
     Subquery,
+    Sum,
     Value,
 )
 from django.db.models.functions import Cast, JSONObject, Length, Substr
@@ -30,6 +31,7 @@ from accounts.models import (
     ClaimLink,
     CloudAccount,
     D1Database,
+    D1QueryStats,
     DurableObjectNamespace,
     HyperdriveConfig,
     KVNamespace,
@@ -547,4 +549,39 @@ def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerAc
     return [
         WorkerActivity(name, modules.get(version_id, []), recent.get(pk, []))
         for pk, name, version_id in scripts
+    ]
+
+
+@dataclass(frozen=True)
+class D1Usage:
+    name: str
+    queries: int
+    rows_read: int
+    rows_written: int
+    duration_ms: float
+
+
+def d1_usage(*, account_id: str, since: datetime) -> list[D1Usage]:
+    """Each D1 database's queries, rows and time since ``since`` (the figures
+    wrangler d1 info and d1 insights read), for the owner's account page."""
+    totals = (
+        D1QueryStats.objects.filter(database__account_id=account_id, hour__gte=since)
+        .values("database__name")
+        .annotate(
+            queries=Sum("count"),
+            read=Sum("rows_read"),
+            written=Sum("rows_written"),
+            duration=Sum("duration_ms"),
+        )
+        .order_by("database__name")
+    )
+    return [
+        D1Usage(
+            name=row["database__name"],
+            queries=row["queries"],
+            rows_read=row["read"],
+            rows_written=row["written"],
+            duration_ms=round(row["duration"], 1),
+        )
+        for row in totals
     ]

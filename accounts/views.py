@@ -3,7 +3,7 @@
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from http import HTTPStatus
 
@@ -509,6 +509,9 @@ def account_page(request: HttpRequest, account_id: str) -> HttpResponse:
             "previews": preview_status(account=account),
             "activity": selectors.worker_activity(account=account),
             "source_cap": settings.CLAIMPORTAL_MODULE_SOURCE_BYTES,
+            "d1_usage": selectors.d1_usage(
+                account_id=account.pk, since=timezone.now() - timedelta(days=1)
+            ),
             "tokens": selectors.usable_tokens(
                 account_id=account.pk, now=timezone.now()
             ),

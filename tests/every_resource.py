@@ -26,6 +26,7 @@ RESOURCE_TABLES = {
     m.KVNamespace: "account",
     m.KVEntry: "namespace__account",
     m.D1Database: "account",
+    m.D1QueryStats: "database__account",
     m.Queue: "account",
     m.QueueConsumer: "queue__account",
     m.QueueMessage: "queue__account",
@@ -116,6 +117,9 @@ def stock_account(account: m.CloudAccount, *, now: datetime) -> Stocked:
     d1.file_size = len(d1_bytes)
     d1.table_count = 1
     d1.save()
+    m.D1QueryStats.objects.create(
+        database=d1, hour=now.replace(minute=0, second=0, microsecond=0), query="x"
+    )
 
     queue = m.Queue.objects.create(account=account, name="jobs")
     m.QueueConsumer.objects.create(queue=queue, script_name="hello")

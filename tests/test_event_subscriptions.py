@@ -75,7 +75,7 @@ def test_one_subscription_per_source_per_account(api, queue):
 def test_sources_we_do_not_have_are_refused_by_name(api, queue):
     refused = subscribe(api, queue, source="workersAi.model", events=["x"])
     assert refused.status_code == HTTPStatus.BAD_REQUEST
-    assert error_code(refused) == 10061
+    assert error_code(refused) == 10065
     assert (
         "'workersAi.model' is not available" in refused.json()["errors"][0]["message"]
     )

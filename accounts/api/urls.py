@@ -7,6 +7,7 @@ from . import (
     d1,
     d1_time_travel,
     event_subscriptions,
+    graphql,
     hyperdrive,
     kv,
     not_offered,
@@ -44,6 +45,7 @@ urlpatterns = [
         name="api-provisioning-status",
     ),
     path("openapi.json", openapi.openapi_json, name="api-openapi"),
+    path("graphql", graphql.graphql, name="api-graphql"),
     # Data: KV, D1, Queues, Hyperdrive, certificates, R2 (refused).
     path(KV, kv.namespaces, name="api-kv-namespaces"),
     path(KV + "/<str:namespace_id>", kv.namespace, name="api-kv-namespace"),

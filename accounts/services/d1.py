@@ -46,7 +46,7 @@ from accounts.exceptions import (
     ServiceUnavailable,
 )
 from accounts.models import CloudAccount, D1Database, account_storage_prefix
-from accounts.services import d1_time_travel
+from accounts.services import d1_time_travel, metrics
 from accounts.services.concurrency import slot
 from accounts.services.inventory import changes_inventory, inventory_changed
 from accounts.services.locking import lock_live_account
@@ -241,7 +241,16 @@ def run_queries(*, database: D1Database, queries: list[Query]) -> list[Statement
     if not statements:
         raise QueryError("No SQL statement to run.")
     with _account_turn(database), _session(database) as session:
-        return [session.run(sql, params) for sql, params in statements]
+        results = [session.run(sql, params) for sql, params in statements]
+    metrics.record(
+        database=database,
+        statements=[
+            (sql, {**r.meta, "rows_returned": len(r.rows)})
+            for (sql, _), r in zip(statements, results, strict=True)
+        ],
+        now=datetime.now(UTC),
+    )
+    return results
 
 
 @contextmanager

@@ -79,14 +79,21 @@ def keep_state(*, database: D1Database, now: datetime) -> None:
     valid_from = _modified_ms(live)
     if _minute(valid_from) >= _minute(int(now.timestamp() * 1000)):
         return  # the minute's first state is already kept (or is the live one)
+    if _keep_copy(database, live, valid_from):
+        _prune(database=database, now=now)
+
+
+def _keep_copy(database: D1Database, live: str, valid_from: int) -> bool:
+    """Copy the live file as the state valid from ``valid_from``, unless it is
+    kept already or is the empty state every database starts from."""
     target = Path(default_storage.path(folder(database))) / f"{valid_from}.sqlite3"
     if target.exists() or os.path.getsize(live) == 0:
-        return  # kept already, or the empty state every database starts from
+        return False
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     shutil.copyfile(live, partial)
     os.replace(partial, target)  # a copy is whole or absent
-    _prune(database=database, now=now)
+    return True
 
 
 def _states(database: D1Database) -> list[State]:
@@ -184,14 +191,7 @@ def restore(*, database: D1Database, bookmark: str, now: datetime) -> dict[str, 
     live = _live_path(database)
     with d1.write_lock(database) as conn:
         previous = _modified_ms(live)
-        if os.path.getsize(live):
-            target = Path(default_storage.path(folder(database)))
-            target.mkdir(parents=True, exist_ok=True)
-            if not (target / f"{previous}.sqlite3").exists():
-                shutil.copyfile(live, target / f"{previous}.partial")
-                os.replace(
-                    target / f"{previous}.partial", target / f"{previous}.sqlite3"
-                )
+        _keep_copy(database, live, previous)  # what previous_bookmark restores
         state = _state_at(database, at_ms)
         if state.path != live:
             try:

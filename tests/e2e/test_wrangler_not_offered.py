@@ -85,7 +85,16 @@ R2 = [
     ("r2", "bulk", "put", B, "--filename", "bulk.json", "--remote"),
 ]
 TURNSTILE = [
-    ("turnstile", "widget", "create", "w", "--domain", "example.com"),
+    (
+        "turnstile",
+        "widget",
+        "create",
+        "w",
+        "--domain",
+        "example.com",
+        "--mode",
+        "managed",
+    ),
     ("turnstile", "widget", "delete", "0x4AAAAAAA", "-y"),
     ("turnstile", "widget", "get", "0x4AAAAAAA"),
     ("turnstile", "widget", "list"),

@@ -14,7 +14,7 @@ from .sandbox import Identity
 
 
 class NoIdentityLeft(DomainError):
-    code = 10013
+    code = 10503
     status = 503
     message = "The preview runtime has no free identity for another account."
 

@@ -1,0 +1,143 @@
+"""``POST /client/v4/graphql``: the D1 analytics queries ``wrangler d1 info`` and
+``wrangler d1 insights`` send, answered from the recorded metrics with only the
+fields they ask for. Any other GraphQL is refused in the envelope."""
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
+from graphql.utilities import value_from_ast_untyped
+
+from accounts.exceptions import GraphQLNotSupported, InvalidInput
+from accounts.services import metrics
+
+from .kit import endpoint, json_object
+
+GROUPS = {"d1AnalyticsAdaptiveGroups", "d1QueriesAdaptiveGroups"}
+SUMS = {
+    "readQueries": "read_queries",
+    "writeQueries": "write_queries",
+    "rowsRead": "rows_read",
+    "rowsWritten": "rows_written",
+    "rowsReturned": "rows_returned",
+    "queryDurationMs": "duration_ms",
+}
+
+
+def _only(node: Any, name: str) -> FieldNode:
+    fields = [s for s in node.selection_set.selections if isinstance(s, FieldNode)]
+    if len(fields) != 1 or fields[0].name.value != name:
+        raise GraphQLNotSupported()
+    return fields[0]
+
+
+def _args(field: FieldNode, variables: dict[str, Any]) -> dict[str, Any]:
+    return {
+        a.name.value: value_from_ast_untyped(a.value, variables)
+        for a in field.arguments
+    }
+
+
+def _moment(value: Any, default: datetime) -> datetime:
+    if not isinstance(value, str):
+        return default
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"{value!r} is not a time.") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _graphql(request: HttpRequest) -> HttpResponse:
+    body = json_object(request)
+    variables = body.get("variables") or {}
+    if not isinstance(body.get("query"), str) or not isinstance(variables, dict):
+        raise InvalidInput("Send {'query': ..., 'variables': {...}}.")
+    try:
+        document = parse(body["query"])
+    except GraphQLError as exc:
+        raise InvalidInput(f"The GraphQL query does not parse: {exc.message}") from exc
+    operations = [
+        d for d in document.definitions if isinstance(d, OperationDefinitionNode)
+    ]
+    if len(operations) != 1:
+        raise GraphQLNotSupported()
+    viewer = _only(operations[0], "viewer")
+    accounts = _only(viewer, "accounts")
+    if _name(accounts) not in GROUPS:
+        raise GraphQLNotSupported()
+    group = _only(accounts, _name(accounts))
+    tag = (_args(accounts, variables).get("filter") or {}).get("accountTag")
+    if tag != request.cloud_account.id:
+        raise GraphQLNotSupported("The query must name this token's account.")
+    args = _args(group, variables)
+    conditions = (args.get("filter") or {}).get("AND") or [{}]
+    condition = conditions[0] if isinstance(conditions[0], dict) else {}
+    now = timezone.now()
+    rows = metrics.stats(
+        account_id=request.cloud_account.id,
+        since=_moment(condition.get("datetimeHour_geq"), now - timedelta(days=1)),
+        until=_moment(condition.get("datetimeHour_leq"), now),
+        database_id=str(condition.get("databaseId") or ""),
+    )
+    by_query = group.name.value == "d1QueriesAdaptiveGroups"
+    buckets: dict[tuple, dict[str, Any]] = defaultdict(
+        lambda: {"count": 0, **dict.fromkeys(SUMS.values(), 0)}
+    )
+    for row in rows:
+        key = (row.query, str(row.database_id)) if by_query else (row.hour,)
+        bucket = buckets[key]
+        bucket["count"] += row.count
+        for column in SUMS.values():
+            bucket[column] += getattr(row, column)
+    ordered = sorted(buckets.items(), key=lambda item: -item[1]["count"])
+    limit = args.get("limit") if isinstance(args.get("limit"), int) else 10000
+    answer = [
+        _shape(group, key, bucket, by_query) for key, bucket in ordered[: max(limit, 0)]
+    ]
+    data = {"viewer": {"accounts": [{group.name.value: answer}]}}
+    return JsonResponse({"data": data, "errors": None})
+
+
+def _name(node: Any) -> str:
+    fields = [s for s in node.selection_set.selections if isinstance(s, FieldNode)]
+    return fields[0].name.value if len(fields) == 1 else ""
+
+
+def _shape(
+    group: FieldNode, key: tuple, bucket: dict[str, Any], by_query: bool
+) -> dict[str, Any]:
+    """One group with exactly the fields the query selected."""
+    count = bucket["count"] or 1
+    out: dict[str, Any] = {}
+    for field in group.selection_set.selections:
+        name = field.name.value
+        if name == "count":
+            out[name] = bucket["count"]
+        elif name in {"sum", "avg"}:
+            out[name] = {}
+            for sub in field.selection_set.selections:
+                column = SUMS.get(sub.name.value)
+                if column is None:
+                    raise GraphQLNotSupported(f"No field {sub.name.value} here.")
+                value = bucket[column]
+                out[name][sub.name.value] = value if name == "sum" else value / count
+        elif name == "dimensions":
+            out[name] = {}
+            for sub in field.selection_set.selections:
+                dimension = sub.name.value
+                if dimension == "datetimeHour" and not by_query:
+                    out[name][dimension] = key[0].isoformat().replace("+00:00", "Z")
+                elif dimension in {"query", "databaseId"} and by_query:
+                    out[name][dimension] = key[0 if dimension == "query" else 1]
+                else:
+                    raise GraphQLNotSupported(f"No dimension {dimension} here.")
+        else:
+            raise GraphQLNotSupported(f"No field {name} here.")
+    return out
+
+
+graphql = endpoint()({"POST": _graphql})
