@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import CloudAccount
-from accounts.previews import front
+from accounts.edge import pages
 from accounts.services import purge
 from accounts.services.claims import decline_claim
 from accounts.services.previews.state import desired_previews
@@ -43,7 +43,7 @@ def test_a_deployment_deleted_by_its_link_holder_says_deleted(provision, now):
 
     state, detail = gone[deleted.account.subdomain]
     assert state == "deleted" and detail.startswith("It was deleted at ")
-    assert front.PAGES[state] == (
+    assert pages.PAGES[state] == (
         410,
         "This preview was deleted by the holder of its claim link.",
     )

@@ -17,6 +17,7 @@ PAGES = {
     "unknown": (404, "No Worker is deployed at this address."),
     "suspended": (410, "This preview was suspended."),
     "expired": (410, "This preview expired and was deleted."),
+    "deleted": (410, "This preview was deleted by the holder of its claim link."),
     "starting": (503, "This Worker is starting. Try again in a moment."),
     "limited": (503, "This preview is not running right now."),
     "crashed": (502, "This Worker crashed. It is being restarted."),
