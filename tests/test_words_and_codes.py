@@ -17,8 +17,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import CloudAccount
 from accounts.edge import pages
+from accounts.models import CloudAccount
 from accounts.services import purge
 from accounts.services.claims import decline_claim
 from accounts.services.previews.state import desired_previews
