@@ -11,6 +11,8 @@ import os
 import resource
 import socket
 import struct
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -22,16 +24,19 @@ from django.test import RequestFactory
 from accounts.http import client_address, edge_client_address
 from accounts.models import CloudAccount
 from tests import preview_runtime
+from tests.conftest import ROOT, stop_process, subprocess_env
 from tests.edge import pools, portal_env
-from tests.preview_runtime import host_of, make_worker
+from tests.preview_runtime import free_port, host_of, make_worker
 from tests.test_faults import answers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("previews")]
 
 POOLS = Path(tempfile.gettempdir()) / f"cp-edge-{uuid.uuid4().hex[:8]}"
 PORTAL = "localhost"
+TAIL_PORT = free_port()
 RUNTIME_ENV = {
     "CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS": "3",
+    "CLAIMPORTAL_EDGE_TAIL": f"127.0.0.1:{TAIL_PORT}",
     **portal_env(POOLS),
 }
 
@@ -331,3 +336,57 @@ def test_the_banner_wraps_every_kind_of_default_export(runtime, account):
     page = runtime.get(host_of(stateful)).text
     assert page.startswith("<html><body><p>2</p>")  # `this` is the Worker's own
     assert page.count("Unclaimed preview") == 1
+
+
+def test_a_worker_reads_the_address_the_edge_saw_not_one_the_client_sent(
+    runtime, account
+):
+    script = live(
+        runtime,
+        account,
+        "ip",
+        """export default { fetch(request) {
+          return new Response(request.headers.get("cf-connecting-ip")); } };""",
+    )
+    connection = http.client.HTTPConnection("127.0.0.1", runtime.port, timeout=10)
+    connection.request(
+        "GET", "/", headers={"Host": host_of(script), "CF-Connecting-IP": "192.0.2.7"}
+    )
+    assert connection.getresponse().read().decode() == "127.0.0.1"
+    connection.close()
+
+
+def test_tail_websockets_reach_the_tail_server_on_the_portals_origin(runtime, tmp_path):
+    log = tmp_path / "tail.log"
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "tail_server", "--port", str(TAIL_PORT)],
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "tail server on " not in log.read_text(errors="replace"):
+            started = server.poll() is None and time.monotonic() < deadline
+            assert started, log.read_text()
+            time.sleep(0.05)
+        connection = http.client.HTTPConnection("127.0.0.1", runtime.port, timeout=10)
+        connection.request(
+            "GET",
+            f"/tail/{uuid.uuid4()}/nokey",
+            headers={
+                "Host": PORTAL,
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Protocol": "trace-v1",
+            },
+        )
+        answer = connection.getresponse()
+        status, body = answer.status, answer.read()
+        connection.close()
+    finally:
+        stop_process(server)
+    assert (status, body) == (404, b"No such tail.\n")  # the tail server's words

@@ -110,10 +110,14 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         "    http-request set-var(txn.host) req.hdr(host),host_only,lower",
         f"    acl preview var(txn.host) -m end .{domain}",
         "    http-request set-header X-Forwarded-For %[src]",
+        # What Workers read as the client (and `wrangler tail --ip` matches):
+        # the address the edge saw, never what a client sent.
+        "    http-request set-header CF-Connecting-IP %[src]",
         "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
         "    http-request set-header X-Forwarded-Proto http unless { ssl_fc }",
         f"    use_backend %[var(txn.host),map({paths.hosts},pages)] if preview",
         "    use_backend api if { path /client/v4 } || { path_beg /client/v4/ }",
+        "    use_backend tail if { path_beg /tail/ }",  # wrangler tail's WebSockets
         "    default_backend portal",
         "",
         "backend portal",
@@ -130,6 +134,9 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         "    retry-on conn-failure empty-response",
         f"    errorfile 503 {errors}/portal.http",
         f"    server api {_address(api)}",
+        "",
+        "backend tail",
+        f"    server tail {_address(settings.CLAIMPORTAL_EDGE_TAIL)}",
         "",
         "backend pages",
         "    http-request set-header X-Forwarded-Host %[req.hdr(host)]",

@@ -507,6 +507,10 @@ CLAIMPORTAL_MAX_SECRETS_PER_CHANGE = env.integer(
 # URL; empty: ws:// on PUBLIC_BASE_URL's host at CLAIMPORTAL_TAIL_PORT.
 CLAIMPORTAL_TAIL_PORT = env.integer("CLAIMPORTAL_TAIL_PORT", 8789)
 CLAIMPORTAL_TAIL_BASE_URL = env.text("CLAIMPORTAL_TAIL_BASE_URL", "").rstrip("/")
+# Where the edge sends /tail/ (the tail server's WebSockets).
+CLAIMPORTAL_EDGE_TAIL = env.text(
+    "CLAIMPORTAL_EDGE_TAIL", f"127.0.0.1:{CLAIMPORTAL_TAIL_PORT}"
+)
 CLAIMPORTAL_TAIL_TTL = env.minutes("CLAIMPORTAL_TAIL_TTL_MINUTES", 360)
 CLAIMPORTAL_TAILS_PER_WORKER = env.integer("CLAIMPORTAL_TAILS_PER_WORKER", 10)
 # Recent events kept per Worker (the claim page shows them; tails read them).
