@@ -49,12 +49,15 @@ MAY_IMPORT: dict[str, set[str]] = {
     # The preview runtime's Django side: binding endpoints and the supervisor.
     "runtime": BELOW_EDGES | {"runtime"},
     # Tasks, admin and commands call services; the command that runs the
-    # preview runtime also wires it up.
+    # preview runtime and the edge also wire them up.
     "edges": BELOW_EDGES,
     # Signal wiring: connects models to the services that react.
     "apps": {"core", "services"},
 }
-EXCEPTIONS = {("accounts.management.commands.preview_runtime", "runtime")}
+EXCEPTIONS = {
+    ("accounts.management.commands.preview_runtime", "runtime"),
+    ("accounts.management.commands.edge", "runtime"),
+}
 # From the project package, only what wiring needs: the cache helpers and
 # the Celery app.
 CLAIMPORTAL_ALLOWED = {

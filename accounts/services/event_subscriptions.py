@@ -24,6 +24,7 @@ from accounts.exceptions import (
 )
 from accounts.models import CloudAccount, EventSubscription, Queue
 from accounts.services import queues
+from accounts.services.locking import lock_live_account
 from accounts.services.validation import clean_text, is_hex_id
 
 logger = logging.getLogger("claimportal.events")
@@ -111,7 +112,7 @@ def create_subscription(
     )
     try:
         with transaction.atomic():
-            CloudAccount.objects.select_for_update().filter(pk=account.pk).first()
+            lock_live_account(account_id=account.pk, now=now)
             if account.event_subscriptions.filter(source_type=kind).exists():
                 raise SubscriptionExists()
             subscription.save()
@@ -129,7 +130,7 @@ def update_subscription(
 ) -> EventSubscription:
     """Change name, events, enabled or destination (the source is fixed)."""
     with transaction.atomic():
-        CloudAccount.objects.select_for_update().filter(pk=account.pk).first()
+        lock_live_account(account_id=account.pk, now=now)
         subscription = get_subscription(
             account=account, subscription_id=subscription_id
         )
@@ -150,7 +151,7 @@ def update_subscription(
 
 def delete_subscription(*, account: CloudAccount, subscription_id: str) -> None:
     with transaction.atomic():
-        CloudAccount.objects.select_for_update().filter(pk=account.pk).first()
+        lock_live_account(account_id=account.pk)
         get_subscription(account=account, subscription_id=subscription_id).delete()
 
 

@@ -33,6 +33,7 @@ from accounts.models import (
 )
 
 from . import workers
+from .locking import lock_live_account
 
 REDACTED = "[redacted]"
 # Request headers whose values are never kept (Cloudflare's tail hides them too).
@@ -205,6 +206,7 @@ def create_tail(
     """A tail of the Worker with the filters wrangler sent, and its WebSocket
     URL. Raises WorkerNotFound, InvalidInput, TooManyTails."""
     filters = clean_filters(raw=body.get("filters"), client_ip=client_ip)
+    lock_live_account(account_id=account.pk, now=now)
     script = (
         WorkerScript.objects.select_for_update()
         .filter(account=account, name=script_name)
