@@ -48,7 +48,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "api": BELOW_EDGES | {"web", "api"},
     # The preview runtime's Django side: binding endpoints and the supervisor.
     "runtime": BELOW_EDGES | {"runtime"},
-    # Tasks, admin and commands call services; the command that runs the
+    # Tasks, admin and commands call services; the commands that run the
     # preview runtime and the edge also wire them up.
     "edges": BELOW_EDGES,
     # Signal wiring: connects models to the services that react.
