@@ -36,6 +36,7 @@ from accounts.models import (
     AuditEvent,
     ClaimLink,
     CloudAccount,
+    PreviewIdentity,
     PurgeRun,
     User,
     account_storage_prefix,
@@ -44,8 +45,10 @@ from accounts.models import (
 
 logger = logging.getLogger(__name__)
 
-# What a tombstone keeps. Everything else reachable from the account goes.
-TOMBSTONE_KEEPS = (ApiToken, ClaimLink, AuditEvent, AbuseReport)
+# What a tombstone keeps. Everything else reachable from the account goes. The
+# preview identity stays so its UID is given to another account only once the
+# range is used up.
+TOMBSTONE_KEEPS = (ApiToken, ClaimLink, AuditEvent, AbuseReport, PreviewIdentity)
 # How many storage folders the orphan sweep checks against the database at once.
 SWEEP_CHUNK = 500
 

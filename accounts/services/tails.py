@@ -240,10 +240,6 @@ def delete_tail(*, account: CloudAccount, script_name: str, tail_id: str) -> Non
         raise TailNotFound()
 
 
-def _serves(account: CloudAccount, now: datetime) -> bool:
-    return account.state == CloudAccount.State.CLAIMED or account.is_claimable(now)
-
-
 def open_tail(*, tail_id: str, key: str, now: datetime) -> WorkerTail | None:
     """The tail a WebSocket URL names, if its key is right and it still runs."""
     if not workers._is_uuid(tail_id):
@@ -263,7 +259,7 @@ def tail_is_open(*, tail_id: Any, now: datetime) -> bool:
         .filter(pk=tail_id, expires_at__gt=now)
         .first()
     )
-    return tail is not None and _serves(tail.script.account, now)
+    return tail is not None and tail.script.account.is_live(now)
 
 
 def latest_event_id() -> int:

@@ -63,7 +63,7 @@ def test_a_moderator_filters_suspends_and_the_preview_changes(
     assert "/accounts/login/" in page.url  # the admin signs in through allauth
     page.locator("#id_login").fill(grace.email)
     page.locator("#id_password").fill("correct horse battery")
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Sign In", exact=True).click()
     page.get_by_text("Operations today").wait_for()
 
     page.goto(f"{live_server.url}/admin/accounts/cloudaccount/")
