@@ -68,7 +68,8 @@ COVERAGE = {
     "test_plain_worker_and_static_site_deploy_and_redeploy",
     "delete": COMPAT,
     "rollback": WORKERS,
-    "tail": "test_wrangler_tail.py",
+    "tail": "test_wrangler_tail.py::"
+    "test_wrangler_tail_streams_events_through_filters_to_two_tails",
     "triggers deploy": WORKERS,
     "versions list": WORKERS,
     "versions view": WORKERS,
