@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 # the link with its account (the key is in a cookie), then the inventory, and
 # each Worker's modules and recent events (never kept: they change all the time)
-INVENTORY_QUERIES = 3
+INVENTORY_QUERIES = 2
 ACTIVITY_QUERIES = 3
 CLAIM_PAGE_QUERIES = 1 + INVENTORY_QUERIES + ACTIVITY_QUERIES
 
@@ -72,7 +72,7 @@ def test_inventories_keep_accounts_apart(provision, django_assert_num_queries):
     full_deploy(first, name="one")
     add_resources(second, 12)
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(INVENTORY_QUERIES):
         found = selectors.inventories(accounts=[first, second])
 
     assert [w.name for w in found[first.pk].workers] == ["one"]
