@@ -11,7 +11,6 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet, Sum
-from django.db.models.functions import Length, Substr
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -24,9 +23,6 @@ from accounts.models import (
     CloudAccount,
     D1QueryStats,
     User,
-    WorkerEvent,
-    WorkerModule,
-    WorkerScript,
 )
 
 
@@ -465,8 +461,9 @@ def _log_text(message: Any) -> str:
     return " ".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
 
 
-def _event_item(row: WorkerEvent) -> EventItem:
-    data = row.data if isinstance(row.data, dict) else {}
+def _event_item(at: Any, data: Any) -> EventItem:
+    data = _json(data)
+    data = data if isinstance(data, dict) else {}
     lines = [
         (str(log.get("level", "log")), _log_text(log.get("message")))
         for log in data.get("logs") or []
@@ -477,47 +474,62 @@ def _event_item(row: WorkerEvent) -> EventItem:
         if isinstance(e, dict)
     ]
     return EventItem(
-        at=row.created_at,
+        at=_moment(at),
         outcome=str(data.get("outcome", "")),
         summary=_summary(data),
         lines=lines,
     )
 
 
+# Written out as the inventory is, and read on every view of a claim page.
+# Each Worker, with each module of its current version: its size, and only its
+# first bytes (the cap), which is all a page shows.
+_MODULES_SQL = """
+SELECT s.id, s.name, m.name, m.content_type, LENGTH(m.content),
+    SUBSTR(m.content, 1, %(cap)s)
+FROM accounts_workerscript s
+LEFT JOIN accounts_workermodule m ON m.version_id = s.current_version_id
+WHERE s.account_id = %(account)s
+ORDER BY s.name, s.id, m.id
+"""
+# The newest events of each Worker, through the (script, id) index.
+_EVENTS_SQL = """
+SELECT script_id, created_at, data FROM (
+    SELECT e.script_id, e.created_at, e.data,
+        ROW_NUMBER() OVER (PARTITION BY e.script_id ORDER BY e.id DESC) AS newest
+    FROM accounts_workerevent e
+    JOIN accounts_workerscript s ON s.id = e.script_id
+    WHERE s.account_id = %(account)s
+) recent
+WHERE newest <= %(events)s
+ORDER BY script_id, newest
+"""
+
+
 def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerActivity]:
     """Each Worker's modules (source capped at CLAIMPORTAL_MODULE_SOURCE_BYTES)
-    and its most recent events, newest first: three queries."""
+    and its ``events`` most recent events, newest first: two queries."""
     cap = settings.CLAIMPORTAL_MODULE_SOURCE_BYTES
-    scripts: list[tuple[Any, str, Any]] = list(
-        WorkerScript.objects.filter(account=account)
-        .order_by("name")
-        .values_list("id", "name", "current_version_id")
-    )
-    account_scripts = WorkerScript.objects.filter(account=account)
-    modules: dict[Any, list[ModuleItem]] = defaultdict(list)
-    rows = (
-        WorkerModule.objects.filter(
-            version_id__in=account_scripts.values("current_version_id")
-        )
-        .annotate(size=Length("content"), head=Substr("content", 1, cap))
-        .order_by("id")
-        .values_list("version_id", "name", "content_type", "size", "head")
-    )
-    for version_id, name, content_type, size, head in rows:
+    params = {"account": account.pk, "cap": cap, "events": events}
+    with connection.cursor() as cursor:
+        cursor.execute(_MODULES_SQL, params)
+        rows = cursor.fetchall()
+        cursor.execute(_EVENTS_SQL, params)
+        recent: dict[Any, list[EventItem]] = defaultdict(list)
+        for script_id, at, data in cursor.fetchall():
+            recent[script_id].append(_event_item(at, data))
+    workers: dict[Any, WorkerActivity] = {}
+    for script_id, script, name, content_type, size, head in rows:
+        if script_id not in workers:
+            workers[script_id] = WorkerActivity(script, [], recent.get(script_id, []))
+        if name is None:
+            continue  # a Worker without a current version
         text = any(t in content_type for t in TEXT_MODULE_TYPES)
         source = bytes(head).decode("utf-8", "replace") if text else ""
-        modules[version_id].append(
+        workers[script_id].modules.append(
             ModuleItem(name, content_type, size or 0, source, text and size > cap)
         )
-    recent: dict[int, list[EventItem]] = defaultdict(list)
-    newest = WorkerEvent.objects.filter(script_id__in=account_scripts.values("id"))
-    for row in newest.order_by("-id")[: events * max(len(scripts), 1) * 4]:
-        if len(recent[row.script_id]) < events:
-            recent[row.script_id].append(_event_item(row))
-    return [
-        WorkerActivity(name, modules.get(version_id, []), recent.get(pk, []))
-        for pk, name, version_id in scripts
-    ]
+    return list(workers.values())
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 # the link with its account (the key is in a cookie), then the inventory, and
 # each Worker's modules and recent events (never kept: they change all the time)
 INVENTORY_QUERIES = 2
-ACTIVITY_QUERIES = 3
+ACTIVITY_QUERIES = 2
 CLAIM_PAGE_QUERIES = 1 + INVENTORY_QUERIES + ACTIVITY_QUERIES
 
 
