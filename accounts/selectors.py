@@ -492,7 +492,8 @@ LEFT JOIN accounts_workermodule m ON m.version_id = s.current_version_id
 WHERE s.account_id = %(account)s
 ORDER BY s.name, s.id, m.id
 """
-# The newest events of each Worker, through the (script, id) index.
+# The newest events of each Worker, counted among the at most
+# CLAIMPORTAL_EVENTS_KEPT that each Worker keeps.
 _EVENTS_SQL = """
 SELECT script_id, created_at, data FROM (
     SELECT e.script_id, e.created_at, e.data,
