@@ -1,26 +1,17 @@
 """Reads shared by pages, the API and admin. Query counts do not grow with data."""
 
 import json
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
 from django.conf import settings
-from django.db.models import (
-    BigIntegerField,
-    CharField,
-    Count,
-    F,
-    JSONField,
-    OuterRef,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-)
-from django.db.models.functions import Cast, JSONObject, Length, Substr
+from django.db import connection
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts import tokens
@@ -30,19 +21,8 @@ from accounts.models import (
     Certificate,
     ClaimLink,
     CloudAccount,
-    D1Database,
     D1QueryStats,
-    DurableObjectNamespace,
-    HyperdriveConfig,
-    KVNamespace,
-    Queue,
-    QueueConsumer,
     User,
-    WorkerDeployment,
-    WorkerEvent,
-    WorkerModule,
-    WorkerScript,
-    WorkerSecret,
 )
 
 
@@ -224,201 +204,185 @@ def _asset_totals(assets: dict) -> tuple[int, int]:
     return len(manifest), size
 
 
-_ZERO = Value(0, output_field=BigIntegerField())
-_NO_DETAIL = Value(None, output_field=JSONField())
+# The inventory is read with SQL written out, in two statements: building them
+# with the ORM cost more than the database took to run them, and the first view
+# of a claim page is mostly this. Plain SQL that PostgreSQL and SQLite both
+# read; its values arrive as each driver gives them, so _json and _moment
+# bring them to one form.
+_SCRIPTS_SQL = """
+SELECT s.id, s.account_id, s.name, s.workers_dev_enabled, s.cron_schedules,
+    (SELECT MAX(d.created_at) FROM accounts_workerdeployment d
+     WHERE d.script_id = s.id),
+    v.created_at, v.compatibility_date, v.compatibility_flags, v.bindings, v.assets
+FROM accounts_workerscript s
+LEFT JOIN accounts_workerversion v ON v.id = s.current_version_id
+WHERE s.account_id IN ({accounts})
+ORDER BY s.name
+"""
+# One row per resource, and per name a Worker or a queue carries:
+# (kind, account id, parent, ref, name, n1, n2, text1, text2, moment). The
+# first part sets each column's type (PostgreSQL reads a bare NULL as text).
+_RESOURCES_SQL = """
+SELECT 'certificate', c.account_id, NULL, c.id, c.name, 0, 0,
+    c.kind, c.issuer, c.expires_on
+FROM accounts_certificate c WHERE c.account_id IN ({accounts})
+UNION ALL
+SELECT 'kv', k.account_id, NULL, k.id, k.title,
+    (SELECT COUNT(*) FROM accounts_kventry e WHERE e.namespace_id = k.id), 0,
+    NULL, NULL, NULL
+FROM accounts_kvnamespace k WHERE k.account_id IN ({accounts})
+UNION ALL
+SELECT 'd1', d.account_id, NULL, CAST(d.uuid AS varchar), d.name,
+    d.table_count, d.file_size, NULL, NULL, NULL
+FROM accounts_d1database d WHERE d.account_id IN ({accounts})
+UNION ALL
+SELECT 'queue', q.account_id, NULL, q.id, q.name, 0, 0, NULL, NULL, NULL
+FROM accounts_queue q WHERE q.account_id IN ({accounts})
+UNION ALL
+SELECT 'hyperdrive', h.account_id, NULL, h.id, h.name, 0, 0,
+    CAST(h.origin AS text), NULL, NULL
+FROM accounts_hyperdriveconfig h WHERE h.account_id IN ({accounts})
+UNION ALL
+SELECT 'do', o.account_id, CAST(o.script_id AS varchar), o.id, o.class_name,
+    0, 0, NULL, NULL, NULL
+FROM accounts_durableobjectnamespace o WHERE o.account_id IN ({accounts})
+UNION ALL
+SELECT 'secret', s.account_id, CAST(s.id AS varchar), NULL, x.name,
+    0, 0, NULL, NULL, NULL
+FROM accounts_workersecret x
+JOIN accounts_workerscript s ON s.id = x.script_id
+WHERE s.account_id IN ({accounts})
+UNION ALL
+SELECT 'consumer', q.account_id, q.id, NULL, c.script_name, 0, 0, NULL, NULL, NULL
+FROM accounts_queueconsumer c
+JOIN accounts_queue q ON q.id = c.queue_id
+WHERE q.account_id IN ({accounts})
+"""
 
 
-def _resource_rows(account_ids: list[str]) -> QuerySet:
-    """KV namespaces, D1 databases, queues, Hyperdrive configs and certificates
-    as (kind, account id, id, name, count, size, detail) rows, in one query."""
-
-    def rows(
-        model, kind: str, name: str, *, count=_ZERO, size=_ZERO, detail=_NO_DETAIL
-    ):
-        return (
-            model.objects.filter(account_id__in=account_ids)
-            .order_by()
-            .annotate(
-                row_kind=Value(kind),
-                row_ref=Cast("pk", CharField()),
-                row_name=F(name),
-                row_count=count,
-                row_size=size,
-                row_detail=detail,
-            )
-            .values_list(
-                "row_kind",
-                "account_id",
-                "row_ref",
-                "row_name",
-                "row_count",
-                "row_size",
-                "row_detail",
-            )
-        )
-
-    return (
-        rows(KVNamespace, "kv", "title", count=Count("entries"))
-        .union(
-            rows(D1Database, "d1", "name", count=F("table_count"), size=F("file_size")),
-            rows(Queue, "queue", "name"),
-            # The origin holds host, port, database and user; the password is apart.
-            rows(HyperdriveConfig, "hyperdrive", "name", detail=F("origin")),
-            rows(
-                Certificate,
-                "certificate",
-                "name",
-                detail=JSONObject(
-                    kind="kind", issuer="issuer", expires_on="expires_on"
-                ),
-            ),
-            all=True,
-        )
-        .order_by()
-    )
+def _fetch(sql: str, account_ids: list[str]) -> list[tuple]:
+    """The rows of ``sql`` with its {accounts} lists made of ``account_ids``."""
+    params = {f"account{i}": account_id for i, account_id in enumerate(account_ids)}
+    placeholders = ", ".join(f"%({name})s" for name in params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(accounts=placeholders), params)
+        return cursor.fetchall()
 
 
-def _name_rows(account_ids: list[str]) -> QuerySet:
-    """Durable Object classes and secret names by script id, and queue
-    consumers by queue id, as (kind, parent id, name) rows, in one query."""
-    return (
-        DurableObjectNamespace.objects.filter(account_id__in=account_ids)
-        .order_by()
-        .values_list(Value("do"), Cast("script_id", CharField()), "class_name")
-        .union(
-            # No part of a union may keep its model's ordering (SQLite refuses).
-            WorkerSecret.objects.filter(script__account_id__in=account_ids)
-            .order_by()
-            .values_list(Value("secret"), Cast("script_id", CharField()), "name"),
-            QueueConsumer.objects.filter(queue__account_id__in=account_ids)
-            .order_by()
-            .values_list(Value("consumer"), "queue_id", "script_name"),
-            all=True,
-        )
-        .order_by()
-    )
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
-def _script_rows(account_ids: list[str]) -> QuerySet:
-    last_deploy = WorkerDeployment.objects.filter(script=OuterRef("pk")).order_by(
-        "-created_at"
-    )
-    return (
-        WorkerScript.objects.filter(account_id__in=account_ids)
-        .annotate(last_deployed_at=Subquery(last_deploy.values("created_at")[:1]))
-        .order_by("name")
-        .values_list(
-            "id",
-            "account_id",
-            "name",
-            "workers_dev_enabled",
-            "cron_schedules",
-            "last_deployed_at",
-            "current_version__created_at",
-            "current_version__compatibility_date",
-            "current_version__compatibility_flags",
-            "current_version__bindings",
-            "current_version__assets",
-            named=True,
-        )
-    )
+def _moment(value: Any) -> datetime | None:
+    """A stored time, aware (SQLite gives text or naive times, in UTC)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
 
 
 def inventories(*, accounts: list[CloudAccount]) -> dict[str, Inventory]:
-    """What each account holds, by account id: three queries however many
+    """What each account holds, by account id: two queries however many
     accounts and resources there are."""
     result = {account.pk: Inventory() for account in accounts}
     if not accounts:
         return result
-    account_ids = list(result)
+    ids = list(result)
     subdomains = {account.pk: account.subdomain for account in accounts}
-    scripts = list(_script_rows(account_ids))
-    scripts_by_id = {str(script.id): script for script in scripts}
+    scripts = _fetch(_SCRIPTS_SQL, ids)
+    resources = _fetch(_RESOURCES_SQL, ids)
+    script_names = {str(script[0]): script[2] for script in scripts}
 
     secrets: dict[str, list[str]] = defaultdict(list)
     consumers: dict[str, list[str]] = defaultdict(list)
-    for kind, parent, name in _name_rows(account_ids):
+    producers: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for _, account_id, name, *_, bindings, _ in scripts:
+        for raw in _json(bindings) or []:
+            if isinstance(raw, dict) and raw.get("type") == "queue":
+                producers[account_id, str(raw.get("queue_name"))].append(name)
+    # Bindings name resources by id; people know them by name.
+    names: dict[str, str] = {}
+    for kind, account_id, parent, ref, name, n1, n2, text1, text2, moment in resources:
+        found = result[account_id]
         if kind == "secret":
             secrets[parent].append(name)
         elif kind == "consumer":
             consumers[parent].append(name or "HTTP pull")
-        else:
-            script = scripts_by_id[parent]
-            result[script.account_id].durable_objects.append(
-                DurableObjectItem(name, script.name)
-            )
-
-    producers: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for script in scripts:
-        for raw in script.current_version__bindings or []:
-            if isinstance(raw, dict) and raw.get("type") == "queue":
-                producers[script.account_id, str(raw.get("queue_name"))].append(
-                    script.name
-                )
-
-    # Bindings name resources by id; people know them by name.
-    names: dict[str, str] = {}
-    for kind, account_id, ref, name, count, size, detail in _resource_rows(account_ids):
-        names[ref] = name or ref
-        found = result[account_id]
-        detail = detail if isinstance(detail, dict) else {}
-        if kind == "kv":
-            found.kv_namespaces.append(KVItem(name, count))
+        elif kind == "do":
+            found.durable_objects.append(DurableObjectItem(name, script_names[parent]))
+        elif kind == "kv":
+            names[ref] = name or ref
+            found.kv_namespaces.append(KVItem(name, n1))
         elif kind == "d1":
-            found.d1_databases.append(D1Item(name, count, size))
-        elif kind == "queue":
-            found.queues.append(
+            ref = str(uuid.UUID(ref))  # as bindings write it, whatever the driver
+            names[ref] = name or ref
+            found.d1_databases.append(D1Item(name, n1, n2))
+        elif kind == "hyperdrive":
+            # The origin holds host, port, database and user; the password is apart.
+            names[ref] = name or ref
+            origin = _json(text1)
+            origin = origin if isinstance(origin, dict) else {}
+            found.hyperdrive_configs.append(
+                HyperdriveItem(
+                    name=name,
+                    host=str(origin.get("host", "")),
+                    port=origin.get("port", ""),
+                    database=str(origin.get("database", "")),
+                    user=str(origin.get("user", "")),
+                )
+            )
+        elif kind == "certificate":
+            names[ref] = name or ref
+            found.certificates.append(
+                CertificateItem(
+                    name=name or ref,
+                    kind=Certificate.Kind(text1).label,
+                    issuer=text2 or "",
+                    expires_on=_moment(moment),
+                )
+            )
+    for kind, account_id, _, ref, name, *_ in resources:
+        if kind == "queue":
+            result[account_id].queues.append(
                 QueueItem(
                     name=name,
                     producers=producers.get((account_id, name), []),
                     consumers=consumers.get(ref, []),
                 )
             )
-        elif kind == "hyperdrive":
-            found.hyperdrive_configs.append(
-                HyperdriveItem(
-                    name=name,
-                    host=str(detail.get("host", "")),
-                    port=detail.get("port", ""),
-                    database=str(detail.get("database", "")),
-                    user=str(detail.get("user", "")),
-                )
-            )
-        else:
-            found.certificates.append(
-                CertificateItem(
-                    name=name or ref,
-                    kind=Certificate.Kind(detail.get("kind")).label,
-                    issuer=str(detail.get("issuer") or ""),
-                    expires_on=parse_datetime(detail.get("expires_on") or ""),
-                )
-            )
 
-    for script in scripts:
-        bindings = [
-            b for b in script.current_version__bindings or [] if isinstance(b, dict)
-        ]
-        files, size = _asset_totals(script.current_version__assets or {})
-        secret_names = set(secrets.get(str(script.id), []))
+    for (
+        script_id,
+        account_id,
+        name,
+        previews,
+        crons,
+        last_deployed_at,
+        version_created_at,
+        compatibility_date,
+        compatibility_flags,
+        bindings,
+        assets,
+    ) in scripts:
+        bindings = [b for b in _json(bindings) or [] if isinstance(b, dict)]
+        files, size = _asset_totals(_json(assets) or {})
+        secret_names = set(secrets.get(str(script_id), []))
         secret_names.update(
             str(b.get("name")) for b in bindings if b.get("type") in SECRET_TYPES
         )
-        result[script.account_id].workers.append(
+        result[account_id].workers.append(
             WorkerItem(
-                name=script.name,
+                name=name,
                 preview_url=(
-                    preview_url(
-                        script=script.name, subdomain=subdomains[script.account_id]
-                    )
-                    if script.workers_dev_enabled
+                    preview_url(script=name, subdomain=subdomains[account_id])
+                    if previews
                     else None
                 ),
-                last_deployed_at=script.last_deployed_at
-                or script.current_version__created_at,
-                compatibility_date=script.current_version__compatibility_date or "",
-                compatibility_flags=list(
-                    script.current_version__compatibility_flags or []
-                ),
+                last_deployed_at=_moment(last_deployed_at)
+                or _moment(version_created_at),
+                compatibility_date=compatibility_date or "",
+                compatibility_flags=list(_json(compatibility_flags) or []),
                 bindings=[_binding(b, names) for b in bindings],
                 var_names=[
                     str(b.get("name")) for b in bindings if b.get("type") in VAR_TYPES
@@ -428,7 +392,7 @@ def inventories(*, accounts: list[CloudAccount]) -> dict[str, Inventory]:
                 asset_bytes=size,
                 cron_schedules=[
                     str(c.get("cron", c)) if isinstance(c, dict) else str(c)
-                    for c in script.cron_schedules or []
+                    for c in _json(crons) or []
                 ],
             )
         )
@@ -497,8 +461,9 @@ def _log_text(message: Any) -> str:
     return " ".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
 
 
-def _event_item(row: WorkerEvent) -> EventItem:
-    data = row.data if isinstance(row.data, dict) else {}
+def _event_item(at: Any, data: Any) -> EventItem:
+    data = _json(data)
+    data = data if isinstance(data, dict) else {}
     lines = [
         (str(log.get("level", "log")), _log_text(log.get("message")))
         for log in data.get("logs") or []
@@ -509,47 +474,63 @@ def _event_item(row: WorkerEvent) -> EventItem:
         if isinstance(e, dict)
     ]
     return EventItem(
-        at=row.created_at,
+        at=_moment(at),
         outcome=str(data.get("outcome", "")),
         summary=_summary(data),
         lines=lines,
     )
 
 
+# Written out as the inventory is, and read on every view of a claim page.
+# Each Worker, with each module of its current version: its size, and only its
+# first bytes (the cap), which is all a page shows.
+_MODULES_SQL = """
+SELECT s.id, s.name, m.name, m.content_type, LENGTH(m.content),
+    SUBSTR(m.content, 1, %(cap)s)
+FROM accounts_workerscript s
+LEFT JOIN accounts_workermodule m ON m.version_id = s.current_version_id
+WHERE s.account_id = %(account)s
+ORDER BY s.name, s.id, m.id
+"""
+# The newest events of each Worker, counted among the at most
+# CLAIMPORTAL_EVENTS_KEPT that each Worker keeps.
+_EVENTS_SQL = """
+SELECT script_id, created_at, data FROM (
+    SELECT e.script_id, e.created_at, e.data,
+        ROW_NUMBER() OVER (PARTITION BY e.script_id ORDER BY e.id DESC) AS newest
+    FROM accounts_workerevent e
+    JOIN accounts_workerscript s ON s.id = e.script_id
+    WHERE s.account_id = %(account)s
+) recent
+WHERE newest <= %(events)s
+ORDER BY script_id, newest
+"""
+
+
 def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerActivity]:
     """Each Worker's modules (source capped at CLAIMPORTAL_MODULE_SOURCE_BYTES)
-    and its most recent events, newest first: three queries."""
+    and its ``events`` most recent events, newest first: two queries."""
     cap = settings.CLAIMPORTAL_MODULE_SOURCE_BYTES
-    scripts: list[tuple[Any, str, Any]] = list(
-        WorkerScript.objects.filter(account=account)
-        .order_by("name")
-        .values_list("id", "name", "current_version_id")
-    )
-    account_scripts = WorkerScript.objects.filter(account=account)
-    modules: dict[Any, list[ModuleItem]] = defaultdict(list)
-    rows = (
-        WorkerModule.objects.filter(
-            version_id__in=account_scripts.values("current_version_id")
-        )
-        .annotate(size=Length("content"), head=Substr("content", 1, cap))
-        .order_by("id")
-        .values_list("version_id", "name", "content_type", "size", "head")
-    )
-    for version_id, name, content_type, size, head in rows:
+    params = {"account": account.pk, "cap": cap, "events": events}
+    with connection.cursor() as cursor:
+        cursor.execute(_MODULES_SQL, params)
+        rows = cursor.fetchall()
+        cursor.execute(_EVENTS_SQL, params)
+        recent: dict[Any, list[EventItem]] = defaultdict(list)
+        for script_id, at, data in cursor.fetchall():
+            recent[script_id].append(_event_item(at, data))
+    workers: dict[Any, WorkerActivity] = {}
+    for script_id, script, name, content_type, size, head in rows:
+        if script_id not in workers:
+            workers[script_id] = WorkerActivity(script, [], recent.get(script_id, []))
+        if name is None:
+            continue  # a Worker without a current version
         text = any(t in content_type for t in TEXT_MODULE_TYPES)
         source = bytes(head).decode("utf-8", "replace") if text else ""
-        modules[version_id].append(
+        workers[script_id].modules.append(
             ModuleItem(name, content_type, size or 0, source, text and size > cap)
         )
-    recent: dict[int, list[EventItem]] = defaultdict(list)
-    newest = WorkerEvent.objects.filter(script_id__in=account_scripts.values("id"))
-    for row in newest.order_by("-id")[: events * max(len(scripts), 1) * 4]:
-        if len(recent[row.script_id]) < events:
-            recent[row.script_id].append(_event_item(row))
-    return [
-        WorkerActivity(name, modules.get(version_id, []), recent.get(pk, []))
-        for pk, name, version_id in scripts
-    ]
+    return list(workers.values())
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -43,6 +42,7 @@ from accounts.forms import (
     OwnerTokenForm,
 )
 from accounts.http import request_origin
+from accounts.inventory_html import inventory_html
 from accounts.models import ClaimLink, CloudAccount
 from accounts.services import claims, naming
 from accounts.services import health as health_service
@@ -108,7 +108,7 @@ INVENTORY_SECONDS = 300
 
 @dataclass(frozen=True)
 class InventoryFragment:
-    html: str  # the rendered accounts/_inventory.html
+    html: str  # inventory_html's rendering
     workers: int
 
 
@@ -134,7 +134,7 @@ def inventory_fragments(accounts: list[CloudAccount]) -> dict[str, InventoryFrag
     missing = [account for account in accounts if account.pk not in fragments]
     for account_id, inventory in selectors.inventories(accounts=missing).items():
         fragments[account_id] = InventoryFragment(
-            html=render_to_string("accounts/_inventory.html", {"inventory": inventory}),
+            html=inventory_html(inventory),
             workers=len(inventory.workers),
         )
     cache.set_many(

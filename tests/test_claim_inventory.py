@@ -13,8 +13,8 @@ pytestmark = pytest.mark.django_db
 
 # the link with its account (the key is in a cookie), then the inventory, and
 # each Worker's modules and recent events (never kept: they change all the time)
-INVENTORY_QUERIES = 3
-ACTIVITY_QUERIES = 3
+INVENTORY_QUERIES = 2
+ACTIVITY_QUERIES = 2
 CLAIM_PAGE_QUERIES = 1 + INVENTORY_QUERIES + ACTIVITY_QUERIES
 
 
@@ -72,7 +72,7 @@ def test_inventories_keep_accounts_apart(provision, django_assert_num_queries):
     full_deploy(first, name="one")
     add_resources(second, 12)
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(INVENTORY_QUERIES):
         found = selectors.inventories(accounts=[first, second])
 
     assert [w.name for w in found[first.pk].workers] == ["one"]
@@ -144,3 +144,40 @@ def test_pages_render_the_inventory_while_the_cache_is_unreachable(
 
     assert page.status_code == 200
     assert b"<code>hello-worker</code>" in page.content
+
+
+def test_the_claim_page_shows_every_name_the_agent_chose_as_text(client, provision):
+    made = provision()
+    script = full_deploy(made.account)
+    markup = '<img src=x onerror="alert(1)">'
+    account = made.account
+    account.kv_namespaces.update(title=f"kv{markup}")
+    account.d1_databases.update(name=f"db{markup}")
+    account.queues.update(name=f"queue{markup}")
+    account.hyperdrive_configs.update(
+        name=f"pg{markup}",
+        origin={"host": markup, "port": 5432, "database": markup, "user": markup},
+    )
+    account.certificates.update(name=f"cert{markup}", issuer=markup)
+    account.durable_object_namespaces.update(class_name=f"Do{markup}")
+    script.secrets.update(name=f"SECRET{markup}")
+    version = script.current_version
+    version.compatibility_flags = [markup]
+    version.bindings = [
+        {"type": "plain_text", "name": f"VAR{markup}", "text": "x"},
+        {"type": f"odd{markup}", "name": f"ODD{markup}"},
+    ]
+    version.save(update_fields=["compatibility_flags", "bindings"])
+    script.cron_schedules = [markup]
+    script.save(update_fields=["cron_schedules"])
+    inventory_changed(account_id=account.pk)
+    client.get(reverse("accounts:claim", args=[made.claim_key]))
+
+    page = client.get(reverse("accounts:claim_review")).content.decode()
+
+    assert "<img" not in page
+    escaped = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+    for shown in ("kv", "db", "queue", "pg", "cert", "Do", "SECRET", "VAR", "ODD"):
+        assert f"{shown}{escaped}" in page, shown
+    # host, database, user, issuer, the flag, the schedule and the binding type
+    assert page.count(escaped) >= 9 + 7
