@@ -22,6 +22,7 @@ LAYER_OF_PREFIX = {
     "accounts.services": "services",
     "accounts.http": "web",
     "accounts.views": "pages",
+    "accounts.inventory_html": "pages",
     "accounts.report_views": "pages",
     "accounts.forms": "pages",
     "accounts.urls": "pages",
