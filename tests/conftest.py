@@ -195,6 +195,19 @@ def start_celery_worker(
     )
 
 
+def start_celery_beat(queue: str, schedule: Path, **env: str) -> subprocess.Popen:
+    """Real Celery beat sending the project's schedule to ``queue``, its state
+    in the file ``schedule``."""
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "celery", "-A", "claimportal", "beat"),
+            *("--schedule", str(schedule), "--loglevel", "WARNING"),
+        ],
+        cwd=ROOT,
+        env=subprocess_env(CLAIMPORTAL_CELERY_QUEUE=queue, **env),
+    )
+
+
 def stop_process(process: subprocess.Popen) -> None:
     process.terminate()
     try:

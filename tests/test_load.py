@@ -62,7 +62,10 @@ class Tally:
             self.latencies[kind].append(elapsed)
             self.statuses[kind][response.status_code] += 1
             if response.status_code >= 500:
-                self.errors.append(f"{kind}: {response.status_code}")
+                # Which 5xx it was: the edge's page or our envelope's code.
+                self.errors.append(
+                    f"{kind}: {response.status_code} {response.text[:300]!r}"
+                )
         return response
 
     def p99(self, kind: str) -> float:

@@ -1,7 +1,5 @@
 """The purge on real Celery processes: beat schedules it, workers run it."""
 
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -15,7 +13,11 @@ from accounts.models import AuditEvent, CloudAccount, PurgeRun
 from accounts.tasks import check_database
 from accounts.tasks import purge_expired_accounts as purge_task
 from claimportal.celery import app
-from tests.conftest import ROOT, start_celery_worker, stop_process, subprocess_env
+from tests.conftest import (
+    start_celery_beat,
+    start_celery_worker,
+    stop_process,
+)
 from tests.every_resource import resource_rows, stock_account, stored_files
 
 PURGE_TASK = "accounts.tasks.purge_expired_accounts"
@@ -66,24 +68,10 @@ def test_beat_and_a_worker_purge_everything_due_and_nothing_else(
     for made in doomed:
         make_due(made.account)
 
-    beat = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "claimportal",
-            "beat",
-            "--schedule",
-            str(tmp_path / "beat-schedule"),
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=subprocess_env(
-            CLAIMPORTAL_CELERY_QUEUE=celery_worker,
-            CLAIMPORTAL_PURGE_INTERVAL_SECONDS="1",
-        ),
+    beat = start_celery_beat(
+        celery_worker,
+        tmp_path / "beat-schedule",
+        CLAIMPORTAL_PURGE_INTERVAL_SECONDS="1",
     )
     try:
         assert wait_for(lambda: PurgeRun.objects.count() >= 3, timeout=60)

@@ -11,6 +11,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -21,10 +22,11 @@ from django.utils import timezone
 
 from accounts.models import CloudAccount, D1Database, WorkerScript
 from accounts.services import claims, d1, purge
+from accounts.tasks import check_database
 from claimportal_client import load_project
 from claimportal_client.demo import resources
 from tests import preview_runtime
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_celery_beat, start_celery_worker, stop_process
 from tests.e2e.conftest import node_tools_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("previews")]
@@ -47,7 +49,23 @@ EXPECTED_ON_CLAIM_PAGE = [
 
 
 @pytest.fixture
-def server(live_server, preview_settings):
+def queues_run(runtime, preview_settings, tmp_path) -> Iterator[str]:
+    """What bin/run runs for the sample's queue: a real Celery worker and beat
+    (batches are dispatched every second), on a Celery queue of their own."""
+    name = f"demo-{uuid.uuid4().hex[:10]}"
+    env = {"CLAIMPORTAL_PREVIEW_STATE_DIR": str(runtime.state_dir)}
+    worker = start_celery_worker(name, runtime.media_root, concurrency=2, **env)
+    beat = start_celery_beat(name, tmp_path / "beat-schedule", **env)
+    try:
+        assert check_database.apply_async(queue=name).get(timeout=90) is True
+        yield name
+    finally:
+        stop_process(beat)
+        stop_process(worker)
+
+
+@pytest.fixture
+def server(live_server, preview_settings, queues_run):
     settings = preview_settings
     settings.PUBLIC_BASE_URL = live_server.url
     settings.CLAIMPORTAL_RATE_LIMIT_PER_IP = 10_000
@@ -154,6 +172,7 @@ def assert_the_sample_runs(runtime, preview_url: str) -> str:
     assert runtime.get(host, "/api/jobs", method="POST").status == 202
     runtime.wait_for(
         lambda: runtime.get(host, "/api/last-job").json(),
+        timeout=60,  # beat's next round, then a worker, on a busy machine
         what="the queue consumer to handle the job",
     )
     return host

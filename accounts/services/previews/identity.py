@@ -5,7 +5,7 @@ holds it while the first one has files or processes."""
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from accounts.exceptions import DomainError
 from accounts.models import PreviewIdentity
@@ -27,16 +27,21 @@ def uid_range() -> tuple[int, int]:
 def identity_for(*, account_id: str) -> Identity:
     """The account's identity, allocated on first use. A purged account's UID
     is given again only when the range is used up (its files are gone)."""
-    for _attempt in range(5):
+    # Many first deploys at once all try the next free UID. One that loses
+    # the race looks again: the UID it tried is someone's now (so the next try
+    # is higher), or this account has one. A failure that is neither (the
+    # account is gone) would repeat, so it is raised.
+    while True:
         found = PreviewIdentity.objects.filter(account_id=account_id).first()
         if found is not None:
             return Identity(found.uid, found.uid)
         first, last = uid_range()
         highest = PreviewIdentity.objects.aggregate(top=Max("uid"))["top"]
         uid = first if highest is None or highest < first else highest + 1
+        reusing = uid > last
         try:
             with transaction.atomic():
-                if uid > last:
+                if reusing:
                     reused = (
                         PreviewIdentity.objects.select_for_update()
                         .filter(account__purged_at__isnull=False)
@@ -49,6 +54,9 @@ def identity_for(*, account_id: str) -> Identity:
                     reused.delete()
                 PreviewIdentity.objects.create(account_id=account_id, uid=uid)
             return Identity(uid, uid)
-        except IntegrityError:  # another process took it first: look again
-            continue
-    raise NoIdentityLeft()
+        except IntegrityError:
+            lost_to = Q(account_id=account_id)
+            if not reusing:
+                lost_to |= Q(uid=uid)
+            if not PreviewIdentity.objects.filter(lost_to).exists():
+                raise
