@@ -21,6 +21,12 @@ _media_root = preview_runtime._media_root
 
 PER_ACCOUNT = 2
 TOO_MANY = "Too many binding calls at once from this account"
+# How much slower, at p99, the quiet account's KV read may be during the flood
+# than the same read measured just before it: 100 ms more or three times as
+# long, whichever is more (the flood costs the machine CPU; a loaded one pays
+# for that in proportion).
+FLOOD_ALLOWANCE_MS = 100
+FLOOD_RATIO = 3
 RUNTIME_ENV = {
     "CLAIMPORTAL_PREVIEW_BINDING_CONCURRENCY": str(PER_ACCOUNT),
     "CLAIMPORTAL_PREVIEW_BINDING_WAIT_SECONDS": "5",
@@ -93,10 +99,16 @@ def probe(runtime, host: str) -> float:
     return answer.json()["ms"]
 
 
+def p99(samples: list[float]) -> float:
+    return sorted(samples)[int(0.99 * (len(samples) - 1))]
+
+
 def test_a_flood_of_kv_reads_leaves_another_accounts_read_fast(runtime, two_accounts):
     noisy, quiet = two_accounts
     probe(runtime, quiet)  # warm: the first call opens connections
-    alone = sorted(probe(runtime, quiet) for _ in range(20))
+    # The baseline, on this machine as loaded as it is now: the flood may cost
+    # the other account some CPU, never a place in line behind its calls.
+    alone = [probe(runtime, quiet) for _ in range(100)]
     stop = threading.Event()
     flooded: list[dict] = []
 
@@ -107,23 +119,29 @@ def test_a_flood_of_kv_reads_leaves_another_accounts_read_fast(runtime, two_acco
                 answer.json() if answer.status == 200 else {"failed": answer.text}
             )
 
-    floods = [threading.Thread(target=flood)]
-    for thread in floods:
-        thread.start()
+    flooding = threading.Thread(target=flood)
+    flooding.start()
+    samples: list[float] = []
     try:
         time.sleep(0.5)  # the flood is under way
-        samples = [probe(runtime, quiet) for _ in range(200)]
+        deadline = time.monotonic() + 120
+        # Every read while at least 1,000 of the flood's calls go through.
+        while len(samples) < 200 or sum(f.get("calls", 0) for f in flooded) < 1000:
+            assert time.monotonic() < deadline, (len(samples), flooded)
+            samples.append(probe(runtime, quiet))
     finally:
         stop.set()
-        for thread in floods:
-            thread.join()
+        flooding.join()
     assert all("failed" not in f for f in flooded), flooded
-    assert sum(f["calls"] for f in flooded) >= 1000, flooded
     # Over its share, a call waits, then fails with a reason the Worker sees.
     errors = {error for f in flooded for error in f["errors"]}
     assert errors <= {"KV GET failed: 429 " + TOO_MANY}, errors
-    p99 = sorted(samples)[197]
-    assert p99 < 100, {"alone": alone, "during the flood": sorted(samples)}
+    # Waiting in line behind the flood's calls would add a second or more.
+    bound = max(p99(alone) + FLOOD_ALLOWANCE_MS, FLOOD_RATIO * p99(alone))
+    assert p99(samples) < bound, {
+        "alone": sorted(alone),
+        "during the flood": sorted(samples),
+    }
 
 
 def test_slow_d1_queries_give_another_account_no_504(runtime, two_accounts):

@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import CloudAccount, WorkerScript
+from accounts.services import kv, queues
+from accounts.services.previews import delivery
 from accounts.services.previews.specs import WorkerStartupFailed, check_version_starts
 from accounts.services.previews.status import preview_status
 from accounts.services.purge import purge_account_now
@@ -226,21 +228,76 @@ def test_a_post_to_an_idle_worker_starts_it_and_is_answered(runtime, account):
     assert (answer.status, answer.text) == (200, "fine")
 
 
-def test_the_ensure_command_starts_an_idle_worker_for_the_edge(runtime, account):
-    script = live(runtime, account)
-    pid = runtime.command("GET", "/status")["workers"][str(script.pk)]["pid"]
-    runtime.wait_for(
-        lambda: not Path(f"/proc/{pid}").exists(), timeout=20, what="idle stop"
-    )
-    status = runtime.command("GET", "/status")["workers"][str(script.pk)]
-    assert status["state"] == "stopped"
-    assert runtime.command("POST", f"/ensure/{script.pk}") == {
-        "state": "running",
-        "started": True,
+TRIGGERED = """
+export default {
+  async fetch() { return new Response("fine"); },
+  async queue(batch, env) {
+    for (const message of batch.messages) {
+      await env.KV.put("job:" + message.body.job, "done");
+      message.ack();
     }
+  },
+  async scheduled(event, env) { await env.KV.put("cron", event.cron); },
+};
+"""
+
+
+def stopped_while_idle(runtime, script) -> int:
+    """Wait until the idle stop ends the Worker's process; its pid."""
+    pid = runtime.command("GET", "/status")["workers"][str(script.pk)]["pid"]
+    assert pid, runtime.log()
+    runtime.wait_for(
+        lambda: (
+            runtime.command("GET", "/status")["workers"][str(script.pk)]["state"]
+            == "stopped"
+        ),
+        timeout=60,
+        what="idle stop",
+    )
+    assert not Path(f"/proc/{pid}").exists()
+    return pid
+
+
+def test_a_queue_batch_or_cron_starts_a_worker_stopped_while_idle(runtime, account):
+    # Nobody visits it, so wake-on-visit never fires: the Celery tasks' invokes
+    # must start it themselves, or its batches and crons would wait forever.
+    now = timezone.now()
+    namespace = kv.create_namespace(account=account, title="triggered-kv", now=now)
+    jobs = queues.create_queue(account=account, name="triggered-jobs", now=now)
+    consumer = queues.add_consumer(
+        queue=jobs,
+        body={
+            "type": "worker",
+            "script_name": "triggered",
+            "settings": {"batch_size": 1, "max_wait_time_ms": 0},
+        },
+        now=now,
+    )
+    binding = {"name": "KV", "type": "kv_namespace", "namespace_id": namespace.pk}
+    script = make_worker(account, "triggered", TRIGGERED, bindings=[binding])
+    script.cron_schedules = [{"cron": "*/5 * * * *"}]
+    script.save(update_fields=["cron_schedules"])
+    assert runtime.apply(script)["state"] == "running", runtime.log()
+
+    first = stopped_while_idle(runtime, script)
+    outcome = delivery.run_cron(
+        script_id=script.pk, cron="*/5 * * * *", scheduled=timezone.now()
+    )
+    assert outcome == "ok", runtime.log()
+    assert bytes(namespace.entries.get(key="cron").value) == b"*/5 * * * *"
     worker = runtime.command("GET", "/status")["workers"][str(script.pk)]
-    assert worker["state"] == "running" and Path(f"/proc/{worker['pid']}").exists()
-    assert runtime.command("POST", f"/ensure/{script.pk}") == {"state": "running"}
+    assert worker["state"] == "running" and worker["pid"] != first
+    assert Path(f"/proc/{worker['pid']}").exists()
+
+    stopped_while_idle(runtime, script)
+    message = queues.new_message(
+        body=b'{"job": "first"}', content_type="json", delay_seconds=None
+    )
+    queues.send_messages(queue=jobs, messages=[message], now=timezone.now())
+    assert delivery.deliver_batch(consumer_id=consumer.pk, now=timezone.now()) == 1
+    assert bytes(namespace.entries.get(key="job:first").value) == b"done"
+    assert not jobs.messages.exists()  # acknowledged, so gone
+    assert runtime.command("GET", "/status")["workers"][str(script.pk)]["pid"]
 
 
 def test_the_api_refuses_an_upload_that_cannot_start_and_keeps_nothing(

@@ -279,7 +279,12 @@ def test_a_worker_holds_no_credential_of_another_account(
         folder = runtime.worker_dir(script) / f"v-{script.current_version_id}"
         config = (folder / "config.capnp").read_text()
         tokens = set(re.findall(r'\\"token\\":\\"([^\\"]+)\\"', config))
-        assert tokens == {binding_token(version_id=str(script.current_version_id))}
+        assert tokens == {
+            binding_token(
+                account_id=script.account_id,
+                version_id=str(script.current_version_id),
+            )
+        }
 
 
 def test_a_gigabyte_array_buffer_is_502_for_that_worker_alone(

@@ -592,8 +592,7 @@ class Supervisor:
             elif not slot.pinned_since:
                 slot.pinned_since = then
             elif now - slot.pinned_since >= limit:
-                self._close(slot)
-                slot.state = "stopped"
+                self._pause(slot)
                 slot.exit_reason = (
                     f"It used its whole CPU quota for {limit} s and was stopped."
                 )
@@ -632,6 +631,15 @@ class Supervisor:
                 listener.close()
                 (slot.directory / f"{name}.sock").unlink(missing_ok=True)
                 setattr(slot, name, None)
+
+    def _pause(self, slot: Slot) -> None:
+        """Stop the process but keep its sockets: the next visitor waits in
+        their queue until ``wake_visited`` starts it again."""
+        process.stop(slot.process, grace=0)
+        if isinstance(slot.process, sandbox.Jailed):
+            slot.process.cgroup.remove()
+        slot.process = None
+        slot.state = "stopped"
 
     def _remove(self, slot: Slot) -> None:
         self._close(slot)
@@ -680,10 +688,7 @@ class Supervisor:
             if used != slot.cpu_used:
                 slot.cpu_used, slot.last_active = used, now
             elif now - slot.last_active > idle:
-                # The sockets stay: the next visitor waits in their queue.
-                process.stop(slot.process, grace=0)
-                slot.process = None
-                slot.state = "stopped"
+                self._pause(slot)
                 self.say(f"preview {slot.key}: stopped while idle")
 
     def wake_visited(self) -> None:
