@@ -173,9 +173,16 @@ class Runtime:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 30,
+        source: str | None = None,
     ) -> Answer:
-        """A request to the edge as a browser on ``host`` would send it."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        """A request to the edge as a browser on ``host`` would send it, from
+        the loopback address ``source`` if given (any of 127.0.0.0/8)."""
+        connection = http.client.HTTPConnection(
+            "127.0.0.1",
+            self.port,
+            timeout=timeout,
+            source_address=(source, 0) if source else None,
+        )
         try:
             connection.request(
                 method, path, body=body, headers={"Host": host, **(headers or {})}

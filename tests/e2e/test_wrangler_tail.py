@@ -11,8 +11,16 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
-from accounts.models import CloudAccount, WorkerEvent, WorkerScript, WorkerTail
+from accounts.models import (
+    CloudAccount,
+    QueueConsumer,
+    WorkerEvent,
+    WorkerScript,
+    WorkerTail,
+)
+from accounts.services.previews import delivery
 from tests import preview_runtime
 from tests.tail_server import JsonStream, tail_server, tail_settings
 
@@ -163,16 +171,20 @@ def test_wrangler_tail_streams_events_through_filters_to_two_tails(
         # The filtered tail saw the failed GET, and nothing else.
         assert request_path(error_events.wait_for(lambda i: True)) == "/boom"
 
-        assert runtime.command("POST", f"/scheduled/{script.pk}")["outcome"] == "ok"
+        # What the Celery tasks run: a cron firing and a due batch's delivery.
+        fired = delivery.run_cron(
+            script_id=script.pk, cron="*/5 * * * *", scheduled=timezone.now()
+        )
+        assert fired == "ok", runtime.log()
         cron = all_events.wait_for(lambda i: "cron" in (i.get("event") or {}))
         assert cron["event"]["cron"] == "*/5 * * * *"
         assert cron["logs"][0]["message"] == ["cron ran", "*/5 * * * *"]
 
-        runtime.get(host, "/send")
-        deadline = time.monotonic() + 30
-        while not any("queue" in (i.get("event") or {}) for i in all_events.items):
+        assert runtime.get(host, "/send").text == "sent"
+        consumer = QueueConsumer.objects.get(queue__account=account, type="worker")
+        deadline = time.monotonic() + 30  # due once it waited max_wait_time_ms
+        while not delivery.deliver_batch(consumer_id=consumer.pk, now=timezone.now()):
             assert time.monotonic() < deadline, all_events.raw
-            runtime.command("POST", "/deliver")
             time.sleep(0.5)
         batch = all_events.wait_for(lambda i: "queue" in (i.get("event") or {}))
         assert batch["event"] == {"queue": "tailed-jobs", "batchSize": 1}
@@ -208,11 +220,13 @@ def test_wrangler_tail_search_header_and_sampling_filters(
 
     searching, found = start_tail(wrangler, "--search", "/needle")
     by_header, with_header = start_tail(wrangler, "--header", "X-Pick: yes")
-    by_ip, from_ip = start_tail(wrangler, "--ip", "203.0.113.9")
+    # The edge sets CF-Connecting-IP from the connection: a client that claims
+    # another address in it is still seen from its own.
+    by_ip, from_ip = start_tail(wrangler, "--ip", "127.0.0.2")
     try:
         wait_for_tails(script, 3, found, with_header, from_ip)
-        runtime.get(host, "/hay")
-        runtime.get(host, "/needle", headers={"CF-Connecting-IP": "203.0.113.9"})
+        runtime.get(host, "/hay", headers={"CF-Connecting-IP": "127.0.0.2"})
+        runtime.get(host, "/needle", source="127.0.0.2")
         runtime.get(host, "/picked", headers={"X-Pick": "yes, please"})
         runtime.get(host, "/not-picked", headers={"X-Pick": "no"})
         assert request_path(found.wait_for(lambda i: True)) == "/needle"
