@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
 from accounts.exceptions import DomainError
-from accounts.models import PreviewIdentity
+from accounts.models import CloudAccount, PreviewIdentity
 
 from .sandbox import Identity
 
@@ -41,6 +41,13 @@ def identity_for(*, account_id: str) -> Identity:
         reusing = uid > last
         try:
             with transaction.atomic():
+                # The account's row before this table, the order a flush of
+                # the tables takes them in too, so neither waits on the other.
+                list(
+                    CloudAccount.objects.select_for_update(no_key=True)
+                    .filter(pk=account_id)
+                    .values_list("pk", flat=True)
+                )
                 if reusing:
                     reused = (
                         PreviewIdentity.objects.select_for_update()
