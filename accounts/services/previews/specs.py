@@ -234,6 +234,11 @@ def check_version_starts(
         jailed = process.wanted_sandbox()
     except process.RuntimeUnavailable:
         return None
+    identity = None
+    if jailed:  # allocated first: a first deploy briefly locks the account
+        owner = account_id or (version.script.account_id if version else None)
+        assert owner is not None, "a spec's start check names its account"
+        identity = identity_for(account_id=owner)
     with tempfile.TemporaryDirectory(prefix="cp-check-") as scratch:
         root = Path(scratch)
         files = root / "version"
@@ -253,10 +258,7 @@ def check_version_starts(
             assets=False,  # starting needs the folder, not the files
         )
         cell = None
-        if jailed:
-            owner = account_id or (version.script.account_id if version else None)
-            assert owner is not None, "a spec's start check names its account"
-            identity = identity_for(account_id=owner)
+        if identity is not None:
             sandbox.own(files, identity)
             sandbox.own(objects, identity)
             group = f"{sandbox.group_prefix(root)}-check"
