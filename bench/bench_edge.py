@@ -60,6 +60,7 @@ def pages_pool(socket_path: Path, port: int) -> subprocess.Popen:
             *(sys.executable, "-m", "gunicorn", "claimportal.wsgi:application"),
             *("--bind", f"unix:{socket_path}", "--bind", f"127.0.0.1:{port}"),
             *("--workers", "2", "--threads", "4", "--log-level", "warning"),
+            "--no-control-socket",
         ],
         cwd=ROOT,
         env=subprocess_env(DJANGO_SETTINGS_MODULE="claimportal.settings.test"),

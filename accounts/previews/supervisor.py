@@ -208,6 +208,7 @@ class Supervisor:
                 str(threads),
                 "--keep-alive",
                 "0",
+                "--no-control-socket",
                 "--timeout",
                 str(settings.CLAIMPORTAL_D1_QUERY_SECONDS + 30),
                 "--log-level",
