@@ -146,7 +146,7 @@ def test_unclaimed_pages_carry_the_banner_and_claimed_ones_do_not(
     page = runtime.get(host_of(script), "/page").text
     assert page.startswith("<html><body><p>mine</p>")
     assert "Unclaimed preview, expires at" in page
-    assert account.expires_at.strftime("%Y-%m-%d %H:%M UTC") in page
+    assert account.claim_expires_at.strftime("%Y-%m-%d %H:%M UTC") in page
     assert "report abuse" in page
     assert f'/report/{account.pk}/" style=' in page  # the abuse-report form
     assert "Unclaimed" not in runtime.get(host_of(script), "/").text  # not HTML
