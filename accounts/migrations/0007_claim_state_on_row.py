@@ -7,36 +7,35 @@ from django.db.models import F, Min, OuterRef, Subquery
 from django.db.models.functions import Least
 
 
+def _earliest(rows, field: str) -> Subquery:
+    """The earliest ``field`` of ``rows`` that belong to the outer account."""
+    return Subquery(
+        rows.filter(account=OuterRef("pk"))
+        .order_by()
+        .values("account")
+        .annotate(at=Min(field))
+        .values("at")
+    )
+
+
 def move_state_onto_rows(apps, schema_editor):
     CloudAccount = apps.get_model("accounts", "CloudAccount")
     AuditEvent = apps.get_model("accounts", "AuditEvent")
     ClaimLink = apps.get_model("accounts", "ClaimLink")
-    first_decline = (
-        AuditEvent.objects.filter(account=OuterRef("pk"), kind="declined")
-        .order_by()
-        .values("account")
-        .annotate(at=Min("created_at"))
-        .values("at")
+    declines = AuditEvent.objects.filter(kind="declined")
+    CloudAccount.objects.filter(pk__in=declines.values("account")).update(
+        declined_at=_earliest(declines, "created_at")
     )
-    CloudAccount.objects.filter(
-        pk__in=AuditEvent.objects.filter(kind="declined").values("account")
-    ).update(declined_at=Subquery(first_decline))
     # The deadline that decided was the earliest of the three; keep that one.
     CloudAccount.objects.update(
         claim_expires_at=Least("claim_expires_at", "expires_at")
     )
-    earliest_link = (
-        ClaimLink.objects.filter(account=OuterRef("pk"), state="active")
-        .order_by()
-        .values("account")
-        .annotate(at=Min("expires_at"))
-        .values("at")
-    )
+    active_links = ClaimLink.objects.filter(state="active")
     CloudAccount.objects.filter(
         state="pending",
         claim_links__state="active",
         claim_links__expires_at__lt=F("claim_expires_at"),
-    ).update(claim_expires_at=Subquery(earliest_link))
+    ).update(claim_expires_at=_earliest(active_links, "expires_at"))
 
 
 def copy_deadline_back(apps, schema_editor):

@@ -76,72 +76,62 @@ def claim_status(
 class ClaimPage:
     """How one claim status is shown, wherever it is shown."""
 
-    template: str  # the claim page
-    http_status: HTTPStatus
+    status: ClaimStatus
+    http_status: HTTPStatus  # of the claim page
     label: str  # a few words, for the admin
     agent_state: str  # the API's account status
-    edge_page: str | None  # the edge's page for the account's preview hosts
-    refusal: type[ClaimError] | None  # what confirming or declining raises
+    refusal: type[ClaimError] | None = None  # what confirming or declining raises
+
+    @property
+    def template(self) -> str:
+        name = "claim" if self.status is ClaimStatus.OPEN else f"claim_{self.status}"
+        return f"accounts/{name}.html"
+
+    @property
+    def edge_page(self) -> str | None:
+        """The edge's page for the account's preview hosts, which no longer serve."""
+        return str(self.status) if self.status in _GONE_AT_THE_EDGE else None
 
 
-# The one table from a claim status to its pages.
+_GONE_AT_THE_EDGE = {ClaimStatus.EXPIRED, ClaimStatus.DELETED, ClaimStatus.SUSPENDED}
+
+# The one table from a claim status to its pages. (UNKNOWN concerns a link,
+# never an account: the account it names, if any, is still waiting.)
 CLAIM_PAGES: dict[ClaimStatus, ClaimPage] = {
-    ClaimStatus.OPEN: ClaimPage(
-        "accounts/claim.html",
-        HTTPStatus.OK,
-        "Waiting for a claim",
-        "pending",
-        None,
-        None,
-    ),
-    ClaimStatus.UNKNOWN: ClaimPage(
-        "accounts/claim_unknown.html",
-        HTTPStatus.NOT_FOUND,
-        "Link withdrawn",
-        "pending",
-        "unknown",
-        ClaimLinkUnknown,
-    ),
-    ClaimStatus.EXPIRED: ClaimPage(
-        "accounts/claim_expired.html",
-        HTTPStatus.GONE,
-        "Expired",
-        "expired",
-        "expired",
-        ClaimExpired,
-    ),
-    ClaimStatus.DELETED: ClaimPage(
-        "accounts/claim_deleted.html",
-        HTTPStatus.GONE,
-        "Deleted by its claim link's holder",
-        "expired",
-        "deleted",
-        ClaimExpired,
-    ),
-    ClaimStatus.YOURS: ClaimPage(
-        "accounts/claim_yours.html",
-        HTTPStatus.OK,
-        "Claimed",
-        "claimed",
-        None,
-        AlreadyClaimed,
-    ),
-    ClaimStatus.TAKEN: ClaimPage(
-        "accounts/claim_taken.html",
-        HTTPStatus.CONFLICT,
-        "Claimed",
-        "claimed",
-        None,
-        AlreadyClaimed,
-    ),
-    ClaimStatus.SUSPENDED: ClaimPage(
-        "accounts/claim_suspended.html",
-        HTTPStatus.FORBIDDEN,
-        "Suspended",
-        "suspended",
-        "suspended",
-        AccountSuspended,
-    ),
+    page.status: page
+    for page in [
+        ClaimPage(ClaimStatus.OPEN, HTTPStatus.OK, "Waiting for a claim", "pending"),
+        ClaimPage(
+            ClaimStatus.UNKNOWN,
+            HTTPStatus.NOT_FOUND,
+            "Link withdrawn",
+            "pending",
+            ClaimLinkUnknown,
+        ),
+        ClaimPage(
+            ClaimStatus.EXPIRED, HTTPStatus.GONE, "Expired", "expired", ClaimExpired
+        ),
+        ClaimPage(
+            ClaimStatus.DELETED,
+            HTTPStatus.GONE,
+            "Declined and deleted",
+            "expired",
+            ClaimExpired,
+        ),
+        ClaimPage(
+            ClaimStatus.YOURS, HTTPStatus.OK, "Claimed", "claimed", AlreadyClaimed
+        ),
+        ClaimPage(
+            ClaimStatus.TAKEN, HTTPStatus.CONFLICT, "Claimed", "claimed", AlreadyClaimed
+        ),
+        ClaimPage(
+            ClaimStatus.SUSPENDED,
+            HTTPStatus.FORBIDDEN,
+            "Suspended",
+            "suspended",
+            AccountSuspended,
+        ),
+    ]
 }
 
 
