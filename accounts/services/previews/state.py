@@ -88,8 +88,8 @@ def _gone(now: datetime) -> dict[str, tuple[str, str]]:
         page = claim_page(status).edge_page
         if page is not None:
             # An account ends at its deadline: a decline moves it to that moment.
-            ended = _ENDED_AT.get(page, "").format(_when(account.claim_expires_at))
-            gone[account.subdomain] = (page, ended)
+            detail = _ENDED_AT.get(page, "").format(_when(account.claim_expires_at))
+            gone[account.subdomain] = (page, detail)
     return gone
 
 
