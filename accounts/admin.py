@@ -39,7 +39,7 @@ from django.utils.timesince import timesince, timeuntil
 
 from accounts import models, selectors, tokens
 from accounts.exceptions import DomainError
-from accounts.services import moderation, purge, reports
+from accounts.services import claims, moderation, purge, reports
 from accounts.services.previews.client import runtime_status
 from accounts.services.provisioning import EVENT_CODE
 
@@ -235,7 +235,7 @@ class TokenInline(ReadOnlyInline):
 
 class ClaimLinkInline(ReadOnlyInline):
     model = models.ClaimLink
-    fields = ["state", "created_at", "expires_at", "used_at", "used_by"]  # no key
+    fields = ["state", "created_at", "used_at", "used_by"]  # no key
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("used_by")
@@ -399,7 +399,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
         (None, {"fields": ["id", "name", "subdomain", "state", "owner", "event"]}),
         (
             "Deadlines",
-            {"fields": ["created_at", "claim_expires_at", "expires_at", "claimed_at"]},
+            {"fields": ["created_at", "claim_expires_at", "claimed_at", "declined_at"]},
         ),
         (
             "Where it came from",
@@ -481,9 +481,11 @@ class CloudAccountAdmin(admin.ModelAdmin):
     def state_shown(self, account: models.CloudAccount) -> str:
         if account.state == State.SUSPENDED:
             return f"Suspended (was {account.state_before_suspension})"
-        if account.purged_at:
-            return "Expired, purged"
-        return account.get_state_display()
+        status = claims.account_claim_status(
+            account=account, user=None, now=timezone.now()
+        )
+        label = claims.claim_page(status).label
+        return f"{label}, purged" if account.purged_at else label
 
     @admin.display(description="Workers")
     def worker_names(self, account: models.CloudAccount) -> str:
@@ -944,7 +946,7 @@ class ApiTokenAdmin(ReadOnlyAdmin):
 
 @admin.register(models.ClaimLink)
 class ClaimLinkAdmin(ReadOnlyAdmin):
-    list_display = ["account", "state", "expires_at", "used_at", "used_by"]
+    list_display = ["account", "state", "deadline", "used_at", "used_by"]
     list_select_related = ["account", "used_by"]
     exclude = ["key_hash"]
 

@@ -17,7 +17,6 @@ from django.utils.dateparse import parse_datetime
 from accounts import tokens
 from accounts.models import (
     ApiToken,
-    AuditEvent,
     Certificate,
     ClaimLink,
     CloudAccount,
@@ -35,21 +34,12 @@ def owned_account(*, user: User, account_id: str) -> CloudAccount | None:
 
 
 def claim_link_for_key(*, key: str) -> ClaimLink | None:
-    """The link a raw claim key opens, with its account, and ``declined``: whether
-    the link holder deleted it (asked only of an account that has ended)."""
-    link = (
+    """The link a raw claim key opens, with its account: one query."""
+    return (
         ClaimLink.objects.select_related("account")
         .filter(key_hash=tokens.hash_secret(key))
         .first()
     )
-    if link is not None:
-        link.declined = (
-            link.account.state == CloudAccount.State.EXPIRED
-            and AuditEvent.objects.filter(
-                account_id=link.account_id, kind=AuditEvent.Kind.DECLINED
-            ).exists()
-        )
-    return link
 
 
 def usable_tokens(*, account_id: str, now: datetime) -> list[ApiToken]:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.exceptions import Forbidden, InvalidInput
 from accounts.http import request_origin
-from accounts.services import provisioning
+from accounts.services import claims, provisioning
 from accounts.services.tokens import token_for_status
 
 from . import envelope
@@ -126,7 +126,7 @@ def _create(request: HttpRequest) -> HttpResponse:
             "type": "standard",
             "apiToken": made.api_token,
             "tokenId": str(made.api_token_id),
-            "expiresAt": iso(account.expires_at),
+            "expiresAt": iso(account.claim_expires_at),
         },
         "claim": {"url": made.claim_url, "expiresAt": iso(account.claim_expires_at)},
     }
@@ -142,10 +142,12 @@ def _status(request: HttpRequest, account_id: str) -> HttpResponse:
         {
             "id": account.id,
             "name": account.name,
-            "state": provisioning.agent_visible_state(
-                account=account, now=timezone.now()
-            ),
-            "expiresAt": iso(account.expires_at),
+            "state": claims.claim_page(
+                claims.account_claim_status(
+                    account=account, user=None, now=timezone.now()
+                )
+            ).agent_state,
+            "expiresAt": iso(account.claim_expires_at),
             "claim": {
                 "expiresAt": iso(account.claim_expires_at),
                 "claimedAt": iso(account.claimed_at),

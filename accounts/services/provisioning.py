@@ -72,15 +72,13 @@ def create_temporary_account(
     claim_window: timedelta | None = None,
 ) -> ProvisionedAccount:
     """Create a pending account with a workers.dev-style subdomain, a temporary
-    API token and a claim link; both deadlines are real server-side times.
+    API token and a claim link, ending at one real server-side deadline.
 
     ``claim_window`` overrides the configured window (an event brings its own).
     """
     window = claim_window or settings.CLAIMPORTAL_CLAIM_WINDOW
-    lifetime = max(window, settings.CLAIMPORTAL_ACCOUNT_LIFETIME)
     fields = {
         "created_at": now,
-        "expires_at": now + lifetime,
         "claim_expires_at": now + window,
         "origin_hash": origin_hash,
         "origin_hint": origin_hint,
@@ -110,7 +108,6 @@ def create_temporary_account(
                     account=account,
                     key_hash=tokens.hash_secret(claim_key),
                     created_at=now,
-                    expires_at=account.claim_expires_at,
                 )
                 record_event(
                     account=account,
@@ -445,11 +442,3 @@ def provision_account(
     except (DatabaseError, OverflowError, RuntimeError) as exc:
         logger.exception("could not create an account for an event")
         raise EventAccountFailed() from exc
-
-
-def agent_visible_state(*, account: CloudAccount, now: datetime) -> str:
-    """What the agent is told: pending, claimed, expired or suspended. A pending
-    account past its deadline is expired already, before the purge reaches it."""
-    if account.is_ended(now):
-        return CloudAccount.State.EXPIRED.value
-    return str(account.state)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, QuerySet
 
 from accounts.models import CloudAccount, QueueConsumer, QueueMessage, WorkerScript
 from accounts.services import queues
@@ -39,13 +39,10 @@ Send = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 def _live_scripts(now: datetime) -> QuerySet[WorkerScript]:
     """Deployed scripts of accounts whose previews run."""
-    state = CloudAccount.State
-    serving = Q(account__state=state.CLAIMED) | Q(
-        account__state=state.PENDING,
-        account__expires_at__gt=now,
-        account__claim_expires_at__gt=now,
+    return WorkerScript.objects.filter(
+        account__in=CloudAccount.objects.live(now).values("pk"),
+        current_version__isnull=False,
     )
-    return WorkerScript.objects.filter(serving, current_version__isnull=False)
 
 
 def _script_of(consumer: QueueConsumer, now: datetime) -> WorkerScript | None:
