@@ -90,6 +90,15 @@ def test_queries_are_counted_and_answered_as_wrangler_asks(client, api):
     }
 
 
+def test_a_database_id_that_is_no_uuid_matches_no_database(client, api):
+    db = ok(api.post("d1/database", {"name": "metered"}))
+    ok(api.post(f"d1/database/{db['uuid']}/query", {"sql": "SELECT 1"}))
+    answer = graphql(client, api, INFO, "not-a-uuid")
+    assert answer.status_code == 200
+    groups = answer.json()["data"]["viewer"]["accounts"][0]
+    assert groups["d1AnalyticsAdaptiveGroups"] == []
+
+
 def test_other_graphql_is_refused_in_the_envelope(client, api):
     refused = graphql(
         client, api, "query { viewer { zones { httpRequests1dGroups { count } } } }"
