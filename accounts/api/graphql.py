@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from graphql.utilities import value_from_ast_untyped
@@ -14,7 +14,7 @@ from graphql.utilities import value_from_ast_untyped
 from accounts.exceptions import GraphQLNotSupported, InvalidInput
 from accounts.services import metrics
 
-from .kit import endpoint, json_object
+from .kit import ApiRequest, endpoint, json_object
 
 GROUPS = {"d1AnalyticsAdaptiveGroups", "d1QueriesAdaptiveGroups"}
 SUMS = {
@@ -59,7 +59,7 @@ def _moment(value: Any, default: datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _graphql(request: HttpRequest) -> HttpResponse:
+def _graphql(request: ApiRequest) -> HttpResponse:
     body = json_object(request)
     variables = body.get("variables") or {}
     if not isinstance(body.get("query"), str) or not isinstance(variables, dict):
