@@ -432,8 +432,10 @@ class WorkerActivity:
     events: list[EventItem]
 
 
-def _summary(data: dict) -> str:
-    event = data.get("event") if isinstance(data.get("event"), dict) else {}
+def _summary(data: dict[str, Any]) -> str:
+    event = data.get("event")
+    if not isinstance(event, dict):
+        return "invocation"
     if isinstance(event.get("request"), dict):
         request = event["request"]
         status = (event.get("response") or {}).get("status", "")
@@ -463,8 +465,10 @@ def _event_item(at: Any, data: Any) -> EventItem:
         for e in data.get("exceptions") or []
         if isinstance(e, dict)
     ]
+    moment = _moment(at)
+    assert moment is not None  # an event's created_at is NOT NULL
     return EventItem(
-        at=_moment(at),
+        at=moment,
         outcome=str(data.get("outcome", "")),
         summary=_summary(data),
         lines=lines,
@@ -501,7 +505,11 @@ def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerAc
     """Each Worker's modules (source capped at CLAIMPORTAL_MODULE_SOURCE_BYTES)
     and its ``events`` most recent events, newest first: two queries."""
     cap = settings.CLAIMPORTAL_MODULE_SOURCE_BYTES
-    params = {"account": account.pk, "cap": cap, "events": events}
+    params: dict[str, int | str] = {
+        "account": account.pk,
+        "cap": cap,
+        "events": events,
+    }
     with connection.cursor() as cursor:
         cursor.execute(_MODULES_SQL, params)
         rows = cursor.fetchall()

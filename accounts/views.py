@@ -41,7 +41,7 @@ from accounts.forms import (
     ConfirmClaimForm,
     OwnerTokenForm,
 )
-from accounts.http import request_origin
+from accounts.http import SignedInRequest, request_origin
 from accounts.inventory_html import inventory_html
 from accounts.models import ClaimLink, CloudAccount
 from accounts.services import claims, naming
@@ -443,7 +443,7 @@ def claim_decline(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespon
 @never_cache
 @login_required
 @require_safe
-def my_accounts(request: HttpRequest) -> HttpResponse:
+def my_accounts(request: SignedInRequest) -> HttpResponse:
     accounts = list(selectors.accounts_owned_by(user=request.user))
     found = inventory_fragments(accounts)
     return render(
@@ -456,7 +456,7 @@ def my_accounts(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def account_page(request: HttpRequest, account_id: str) -> HttpResponse:
+def account_page(request: SignedInRequest, account_id: str) -> HttpResponse:
     """One owned account: the inventory, preview links, and its API tokens."""
     account = selectors.owned_account(user=request.user, account_id=account_id)
     if account is None:
@@ -514,11 +514,11 @@ def account_page(request: HttpRequest, account_id: str) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
-def rename_account(request: HttpRequest, account_id: str) -> HttpResponse:
+def rename_account(request: SignedInRequest, account_id: str) -> HttpResponse:
     form = AccountNameForm(request.POST)
     if not form.is_valid():
         for error in form.errors.get("name", []):
-            messages.error(request, error)
+            messages.error(request, str(error))  # an ErrorList yields text
         return redirect("accounts:account", account_id)
     try:
         account = naming.rename_account(
@@ -533,7 +533,9 @@ def rename_account(request: HttpRequest, account_id: str) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
-def revoke_token(request: HttpRequest, account_id: str, token_id: int) -> HttpResponse:
+def revoke_token(
+    request: SignedInRequest, account_id: str, token_id: int
+) -> HttpResponse:
     try:
         token = claims.revoke_owner_token(
             account_id=account_id,

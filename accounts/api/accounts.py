@@ -4,12 +4,12 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.exceptions import NotFound
 
-from .kit import endpoint
+from .kit import ApiRequest, endpoint
 from .paging import page_request, paged_response
 from .serializers import account_json
 
 
-def _list_accounts(request: HttpRequest) -> HttpResponse:
+def _list_accounts(request: ApiRequest) -> HttpResponse:
     # A token opens one account; past page 1 is empty, so clients that page
     # until an empty page (the official SDK) stop.
     return paged_response(

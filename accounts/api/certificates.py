@@ -1,19 +1,19 @@
 """mTLS certificate endpoints (``wrangler cert upload|list|delete``). The
 private key goes in, never out."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.services import certificates
 
 from . import envelope
-from .kit import endpoint, json_object
+from .kit import ApiRequest, endpoint, json_object
 from .serializers import certificate_json
 
 FLAGS = {"true": True, "false": False}
 
 
-def _list(request: HttpRequest, account_id: str) -> HttpResponse:
+def _list(request: ApiRequest, account_id: str) -> HttpResponse:
     rows = certificates.list_certificates(
         account=request.cloud_account,
         ca=FLAGS.get(request.GET.get("ca", "").lower()),
@@ -22,21 +22,21 @@ def _list(request: HttpRequest, account_id: str) -> HttpResponse:
     return envelope.success([certificate_json(c) for c in rows])
 
 
-def _upload(request: HttpRequest, account_id: str) -> HttpResponse:
+def _upload(request: ApiRequest, account_id: str) -> HttpResponse:
     certificate = certificates.upload_certificate(
         account=request.cloud_account, body=json_object(request), now=timezone.now()
     )
     return envelope.success(certificate_json(certificate))
 
 
-def _get(request: HttpRequest, account_id: str, certificate_id: str) -> HttpResponse:
+def _get(request: ApiRequest, account_id: str, certificate_id: str) -> HttpResponse:
     certificate = certificates.get_certificate(
         account=request.cloud_account, certificate_id=certificate_id
     )
     return envelope.success(certificate_json(certificate))
 
 
-def _delete(request: HttpRequest, account_id: str, certificate_id: str) -> HttpResponse:
+def _delete(request: ApiRequest, account_id: str, certificate_id: str) -> HttpResponse:
     certificates.delete_certificate(
         account=request.cloud_account, certificate_id=certificate_id
     )

@@ -13,12 +13,12 @@ from accounts.services import d1
 from accounts.services.validation import clean_text
 
 from . import envelope
-from .kit import endpoint, json_body, json_object
+from .kit import ApiRequest, endpoint, json_body, json_object
 from .paging import page_request, paged_response
 from .serializers import d1_database_json
 
 
-def _list(request: HttpRequest, account_id: str) -> HttpResponse:
+def _list(request: ApiRequest, account_id: str) -> HttpResponse:
     page = page_request(request, default_size=1000, max_size=10000)
     rows = d1.list_databases(
         account=request.cloud_account, name=request.GET.get("name", "")
@@ -26,7 +26,7 @@ def _list(request: HttpRequest, account_id: str) -> HttpResponse:
     return paged_response(rows, page, d1_database_json)
 
 
-def _create(request: HttpRequest, account_id: str) -> HttpResponse:
+def _create(request: ApiRequest, account_id: str) -> HttpResponse:
     body = json_object(request)
     if body.get("jurisdiction") or body.get("primary_location_hint"):
         raise InvalidInput(
@@ -39,20 +39,20 @@ def _create(request: HttpRequest, account_id: str) -> HttpResponse:
     return envelope.success(d1_database_json(database))
 
 
-def _database(request: HttpRequest, database_id: str) -> D1Database:
+def _database(request: ApiRequest, database_id: str) -> D1Database:
     return d1.get_database(account=request.cloud_account, id_or_name=database_id)
 
 
-def _get(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+def _get(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     return envelope.success(d1_database_json(_database(request, database_id)))
 
 
-def _delete(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+def _delete(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     d1.delete_database(account=request.cloud_account, id_or_name=database_id)
     return envelope.success(None)
 
 
-def _query(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+def _query(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     database = _database(request, database_id)
     results = d1.run_queries(
         database=database, queries=d1.parse_queries(json_body(request))
@@ -60,7 +60,7 @@ def _query(request: HttpRequest, account_id: str, database_id: str) -> HttpRespo
     return envelope.success([result.as_objects() for result in results])
 
 
-def _raw(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+def _raw(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     database = _database(request, database_id)
     results = d1.run_queries(
         database=database, queries=d1.parse_queries(json_body(request))
@@ -68,7 +68,7 @@ def _raw(request: HttpRequest, account_id: str, database_id: str) -> HttpRespons
     return envelope.success([result.as_raw() for result in results])
 
 
-def _import(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+def _import(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     """init -> (PUT the file to upload_url) -> ingest; the file runs at ingest, as
     one transaction, so no poll is ever needed."""
     database = _database(request, database_id)
@@ -160,7 +160,7 @@ def _upload(
     return response
 
 
-def _export(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+def _export(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     database = _database(request, database_id)
     body = json_object(request, required=False)
     options = body.get("dump_options") or {}
@@ -197,7 +197,7 @@ def _export(request: HttpRequest, account_id: str, database_id: str) -> HttpResp
 
 def _download(
     request: HttpRequest, account_id: str, database_id: str, token: str
-) -> HttpResponse:
+) -> FileResponse:
     _hide_token(request)
     database, claims = _opened(token, "export", account_id, database_id)
     dump = d1.export_file(

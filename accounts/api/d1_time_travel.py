@@ -1,17 +1,17 @@
 """D1 time travel (``wrangler d1 time-travel info | restore``): bookmarks and
 restores, as Cloudflare's ``/time_travel/bookmark`` and ``/time_travel/restore``."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import InvalidInput
 from accounts.services import d1, d1_time_travel
 
 from . import envelope
-from .kit import endpoint
+from .kit import ApiRequest, endpoint
 
 
-def _bookmark(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+def _bookmark(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     database = d1.get_database(account=request.cloud_account, id_or_name=database_id)
     raw = request.GET.get("timestamp", "")
     bookmark = d1_time_travel.bookmark_at(
@@ -22,7 +22,7 @@ def _bookmark(request: HttpRequest, account_id: str, database_id: str) -> HttpRe
     return envelope.success({"bookmark": bookmark})
 
 
-def _restore(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+def _restore(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     database = d1.get_database(account=request.cloud_account, id_or_name=database_id)
     bookmark, raw = request.GET.get("bookmark", ""), request.GET.get("timestamp", "")
     now = timezone.now()

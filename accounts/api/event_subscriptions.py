@@ -1,14 +1,14 @@
 """Queue event subscriptions (``wrangler queues subscription ...``), as
 Cloudflare's ``/event_subscriptions/subscriptions``."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.models import EventSubscription
 from accounts.services import event_subscriptions
 
 from . import envelope
-from .kit import endpoint, json_object
+from .kit import ApiRequest, endpoint, json_object
 from .paging import page_request, paged_response
 from .serializers import iso
 
@@ -26,30 +26,28 @@ def subscription_json(subscription: EventSubscription) -> dict:
     }
 
 
-def _list(request: HttpRequest, account_id: str) -> HttpResponse:
+def _list(request: ApiRequest, account_id: str) -> HttpResponse:
     rows = event_subscriptions.list_subscriptions(
         account=request.cloud_account, queue_id=request.GET.get("queue_id", "")
     )
     return paged_response(rows, page_request(request), subscription_json)
 
 
-def _create(request: HttpRequest, account_id: str) -> HttpResponse:
+def _create(request: ApiRequest, account_id: str) -> HttpResponse:
     made = event_subscriptions.create_subscription(
         account=request.cloud_account, body=json_object(request), now=timezone.now()
     )
     return envelope.success(subscription_json(made))
 
 
-def _get(request: HttpRequest, account_id: str, subscription_id: str) -> HttpResponse:
+def _get(request: ApiRequest, account_id: str, subscription_id: str) -> HttpResponse:
     found = event_subscriptions.get_subscription(
         account=request.cloud_account, subscription_id=subscription_id
     )
     return envelope.success(subscription_json(found))
 
 
-def _update(
-    request: HttpRequest, account_id: str, subscription_id: str
-) -> HttpResponse:
+def _update(request: ApiRequest, account_id: str, subscription_id: str) -> HttpResponse:
     changed = event_subscriptions.update_subscription(
         account=request.cloud_account,
         subscription_id=subscription_id,
@@ -59,9 +57,7 @@ def _update(
     return envelope.success(subscription_json(changed))
 
 
-def _delete(
-    request: HttpRequest, account_id: str, subscription_id: str
-) -> HttpResponse:
+def _delete(request: ApiRequest, account_id: str, subscription_id: str) -> HttpResponse:
     found = event_subscriptions.get_subscription(
         account=request.cloud_account, subscription_id=subscription_id
     )

@@ -10,9 +10,8 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 
 from accounts.exceptions import (
     DomainError,
@@ -20,14 +19,27 @@ from accounts.exceptions import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
+from accounts.models import ApiToken, CloudAccount
 from accounts.services.clients import note_agent_client
+from accounts.services.provisioning import ClientOrigin
 from accounts.services.tokens import authenticate_token
 
 from . import envelope
 
 logger = logging.getLogger("claimportal.api")
 
-Handler = Callable[..., HttpResponse]
+Handler = Callable[..., HttpResponseBase]  # a file download streams
+
+
+class ApiRequest(HttpRequest):
+    """What the kit adds to a request. Only a type; Django builds the request."""
+
+    # With endpoint(auth=True): the token it came with and the account it opens.
+    api_token: ApiToken
+    cloud_account: CloudAccount
+    # Behind provisioning's admitted(): the caller, as the rate limits saw it.
+    client_origin: ClientOrigin
+
 
 # Points an agent that got a 401 to the instructions for getting a token.
 WWW_AUTHENTICATE = 'Bearer realm="claimportal", auth_md="/auth.md"'
@@ -69,52 +81,58 @@ def json_object(request: HttpRequest, *, required: bool = True) -> dict[str, Any
     return body
 
 
-def endpoint(*, auth: bool = True) -> Callable[[dict[str, Handler]], Handler]:
+def endpoint(*, auth: bool = True) -> Callable[[dict[str, Handler]], "EndpointView"]:
     """Build one view from handlers keyed by HTTP method.
 
     With ``auth``, the bearer token must open the account named by the URL's
     ``account_id``; handlers then get ``request.api_token`` and
     ``request.cloud_account``.
     """
+    return lambda handlers: EndpointView(handlers, auth=auth)
 
-    def build(handlers: dict[str, Handler]) -> Handler:
-        @csrf_exempt
-        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            handler = handlers.get(request.method or "")
-            if handler is None:
-                return envelope.failure(
-                    code=10405,
-                    message=f"{request.method} is not allowed here.",
-                    status=HTTPStatus.METHOD_NOT_ALLOWED,
+
+class EndpointView:
+    """One URL's view: the handler for each HTTP method it answers."""
+
+    csrf_exempt = True  # bearer tokens, no cookies: nothing to forge
+
+    def __init__(self, handlers: dict[str, Handler], *, auth: bool) -> None:
+        self.handlers = handlers  # the OpenAPI test reads which methods exist
+        self.auth = auth
+
+    def __call__(
+        self, request: ApiRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        handler = self.handlers.get(request.method or "")
+        if handler is None:
+            return envelope.failure(
+                code=10405,
+                message=f"{request.method} is not allowed here.",
+                status=HTTPStatus.METHOD_NOT_ALLOWED,
+            )
+        try:
+            if self.auth:
+                token = authenticate_token(
+                    raw_token=bearer_token(request),
+                    account_id=kwargs.get("account_id"),
+                    now=timezone.now(),
                 )
-            try:
-                if auth:
-                    token = authenticate_token(
-                        raw_token=bearer_token(request),
-                        account_id=kwargs.get("account_id"),
-                        now=timezone.now(),
-                    )
-                    request.api_token = token
-                    request.cloud_account = token.account
-                    note_agent_client(
-                        account=token.account,
-                        user_agent=request.headers.get("User-Agent", ""),
-                    )
-                return handler(request, *args, **kwargs)
-            except DomainError as error:
-                response = envelope.from_error(error)
-                # Every 401 (no token, an unknown one, a claimed account's old
-                # one) tells the agent where to get a token.
-                if response.status_code == HTTPStatus.UNAUTHORIZED:
-                    response["WWW-Authenticate"] = WWW_AUTHENTICATE
-                return response
-            except RequestDataTooBig:
-                return envelope.from_error(PayloadTooLarge())
-            except DatabaseError:
-                logger.exception("database error on %s", request.method)
-                return envelope.from_error(ServiceUnavailable())
-
-        view.handlers = handlers  # the OpenAPI test reads which methods exist
-        return view
-
-    return build
+                request.api_token = token
+                request.cloud_account = token.account
+                note_agent_client(
+                    account=token.account,
+                    user_agent=request.headers.get("User-Agent", ""),
+                )
+            return handler(request, *args, **kwargs)
+        except DomainError as error:
+            response = envelope.from_error(error)
+            # Every 401 (no token, an unknown one, a claimed account's old
+            # one) tells the agent where to get a token.
+            if response.status_code == HTTPStatus.UNAUTHORIZED:
+                response["WWW-Authenticate"] = WWW_AUTHENTICATE
+            return response
+        except RequestDataTooBig:
+            return envelope.from_error(PayloadTooLarge())
+        except DatabaseError:
+            logger.exception("database error on %s", request.method)
+            return envelope.from_error(ServiceUnavailable())

@@ -15,12 +15,12 @@ from accounts.services.multipart import parse_form
 from accounts.services.validation import whole_number
 
 from . import envelope
-from .kit import endpoint, json_body, json_object
+from .kit import ApiRequest, endpoint, json_body, json_object
 from .paging import page_request, paged_response
 from .serializers import kv_key_json, kv_namespace_json
 
 
-def _list_namespaces(request: HttpRequest, account_id: str) -> HttpResponse:
+def _list_namespaces(request: ApiRequest, account_id: str) -> HttpResponse:
     page = page_request(request, default_size=20, max_size=1000)
     rows = kv.list_namespaces(
         account=request.cloud_account,
@@ -30,7 +30,7 @@ def _list_namespaces(request: HttpRequest, account_id: str) -> HttpResponse:
     return paged_response(rows, page, kv_namespace_json)
 
 
-def _create_namespace(request: HttpRequest, account_id: str) -> HttpResponse:
+def _create_namespace(request: ApiRequest, account_id: str) -> HttpResponse:
     body = json_object(request)
     namespace = kv.create_namespace(
         account=request.cloud_account, title=body.get("title"), now=timezone.now()
@@ -39,7 +39,7 @@ def _create_namespace(request: HttpRequest, account_id: str) -> HttpResponse:
 
 
 def _get_namespace(
-    request: HttpRequest, account_id: str, namespace_id: str
+    request: ApiRequest, account_id: str, namespace_id: str
 ) -> HttpResponse:
     namespace = kv.get_namespace(
         account=request.cloud_account, namespace_id=namespace_id
@@ -48,7 +48,7 @@ def _get_namespace(
 
 
 def _rename_namespace(
-    request: HttpRequest, account_id: str, namespace_id: str
+    request: ApiRequest, account_id: str, namespace_id: str
 ) -> HttpResponse:
     body = json_object(request)
     namespace = kv.rename_namespace(
@@ -60,7 +60,7 @@ def _rename_namespace(
 
 
 def _delete_namespace(
-    request: HttpRequest, account_id: str, namespace_id: str
+    request: ApiRequest, account_id: str, namespace_id: str
 ) -> HttpResponse:
     kv.delete_namespace(account=request.cloud_account, namespace_id=namespace_id)
     return envelope.success({})
@@ -75,12 +75,12 @@ namespace = endpoint()(
 # --- Keys and values -------------------------------------------------------------
 
 
-def _namespace(request: HttpRequest, namespace_id: str) -> KVNamespace:
+def _namespace(request: ApiRequest, namespace_id: str) -> KVNamespace:
     return kv.get_namespace(account=request.cloud_account, namespace_id=namespace_id)
 
 
 def _get_value(
-    request: HttpRequest, account_id: str, namespace_id: str, key: str
+    request: ApiRequest, account_id: str, namespace_id: str, key: str
 ) -> HttpResponse:
     entry = kv.get_value(
         namespace=_namespace(request, namespace_id), key=key, now=timezone.now()
@@ -93,7 +93,7 @@ def _get_value(
 
 
 def _put_value(
-    request: HttpRequest, account_id: str, namespace_id: str, key: str
+    request: ApiRequest, account_id: str, namespace_id: str, key: str
 ) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
     metadata = None
@@ -135,14 +135,14 @@ def _value_and_metadata(request: HttpRequest) -> tuple[bytes, Any]:
 
 
 def _delete_value(
-    request: HttpRequest, account_id: str, namespace_id: str, key: str
+    request: ApiRequest, account_id: str, namespace_id: str, key: str
 ) -> HttpResponse:
     kv.delete_key(namespace=_namespace(request, namespace_id), key=key)
     return envelope.success({})
 
 
 def _get_metadata(
-    request: HttpRequest, account_id: str, namespace_id: str, key: str
+    request: ApiRequest, account_id: str, namespace_id: str, key: str
 ) -> HttpResponse:
     entry = kv.get_value(
         namespace=_namespace(request, namespace_id), key=key, now=timezone.now()
@@ -150,9 +150,7 @@ def _get_metadata(
     return envelope.success(entry.metadata)
 
 
-def _list_keys(
-    request: HttpRequest, account_id: str, namespace_id: str
-) -> HttpResponse:
+def _list_keys(request: ApiRequest, account_id: str, namespace_id: str) -> HttpResponse:
     limit = whole_number(
         request.GET.get("limit", kv.LIST_MAX_KEYS),
         field="limit",
@@ -172,7 +170,7 @@ def _list_keys(
     )
 
 
-def _bulk_put(request: HttpRequest, account_id: str, namespace_id: str) -> HttpResponse:
+def _bulk_put(request: ApiRequest, account_id: str, namespace_id: str) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
     items = _json_list(request)
     now = timezone.now()
@@ -207,7 +205,7 @@ def _bulk_write(item: Any, *, now: datetime) -> kv.KVWrite:
 
 
 def _bulk_delete(
-    request: HttpRequest, account_id: str, namespace_id: str
+    request: ApiRequest, account_id: str, namespace_id: str
 ) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
     keys = _json_list(request)
@@ -217,7 +215,7 @@ def _bulk_delete(
     )
 
 
-def _bulk_get(request: HttpRequest, account_id: str, namespace_id: str) -> HttpResponse:
+def _bulk_get(request: ApiRequest, account_id: str, namespace_id: str) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
     body = json_object(request)
     keys = body.get("keys")

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 
 from accounts.exceptions import Forbidden, InvalidInput
@@ -20,7 +20,7 @@ from accounts.services import claims, provisioning
 from accounts.services.tokens import token_for_status
 
 from . import envelope
-from .kit import Handler, bearer_token, endpoint, json_object
+from .kit import ApiRequest, Handler, bearer_token, endpoint, json_object
 from .serializers import iso
 
 CREDENTIAL_HEADERS = (
@@ -48,7 +48,7 @@ def admitted(action: str) -> Callable[[Handler], Handler]:
 
     def wrap(handler: Handler) -> Handler:
         @wraps(handler)
-        def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def gated(request: ApiRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if any(name in request.headers for name in CREDENTIAL_HEADERS):
                 raise CredentialsRefused()
             request.client_origin = request_origin(request)
@@ -99,7 +99,7 @@ def _challenge(request: HttpRequest) -> HttpResponse:
 
 
 @admitted("previews")
-def _create(request: HttpRequest) -> HttpResponse:
+def _create(request: ApiRequest) -> HttpResponse:
     body = json_object(request)
     if str(body.get("acceptTermsOfService", "")).lower() != "yes":
         raise InvalidInput(

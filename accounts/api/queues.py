@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import InvalidInput
@@ -11,12 +11,12 @@ from accounts.services import queues
 from accounts.services.validation import whole_number
 
 from . import envelope
-from .kit import endpoint, json_object
+from .kit import ApiRequest, endpoint, json_object
 from .paging import page_request, paged_response
 from .serializers import iso, queue_consumer_json, queue_json, queue_message_json
 
 
-def _list(request: HttpRequest, account_id: str) -> HttpResponse:
+def _list(request: ApiRequest, account_id: str) -> HttpResponse:
     account = request.cloud_account
     page = page_request(request, default_size=100, max_size=1000)
     rows = queues.list_queues(account=account, names=request.GET.getlist("name"))
@@ -24,7 +24,7 @@ def _list(request: HttpRequest, account_id: str) -> HttpResponse:
     return paged_response(rows, page, lambda q: queue_json(q, producers))
 
 
-def _create(request: HttpRequest, account_id: str) -> HttpResponse:
+def _create(request: ApiRequest, account_id: str) -> HttpResponse:
     body = json_object(request)
     if body.get("jurisdiction"):
         raise InvalidInput(
@@ -39,17 +39,17 @@ def _create(request: HttpRequest, account_id: str) -> HttpResponse:
     return envelope.success(queue_json(queue, {}))
 
 
-def _queue(request: HttpRequest, queue_id: str) -> Queue:
+def _queue(request: ApiRequest, queue_id: str) -> Queue:
     return queues.get_queue(account=request.cloud_account, queue_id=queue_id)
 
 
-def _get(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _get(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     queue = _queue(request, queue_id)
     producers = queues.producers_by_queue(account=request.cloud_account)
     return envelope.success(queue_json(queue, producers))
 
 
-def _update(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _update(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     body = json_object(request)
     queue = queues.update_queue(
         account=request.cloud_account,
@@ -63,13 +63,13 @@ def _update(request: HttpRequest, account_id: str, queue_id: str) -> HttpRespons
     return envelope.success(queue_json(queue, producers))
 
 
-def _delete(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _delete(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     queues.delete_queue(account=request.cloud_account, queue_id=queue_id)
     return envelope.success({})
 
 
 def _list_consumers(
-    request: HttpRequest, account_id: str, queue_id: str
+    request: ApiRequest, account_id: str, queue_id: str
 ) -> HttpResponse:
     queue = _queue(request, queue_id)
     return envelope.success(
@@ -77,7 +77,7 @@ def _list_consumers(
     )
 
 
-def _add_consumer(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _add_consumer(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     queue = _queue(request, queue_id)
     consumer = queues.add_consumer(
         queue=queue, body=json_object(request), now=timezone.now()
@@ -86,7 +86,7 @@ def _add_consumer(request: HttpRequest, account_id: str, queue_id: str) -> HttpR
 
 
 def _get_consumer(
-    request: HttpRequest, account_id: str, queue_id: str, consumer_id: str
+    request: ApiRequest, account_id: str, queue_id: str, consumer_id: str
 ) -> HttpResponse:
     queue = _queue(request, queue_id)
     consumer = queues.get_consumer(queue=queue, consumer_id=consumer_id)
@@ -94,7 +94,7 @@ def _get_consumer(
 
 
 def _update_consumer(
-    request: HttpRequest, account_id: str, queue_id: str, consumer_id: str
+    request: ApiRequest, account_id: str, queue_id: str, consumer_id: str
 ) -> HttpResponse:
     queue = _queue(request, queue_id)
     consumer = queues.update_consumer(
@@ -104,7 +104,7 @@ def _update_consumer(
 
 
 def _delete_consumer(
-    request: HttpRequest, account_id: str, queue_id: str, consumer_id: str
+    request: ApiRequest, account_id: str, queue_id: str, consumer_id: str
 ) -> HttpResponse:
     queues.delete_consumer(queue=_queue(request, queue_id), consumer_id=consumer_id)
     return envelope.success({})
@@ -122,14 +122,14 @@ def _outgoing(item: Any, *, default_delay: Any = None) -> queues.OutgoingMessage
     )
 
 
-def _send(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _send(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     queue = _queue(request, queue_id)
     message = _outgoing(json_object(request))
     queues.send_messages(queue=queue, messages=[message], now=timezone.now())
     return envelope.success({})
 
 
-def _send_batch(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _send_batch(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     queue = _queue(request, queue_id)
     body = json_object(request)
     items = body.get("messages")
@@ -140,7 +140,7 @@ def _send_batch(request: HttpRequest, account_id: str, queue_id: str) -> HttpRes
     return envelope.success({})
 
 
-def _pull(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _pull(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     queue = _queue(request, queue_id)
     consumer = queue.consumers.first()
     if consumer is None or consumer.type != "http_pull":
@@ -178,7 +178,7 @@ def _pull(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
     )
 
 
-def _ack(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _ack(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     queue = _queue(request, queue_id)
     body = json_object(request)
     acks, retries = body.get("acks") or [], body.get("retries") or []
@@ -205,7 +205,7 @@ def _ack(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
     return envelope.success({"ackCount": acked, "retryCount": retried, "warnings": []})
 
 
-def _purge(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _purge(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     queue = _queue(request, queue_id)
     body = json_object(request, required=False)
     if body.get("delete_messages_permanently") is not True:
@@ -214,7 +214,7 @@ def _purge(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse
     return envelope.success(queue_json(queue, {}))
 
 
-def _purge_status(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _purge_status(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     _queue(request, queue_id)
     # Purges finish within their request, so none is ever still running.
     return envelope.success({"completed": True, "started_at": iso(timezone.now())})

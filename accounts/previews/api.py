@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.exceptions import DomainError
+from accounts.models import D1Database, KVNamespace, Queue
 from accounts.services import d1, kv, queues, tails
 from accounts.services.previews.bindings import (
     BindingCall,
@@ -43,6 +44,14 @@ class Call:
         self.query = {k: v[-1] for k, v in parse_qs(raw.query).items()}
         self.allowed = allowed
         self.now = timezone.now()
+
+    def resource[R: (KVNamespace, D1Database, Queue)](self, kind: type[R]) -> R:
+        """The resource the call may use, as the kind its handler speaks
+        (HANDLERS picks the handler by the kind that was authorized)."""
+        resource = self.allowed.resource
+        if not isinstance(resource, kind):
+            raise TypeError(f"this call is not on a {kind.__name__}")
+        return resource
 
 
 def _text(status: int, message: str) -> HttpResponse:
@@ -76,7 +85,7 @@ def _kv_value_json(entry: kv.KVEntry | None, kind: str, with_metadata: bool) -> 
 
 
 def kv_binding(call: Call) -> HttpResponse:
-    namespace = call.allowed.resource
+    namespace = call.resource(KVNamespace)
     if call.method == "POST" and call.path == "/bulk/get":
         body = json.loads(call.request.body or b"{}")
         keys = body.get("keys") or []
@@ -153,7 +162,9 @@ def d1_binding(call: Call) -> HttpResponse:
         queries = d1.parse_queries(json.loads(call.request.body or b"null"))
         answers = []
         for query in queries:  # one result per query, as the binding expects
-            results = d1.run_queries(database=call.allowed.resource, queries=[query])
+            results = d1.run_queries(
+                database=call.resource(D1Database), queries=[query]
+            )
             answers += [r.as_raw() if raw else r.as_objects() for r in results]
     except (DomainError, ValueError) as error:
         message = getattr(error, "message", None) or str(error)
@@ -169,11 +180,11 @@ def d1_binding(call: Call) -> HttpResponse:
 
 
 def _metrics(call: Call) -> dict[str, Any]:
-    return queues.queue_metrics(queue=call.allowed.resource, now=call.now)
+    return queues.queue_metrics(queue=call.resource(Queue), now=call.now)
 
 
 def queue_binding(call: Call) -> HttpResponse:
-    queue = call.allowed.resource
+    queue = call.resource(Queue)
     default_delay = call.allowed.binding.get("delivery_delay")
     if call.method == "GET" and call.path == "/metrics":
         return JsonResponse(_metrics(call))

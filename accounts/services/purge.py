@@ -346,7 +346,7 @@ def purge_expired_accounts(
 
 
 def purge_account_now(
-    *, account: CloudAccount, now: datetime, actor: User
+    *, account: CloudAccount, now: datetime, actor: User | None
 ) -> PurgeResult:
     """Purge one unclaimed account at once, whatever its deadline (a
     moderator's "purge now"). Purging a purged account does nothing.

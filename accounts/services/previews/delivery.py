@@ -53,7 +53,7 @@ def _script_of(consumer: QueueConsumer, now: datetime) -> WorkerScript | None:
     )
 
 
-def due_consumers(*, now: datetime) -> list[int]:
+def due_consumers(*, now: datetime) -> list[str]:
     """Ids of the Worker consumers with a batch due whose Worker is live."""
     waiting = QueueConsumer.objects.filter(
         type="worker", queue__messages__visible_at__lte=now
@@ -76,7 +76,7 @@ def _trigger_slot(account_id: str):
     )
 
 
-def deliver_batch(*, consumer_id: int, now: datetime) -> int | None:
+def deliver_batch(*, consumer_id: str, now: datetime) -> int | None:
     """Deliver one due batch of the consumer to its Worker. Returns how many
     messages were delivered, or None when the account has as many batches and
     crons under way as it may, or the runtime is not answering (the next
@@ -87,7 +87,7 @@ def deliver_batch(*, consumer_id: int, now: datetime) -> int | None:
         .first()
     )
     script = _script_of(consumer, now) if consumer is not None else None
-    if script is None:
+    if consumer is None or script is None:
         return 0
     if runtime_status() is None:  # down or restarting: spend no attempt
         return None

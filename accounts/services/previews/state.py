@@ -111,7 +111,7 @@ class _Slots:
 
     def take(self, account: CloudAccount) -> str:
         """Take one slot for a Worker of ``account``; why not, if it may not run."""
-        keys = [("account", account.pk)]
+        keys: list[tuple[str, Any]] = [("account", account.pk)]
         if self._count(keys[0]) >= self.per_account:
             return (
                 f"This account already has {self.per_account} live previews, "
