@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.db.backends.postgresql.operations import DatabaseOperations
 from django.utils import timezone
 
 from accounts.services.provisioning import (
@@ -63,6 +64,38 @@ def pytest_collection_modifyitems(
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = kept
+
+
+def _delete_every_row(
+    self, style, tables, *, reset_sequences=False, allow_cascade=False
+):
+    """The flush after each transactional test as DELETEs: a test leaves a few
+    rows in a few tables, and one TRUNCATE of all of them costs PostgreSQL a
+    new file per table and index (about a third of a second here, DELETE a
+    twentieth). The foreign keys are deferred, so the order does not matter."""
+    if reset_sequences or allow_cascade or not tables:
+        return _truncate_every_table(
+            self,
+            style,
+            tables,
+            reset_sequences=reset_sequences,
+            allow_cascade=allow_cascade,
+        )
+    return ["SET CONSTRAINTS ALL DEFERRED;"] + [
+        # Table names from Django's own introspection, quoted.
+        f"DELETE FROM {self.quote_name(table)};"  # noqa: S608
+        for table in tables
+    ]
+
+
+_truncate_every_table = DatabaseOperations.sql_flush
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_by_delete() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", _delete_every_row)
+        yield
 
 
 @pytest.fixture(autouse=True)
