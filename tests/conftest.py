@@ -20,6 +20,7 @@ from accounts.services.provisioning import (
     create_temporary_account,
     forget_blocklist,
 )
+from tests.database_template import ensure_template
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,6 +65,23 @@ def pytest_collection_modifyitems(
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix,
+    django_db_blocker,
+    django_db_use_migrations,
+    django_db_keepdb,
+    django_db_createdb,
+) -> None:
+    """Each test process copies its database from one migrated template
+    instead of migrating its own (`--create-db`: migrates its own)."""
+    if not django_db_use_migrations or django_db_keepdb or django_db_createdb:
+        return
+    with django_db_blocker.unblock():
+        template = ensure_template()
+    connection.settings_dict["TEST"]["TEMPLATE"] = template
 
 
 def _delete_every_row(
