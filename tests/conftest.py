@@ -23,6 +23,7 @@ from accounts.services.provisioning import (
 from tests.database_template import ensure_template
 
 ROOT = Path(__file__).resolve().parent.parent
+E2E_TESTS = ROOT / "tests" / "e2e"  # all of them drive wrangler or a live server
 
 # What a test uses decides its tier: a fixture named here marks every test that
 # asks for it, directly or through other fixtures, so a new test is sorted by
@@ -47,6 +48,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The fast tier does not even import the end-to-end tests."""
+    if config.getoption("--fast") and collection_path.is_relative_to(E2E_TESTS):
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> None:
@@ -54,7 +62,7 @@ def pytest_collection_modifyitems(
         used = getattr(item, "fixturenames", ())
         for tier in {TIER_OF_FIXTURE[name] for name in used if name in TIER_OF_FIXTURE}:
             item.add_marker(tier)
-        if "e2e" in item.path.parts:
+        if item.path.is_relative_to(E2E_TESTS):
             item.add_marker("e2e")
     if not config.getoption("--fast"):
         return
