@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.db.backends.postgresql.operations import DatabaseOperations
 from django.utils import timezone
 
 from accounts.services.provisioning import (
@@ -19,8 +20,10 @@ from accounts.services.provisioning import (
     create_temporary_account,
     forget_blocklist,
 )
+from tests.database_template import ensure_template
 
 ROOT = Path(__file__).resolve().parent.parent
+E2E_TESTS = ROOT / "tests" / "e2e"  # all of them drive wrangler or a live server
 
 # What a test uses decides its tier: a fixture named here marks every test that
 # asks for it, directly or through other fixtures, so a new test is sorted by
@@ -45,6 +48,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The fast tier does not even import the end-to-end tests."""
+    if config.getoption("--fast") and collection_path.is_relative_to(E2E_TESTS):
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> None:
@@ -52,7 +62,7 @@ def pytest_collection_modifyitems(
         used = getattr(item, "fixturenames", ())
         for tier in {TIER_OF_FIXTURE[name] for name in used if name in TIER_OF_FIXTURE}:
             item.add_marker(tier)
-        if "e2e" in item.path.parts:
+        if item.path.is_relative_to(E2E_TESTS):
             item.add_marker("e2e")
     if not config.getoption("--fast"):
         return
@@ -63,6 +73,55 @@ def pytest_collection_modifyitems(
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix,
+    django_db_blocker,
+    django_db_use_migrations,
+    django_db_keepdb,
+    django_db_createdb,
+) -> None:
+    """Each test process copies its database from one migrated template
+    instead of migrating its own (`--create-db`: migrates its own)."""
+    if not django_db_use_migrations or django_db_keepdb or django_db_createdb:
+        return
+    with django_db_blocker.unblock():
+        template = ensure_template()
+    connection.settings_dict["TEST"]["TEMPLATE"] = template
+
+
+def _delete_every_row(
+    self, style, tables, *, reset_sequences=False, allow_cascade=False
+):
+    """The flush after each transactional test as DELETEs: a test leaves a few
+    rows in a few tables, and one TRUNCATE of all of them costs PostgreSQL a
+    new file per table and index (about a third of a second here, DELETE a
+    twentieth). The foreign keys are deferred, so the order does not matter."""
+    if reset_sequences or allow_cascade or not tables:
+        return _truncate_every_table(
+            self,
+            style,
+            tables,
+            reset_sequences=reset_sequences,
+            allow_cascade=allow_cascade,
+        )
+    return ["SET CONSTRAINTS ALL DEFERRED;"] + [
+        # Table names from Django's own introspection, quoted.
+        f"DELETE FROM {self.quote_name(table)};"  # noqa: S608
+        for table in tables
+    ]
+
+
+_truncate_every_table = DatabaseOperations.sql_flush
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_by_delete() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", _delete_every_row)
+        yield
 
 
 @pytest.fixture(autouse=True)

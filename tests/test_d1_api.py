@@ -1,6 +1,7 @@
 """D1 over client/v4: databases, SQL run for real on SQLite, import and export."""
 
 import hashlib
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -518,41 +519,48 @@ def test_an_export_has_the_time_limit_of_a_query(api, db, settings):
 def test_an_account_gets_a_clear_429_past_its_concurrent_d1_calls(
     client, provision, now, settings
 ):
-    """Two slow queries hold the account's two turns: a third call is refused
-    at once, another account is served, and the turns come back afterwards."""
+    """Two calls waiting for their databases' write locks hold the account's
+    two turns: a third call is refused at once, another account is served, and
+    the turns come back afterwards."""
     from django.core.cache import caches
 
     settings.CLAIMPORTAL_D1_MAX_CONCURRENT = 2
-    settings.CLAIMPORTAL_D1_QUERY_SECONDS = 3
     busy, calm = (AccountClient(client, provision()) for _ in range(2))
     databases = [ok(busy.post(DB, {"name": f"slow{i}"})) for i in range(2)]
     other = ok(calm.post(DB, {"name": "calm"}))
-    forever = (
-        "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c) "
-        "SELECT count(*) FROM c"
-    )
+    stored = [D1Database.objects.get(uuid=database["uuid"]) for database in databases]
+    # Another writer holds each file's SQLite lock, so each call waits its turn
+    # out without using the CPU a long-running query would.
+    holders = [
+        sqlite3.connect(default_storage.path(database.storage_name))
+        for database in stored
+    ]
+    for holder in holders:
+        holder.execute("BEGIN IMMEDIATE")
 
-    def slow(database: dict) -> None:
-        stored = D1Database.objects.get(uuid=database["uuid"])
-        with pytest.raises(d1.QueryError, match="SQLITE_INTERRUPT"):
-            d1.run_queries(database=stored, queries=[d1.Query(forever)])
+    def waiting(database: D1Database) -> list[d1.StatementResult]:
+        return d1.run_queries(database=database, queries=[d1.Query("SELECT 1")])
 
     turns = [f"slot:d1:{busy.account.pk}:{i}" for i in range(2)]
     with ThreadPoolExecutor(2) as pool:
-        running = [pool.submit(slow, database) for database in databases]
-        deadline = time.monotonic() + 20
-        while not all(caches["default"].get(turn) for turn in turns):
-            assert time.monotonic() < deadline, "the slow queries never started"
-            time.sleep(0.05)
-        refused = query(busy, databases[0], "SELECT 1")
-        served = query(calm, other, "SELECT 1")
-        for future in running:
-            future.result(timeout=60)
+        running = [pool.submit(waiting, database) for database in stored]
+        try:
+            deadline = time.monotonic() + 20
+            while not all(caches["default"].get(turn) for turn in turns):
+                assert time.monotonic() < deadline, "the calls never took a turn"
+                time.sleep(0.05)
+            refused = query(busy, databases[0], "SELECT 1")
+            served = query(calm, other, "SELECT 1")
+        finally:
+            for holder in holders:
+                holder.close()
+        answers = [future.result(timeout=60) for future in running]
 
     assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert error_code(refused) == 7429
     assert int(refused["Retry-After"]) > 0
     assert served.status_code == HTTPStatus.OK
+    assert [answer[0].rows for answer in answers] == [[[1]]] * 2
     assert query(busy, databases[0], "SELECT 1").status_code == HTTPStatus.OK
 
 

@@ -27,6 +27,7 @@ def readme_client_commands() -> list[list[str]]:
     ]
 
 
+@pytest.mark.slow
 def test_the_readme_client_commands_run_as_written():
     commands = readme_client_commands()
     assert len(commands) == 4
@@ -43,6 +44,7 @@ def test_the_readme_client_commands_run_as_written():
         assert f"claimportal_client {subcommand}" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_a_missing_database_is_one_line_that_says_how_to_create_it():
     missing = f"cp_missing_{uuid.uuid4().hex[:8]}"
@@ -93,6 +95,7 @@ def test_expected_api_404s_are_not_logged_but_other_404s_are(provision):
     assert [r.getMessage() for r in seen] == ["Not Found: /no-such-page/"]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("demo", "mode"),
@@ -118,6 +121,7 @@ def test_the_start_banner_says_the_mode_and_where_codes_go(demo, mode):
     ]
 
 
+@pytest.mark.slow
 def test_a_second_install_of_the_node_tools_waits_for_the_first(tmp_path):
     """While one install holds the cache's lock, another waits, then finds
     the tools the first installed and downloads nothing."""

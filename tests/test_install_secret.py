@@ -16,7 +16,7 @@ from accounts.services import d1, pow
 from tests.test_faults import gunicorn
 from tests.test_provisioning_api import PRIVACY, TERMS
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 # The SECRET_KEY every copy of claimportal used to run with.
 PUBLIC_KEY = "dev-only-insecure-key-change-me-0123456789abcdef"
