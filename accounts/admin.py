@@ -40,8 +40,8 @@ from django.utils.timesince import timesince, timeuntil
 from accounts import models, selectors, tokens
 from accounts.exceptions import DomainError
 from accounts.services import moderation, purge, reports
-from accounts.services.previews.client import runtime_status
 from accounts.services.provisioning import EVENT_CODE
+from preview_runtime.services.client import runtime_status
 
 State = models.CloudAccount.State
 

@@ -9,39 +9,18 @@ pages backend, which says why nothing answers there.
 
 import resource
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
-from .pages import error_file
+from preview_runtime.pages import error_file
+from preview_runtime.routes import EdgePaths
+from preview_runtime.services.runtime_settings import edge_slots as slot_count
 
 
-@dataclass(frozen=True)
-class EdgePaths:
-    """The edge's files, shared by HAProxy and the preview supervisor."""
-
-    root: Path
-
-    @classmethod
-    def from_settings(cls) -> "EdgePaths":
-        return cls(Path(settings.CLAIMPORTAL_EDGE_DIR))
-
-    config = property(lambda self: self.root / "haproxy.cfg")
-    hosts = property(lambda self: self.root / "hosts.map")
-    admin = property(lambda self: self.root / "admin.sock")  # the runtime API
-    master = property(lambda self: self.root / "master.sock")
-    pages = property(lambda self: self.root / "pages.sock")  # our pages backend
-    log = property(lambda self: self.root / "log.sock")  # abnormal requests only
-    errors = property(lambda self: self.root / "errors")
-
-    def slot(self, number: int) -> Path:
-        return self.root / "slots" / f"{number}.sock"
-
-
-def slot_count() -> int:
-    """The backends Workers' hosts are routed through (CLAIMPORTAL_EDGE_SLOTS)."""
-    return max(settings.CLAIMPORTAL_EDGE_SLOTS, 8)
+def edge_paths() -> EdgePaths:
+    """The edge's folder (CLAIMPORTAL_EDGE_DIR)."""
+    return EdgePaths(Path(settings.CLAIMPORTAL_EDGE_DIR))
 
 
 def haproxy_binary() -> str:

@@ -331,7 +331,7 @@ CLAIMPORTAL_TOMBSTONE_RETENTION = env.minutes(
 # Dotted paths of callables(account_ids=[...]) run after each purge batch, for
 # data kept outside default storage.
 CLAIMPORTAL_PURGE_CLEANERS: list[str] = [
-    "accounts.services.previews.lifecycle.remove_preview_data",
+    "preview_runtime.services.lifecycle.remove_preview_data",
 ]
 # Abuse reports one client may file per hour through the public form.
 CLAIMPORTAL_REPORTS_PER_HOUR = env.integer("CLAIMPORTAL_REPORTS_PER_HOUR", 5)

@@ -6,12 +6,13 @@ deploy still succeeds) and the runtime's reconcile loop catches up later.
 
 import http.client
 import json
-import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+
+from preview_runtime.unix import unix_request
 
 
 def state_dir() -> Path:
@@ -20,38 +21,6 @@ def state_dir() -> Path:
 
 def supervisor_socket() -> Path:
     return state_dir() / "supervisor.sock"
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP over a unix socket (the runtime's sockets are never on the network)."""
-
-    def __init__(self, path: str | Path, *, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = str(path)
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
-
-
-def unix_request(
-    path: str | Path,
-    method: str,
-    url: str,
-    *,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    timeout: float = 5.0,
-) -> tuple[int, bytes]:
-    """One request on a unix socket; raises OSError when nobody listens."""
-    connection = UnixHTTPConnection(path, timeout=timeout)
-    try:
-        connection.request(method, url, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 def ask_runtime(

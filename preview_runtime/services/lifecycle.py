@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from accounts.models import WorkerVersion
+from preview_runtime.render import WorkerSpec
 
 from .client import apply_script, reconcile_now, state_dir
-from .render import WorkerSpec
 from .specs import (
     WorkerStartupFailed,
     check_version_starts,

@@ -11,13 +11,30 @@ import logging
 import os
 import socket
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
-
-from .config import EdgePaths, slot_count
 
 logger = logging.getLogger("claimportal.edge")
 
 BATCH = 40  # CLI commands per connection (a line must fit HAProxy's buffer)
+
+
+@dataclass(frozen=True)
+class EdgePaths:
+    """The edge's files, shared by HAProxy and the preview supervisor."""
+
+    root: Path
+
+    config = property(lambda self: self.root / "haproxy.cfg")
+    hosts = property(lambda self: self.root / "hosts.map")
+    admin = property(lambda self: self.root / "admin.sock")  # the runtime API
+    master = property(lambda self: self.root / "master.sock")
+    pages = property(lambda self: self.root / "pages.sock")  # our pages backend
+    log = property(lambda self: self.root / "log.sock")  # abnormal requests only
+    errors = property(lambda self: self.root / "errors")
+
+    def slot(self, number: int) -> Path:
+        return self.root / "slots" / f"{number}.sock"
 
 
 def cli(admin: Path, command: str, *, timeout: float = 5) -> str:
@@ -33,11 +50,11 @@ def cli(admin: Path, command: str, *, timeout: float = 5) -> str:
 
 
 class Routes:
-    def __init__(self, paths: EdgePaths) -> None:
+    def __init__(self, paths: EdgePaths, *, slots: int) -> None:
         self.paths = paths
         self.slots: dict[str, int] = {}  # host -> slot
         self.targets: dict[int, Path] = {}  # slot -> the socket it points at
-        self.free = deque(range(slot_count()))  # the longest free first
+        self.free = deque(range(slots))  # the longest free first
         self.pushed: dict[str, str] | None = None  # what HAProxy has
 
     def key_of(self, backend: str) -> str | None:

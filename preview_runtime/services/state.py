@@ -3,7 +3,6 @@ Worker versions run, under which host, with which banner, and which
 subdomains answer "suspended", "expired" or "deleted". The runtime's reconcile loop
 applies it, so any crash or restart converges on the database."""
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,34 +12,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from accounts.models import AuditEvent, CloudAccount, WorkerScript, ended_condition
+from preview_runtime.targets import Desired, Target
 
 # How long the edge keeps saying "expired" for a deleted account's subdomain.
 GONE_RETENTION = timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class Target:
-    """One Worker the runtime should serve."""
-
-    key: str  # the runtime's name for the script: its primary key
-    account_id: str
-    script_name: str
-    host: str  # "<script>.<subdomain>"
-    version_id: str
-    banner: str  # HTML injected into pages of unclaimed Workers
-    has_durable_objects: bool
-    cron: tuple[str, ...]
-    limited: str = ""  # why it may not run now (a limit was reached)
-
-
-@dataclass(frozen=True)
-class Desired:
-    targets: dict[str, Target]
-    gone: dict[str, tuple[str, str]]  # subdomain -> (state, detail)
-    # What may keep files on the runtime's disk: accounts not purged, and
-    # (account id, script key) of every script they have.
-    accounts: frozenset[str] = field(default_factory=frozenset)
-    scripts: frozenset[tuple[str, str]] = field(default_factory=frozenset)
 
 
 def _when(moment: datetime) -> str:

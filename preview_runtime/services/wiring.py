@@ -1,0 +1,70 @@
+"""What the supervisor reads from the database, as the plain calls it takes
+(``preview_runtime.supervisor.Lookups``). Each call opens its connection
+fresh when the old one went stale and turns a database failure into the
+core's RecordsUnavailable, so the loop never sees Django."""
+
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
+
+from accounts.models import WorkerVersion
+from preview_runtime.render import WorkerPaths
+from preview_runtime.sandbox import Identity
+from preview_runtime.supervisor import Lookups, RecordsUnavailable
+from preview_runtime.targets import Desired
+
+from .identity import identity_for
+from .specs import account_for_token, write_version
+from .state import desired_previews
+
+
+def _records(call: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(call)
+    def guarded(*args: Any) -> Any:
+        close_old_connections()
+        try:
+            return call(*args)
+        except (DatabaseError, WorkerVersion.DoesNotExist) as error:
+            close_old_connections()
+            raise RecordsUnavailable(str(error)) from error
+
+    return guarded
+
+
+@_records
+def _desired() -> Desired:
+    return desired_previews(now=timezone.now())
+
+
+@_records
+def _write_version(
+    version_id: str, directory: Path, paths: WorkerPaths, banner: str, assets: bool
+) -> Path:
+    version = WorkerVersion.objects.select_related("script").get(pk=version_id)
+    return write_version(
+        version=version,
+        directory=directory,
+        paths=paths,
+        heap_mb=settings.CLAIMPORTAL_PREVIEW_HEAP_MB,
+        banner=banner,
+        assets=assets,
+    )
+
+
+@_records
+def _identity(account_id: str) -> Identity:
+    return identity_for(account_id=account_id)
+
+
+def lookups() -> Lookups:
+    return Lookups(
+        desired=_desired,
+        write_version=_write_version,
+        identity=_identity,
+        account_of_token=lambda token: account_for_token(token=token),
+    )
