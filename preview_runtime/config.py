@@ -10,6 +10,7 @@ from .sandbox import Limits
 
 @dataclass(frozen=True)
 class RuntimeConfig:
+    name: str  # this runtime's own name (several may share one edge)
     state_dir: Path  # sockets, rendered versions, logs, Durable Object data
     edge_dir: Path  # the edge's files: host map, slot links, pages socket
     edge_slots: int  # slot backends the edge has for Workers

@@ -135,7 +135,9 @@ class Supervisor:
         self.config = config
         self.lookups = lookups
         self.root = config.state_dir
+        self.name = config.name
         self.edge = EdgePaths(config.edge_dir)
+        self.at_edge = self.edge.runtime(config.name)
         self.sandbox = config.sandbox
         self.binary = config.binary
         self.say = log
@@ -149,7 +151,7 @@ class Supervisor:
         # of accounts that are gone (replaced whole, read by the pages threads).
         self.hosts: dict[str, str] = {}
         self.gone: dict[str, tuple[str, str]] = {}
-        self.routes = Routes(self.edge, slots=config.edge_slots)
+        self.routes = Routes(self.edge, self.at_edge, slots=config.edge_slots)
         # What "invoke" may use: key -> (target, admin socket path).
         self.running: dict[str, tuple[Target, Path]] = {}
         self.published: dict[str, Any] = {}
@@ -172,7 +174,7 @@ class Supervisor:
         (self.root / "accounts").mkdir(exist_ok=True)
         (self.root / "accounts").chmod(0o711)
         self.cgroups = sandbox.group_prefix(self.root)
-        (self.edge.root / "slots").mkdir(parents=True, exist_ok=True)
+        (self.at_edge.root / "slots").mkdir(parents=True, exist_ok=True)
         self.control_server = control.serve(
             self.root / "supervisor.sock",
             self.commands,
@@ -187,7 +189,7 @@ class Supervisor:
         self.reconcile()
         self._wait_for_internal_endpoints()
         self._publish_running()
-        self.pages = pages.serve(self.edge.pages, self._page_for)
+        self.pages = pages.serve(self.at_edge.pages, self._page_for)
         self._listen_for_failures()
         (self.root / "runtime.json").write_text(json.dumps({"pid": os.getpid()}))
 
@@ -287,7 +289,8 @@ class Supervisor:
                 host: self.slots[key].directory / "http.sock"
                 for host, key in self.hosts.items()
                 if key in self.slots and self.slots[key].http is not None
-            }
+            },
+            held=set(self.hosts),
         )
 
     # --- queue() and scheduled(), for the Celery tasks that deliver and fire -----
@@ -742,10 +745,11 @@ class Supervisor:
     def _listen_for_failures(self) -> None:
         """HAProxy logs only abnormal requests, here; one that timed out
         waiting for a Worker's answer means the Worker is spinning."""
-        self.edge.log.unlink(missing_ok=True)
+        log = self.at_edge.log
+        log.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        listener.bind(str(self.edge.log))
-        self.edge.log.chmod(0o660)
+        listener.bind(str(log))
+        log.chmod(0o660)
 
         def listen() -> None:
             while True:
@@ -778,7 +782,7 @@ class Supervisor:
                 "account": target.account_id,
                 "script": target.script_name,
             }
-        return {"sandbox": self.sandbox, "workers": workers}
+        return {"runtime": self.name, "sandbox": self.sandbox, "workers": workers}
 
     def _reconcile_command(self, _command: control.Command) -> dict[str, Any]:
         self.reconcile()

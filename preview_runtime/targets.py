@@ -25,7 +25,7 @@ class Target:
 class Desired:
     targets: dict[str, Target]
     gone: dict[str, tuple[str, str]]  # subdomain -> (state, detail)
-    # What may keep files on the runtime's disk: accounts not purged, and
-    # (account id, script key) of every script they have.
+    # What may keep files on the runtime's disk: the accounts it holds that
+    # are not purged, and (account id, script key) of every script they have.
     accounts: frozenset[str] = field(default_factory=frozenset)
     scripts: frozenset[tuple[str, str]] = field(default_factory=frozenset)

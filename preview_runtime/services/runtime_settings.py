@@ -3,6 +3,7 @@
 
 import grp
 import os
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -48,6 +49,22 @@ class NoSuchGroup(ValueError):
     pass
 
 
+class BadRuntimeName(ValueError):
+    pass
+
+
+def runtime_name() -> str:
+    """This runtime's name (CLAIMPORTAL_PREVIEW_RUNTIME_NAME): it names the
+    runtime's row, its folder in the edge's and its HAProxy backends."""
+    name = settings.CLAIMPORTAL_PREVIEW_RUNTIME_NAME
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", name or ""):
+        raise BadRuntimeName(
+            f"CLAIMPORTAL_PREVIEW_RUNTIME_NAME is {name!r}: use 1 to 40 lower-case "
+            "letters, digits and dashes."
+        )
+    return name
+
+
 def edge_gid() -> int:
     """The group of the edge (CLAIMPORTAL_PREVIEW_EDGE_GROUP: a name or gid;
     unset, the runtime's own)."""
@@ -67,6 +84,7 @@ def edge_gid() -> int:
 def runtime_config(*, binary: Path, sandboxed: bool) -> RuntimeConfig:
     """Everything the supervisor is told, from the settings in force."""
     return RuntimeConfig(
+        name=runtime_name(),
         state_dir=Path(settings.CLAIMPORTAL_PREVIEW_STATE_DIR),
         edge_dir=Path(settings.CLAIMPORTAL_EDGE_DIR),
         edge_slots=edge_slots(),

@@ -14,6 +14,8 @@ from django.utils.html import format_html
 from accounts.models import AuditEvent, CloudAccount, WorkerScript, ended_condition
 from preview_runtime.targets import Desired, Target
 
+from . import placement
+
 # How long the edge keeps saying "expired" for a deleted account's subdomain.
 GONE_RETENTION = timedelta(days=7)
 
@@ -118,11 +120,14 @@ class _Slots:
         return ""
 
 
-def desired_previews(*, now: datetime) -> Desired:
-    """The runtime's whole desired state, in a fixed number of queries.
+def desired_previews(*, now: datetime, runtime: str | None = None) -> Desired:
+    """The runtime's whole desired state, in a fixed number of queries (and
+    one insert per account a runtime takes).
 
     Workers of claimed and unexpired pending accounts run, oldest first, as
-    far as their slots go (``_Slots``); the rest are marked ``limited``."""
+    far as their slots go (``_Slots``, counted over every runtime); the rest
+    are marked ``limited``. For a ``runtime``, only the accounts placed on it,
+    after it took those it should (``placement.take_accounts``)."""
     scripts = (
         WorkerScript.objects.filter(current_version__isnull=False)
         .select_related("account")
@@ -175,6 +180,16 @@ def desired_previews(*, now: datetime) -> Desired:
         )
     alive = CloudAccount.objects.filter(purged_at__isnull=True)
     scripts = WorkerScript.objects.filter(account__purged_at__isnull=True)
+    if runtime is not None:
+        placement.take_accounts(
+            runtime=runtime,
+            account_ids=[t.account_id for t in targets.values()],
+            now=now,
+        )
+        mine = placement.held_by(runtime=runtime)
+        targets = {k: t for k, t in targets.items() if t.account_id in mine}
+        alive = alive.filter(pk__in=mine)
+        scripts = scripts.filter(account_id__in=mine)
     return Desired(
         targets=targets,
         gone=_gone(now),

@@ -13,11 +13,13 @@ from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from accounts.models import WorkerVersion
+from preview_runtime.config import RuntimeConfig
 from preview_runtime.render import WorkerPaths
 from preview_runtime.sandbox import Identity
 from preview_runtime.supervisor import Lookups, RecordsUnavailable
 from preview_runtime.targets import Desired
 
+from . import placement
 from .identity import identity_for
 from .specs import account_for_token, write_version
 from .state import desired_previews
@@ -36,9 +38,14 @@ def _records(call: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
-@_records
-def _desired() -> Desired:
-    return desired_previews(now=timezone.now())
+def _desired(config: RuntimeConfig) -> Callable[[], Desired]:
+    @_records
+    def desired() -> Desired:
+        now = timezone.now()
+        placement.report_in(name=config.name, state_dir=config.state_dir, now=now)
+        return desired_previews(now=now, runtime=config.name)
+
+    return desired
 
 
 @_records
@@ -61,9 +68,11 @@ def _identity(account_id: str) -> Identity:
     return identity_for(account_id=account_id)
 
 
-def lookups() -> Lookups:
+def lookups(config: RuntimeConfig) -> Lookups:
+    """The lookups of the runtime ``config`` describes: it reports in and
+    reads the accounts placed on it."""
     return Lookups(
-        desired=_desired,
+        desired=_desired(config),
         write_version=_write_version,
         identity=_identity,
         account_of_token=lambda token: account_for_token(token=token),

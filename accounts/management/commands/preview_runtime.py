@@ -24,12 +24,12 @@ class Command(BaseCommand):
         sandbox = self._sandbox()
         try:
             config = runtime_settings.runtime_config(binary=binary, sandboxed=sandbox)
-        except runtime_settings.NoSuchGroup as error:
+        except (runtime_settings.NoSuchGroup, runtime_settings.BadRuntimeName) as error:
             raise CommandError(str(error)) from None
         config.state_dir.mkdir(parents=True, exist_ok=True)
         supervisor = Supervisor(
             config=config,
-            lookups=wiring.lookups(),
+            lookups=wiring.lookups(config),
             log=lambda line: self.stdout.write(line),
         )
 
