@@ -874,11 +874,12 @@ class PreviewIdentity(models.Model):
 class PreviewRuntime(models.Model):
     """One preview runtime (``manage.py preview_runtime``): its name
     (CLAIMPORTAL_PREVIEW_RUNTIME_NAME), the state folder its sockets are in,
-    and when it last read the desired state (it does every few seconds)."""
+    and when it last read the desired state (it does every few seconds; None
+    once it stopped)."""
 
     name = models.SlugField(primary_key=True, max_length=40)
     state_dir = models.CharField(max_length=500)
-    seen_at = models.DateTimeField()
+    seen_at = models.DateTimeField(null=True)
 
     def __str__(self) -> str:
         return self.name

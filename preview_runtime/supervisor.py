@@ -81,6 +81,8 @@ class Lookups:
     identity: Callable[[str], sandbox.Identity]
     # The account a binding credential names, None when it is not genuine.
     account_of_token: Callable[[str], str | None]
+    # Say this runtime stopped: it takes no new accounts meanwhile.
+    leave: Callable[[], None] = lambda: None
 
 
 @dataclass
@@ -373,6 +375,10 @@ class Supervisor:
     def stop(self) -> None:
         """Stop every process (the data on disk stays)."""
         self.stopping = True
+        try:
+            self.lookups.leave()
+        except RecordsUnavailable:
+            logger.warning("preview runtime: cannot record that it stopped")
         self.routes.update({})  # the pages backend answers for every host
         self.pages.shutdown()
         for slot in self.slots.values():

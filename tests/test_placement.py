@@ -72,3 +72,16 @@ def test_an_account_no_runtime_holds_is_asked_of_this_install_s_own(
     assert placement.state_dir_of(account_id=account.pk) == Path(
         settings.CLAIMPORTAL_PREVIEW_STATE_DIR
     )
+
+
+def test_a_runtime_that_stopped_takes_nothing_until_it_reports_in(
+    provision, now, report
+):
+    report("alpha")
+    report("beta")
+    placement.report_out(name="alpha")
+    account = provision().account
+    placement.take_accounts(runtime="alpha", account_ids=[account.pk], now=now)
+    assert holders([account]) == [None]
+    placement.take_accounts(runtime="beta", account_ids=[account.pk], now=now)
+    assert holders([account]) == ["beta"]

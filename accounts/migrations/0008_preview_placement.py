@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('name', models.SlugField(max_length=40, primary_key=True, serialize=False)),
                 ('state_dir', models.CharField(max_length=500)),
-                ('seen_at', models.DateTimeField()),
+                ('seen_at', models.DateTimeField(null=True)),
             ],
         ),
         migrations.CreateModel(

@@ -25,6 +25,12 @@ def report_in(*, name: str, state_dir: Path, now: datetime) -> None:
     )
 
 
+def report_out(*, name: str) -> None:
+    """Record that runtime ``name`` stopped: until it reports in again it
+    takes no new accounts (and counts for none); it keeps those it holds."""
+    PreviewRuntime.objects.filter(name=name).update(seen_at=None)
+
+
 def live_runtimes(*, now: datetime):
     """Runtimes that reported in recently, by name."""
     since = now - timedelta(seconds=settings.CLAIMPORTAL_PREVIEW_RUNTIME_LIVE_SECONDS)

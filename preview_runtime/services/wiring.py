@@ -68,6 +68,14 @@ def _identity(account_id: str) -> Identity:
     return identity_for(account_id=account_id)
 
 
+def _leave(config: RuntimeConfig) -> Callable[[], None]:
+    @_records
+    def leave() -> None:
+        placement.report_out(name=config.name)
+
+    return leave
+
+
 def lookups(config: RuntimeConfig) -> Lookups:
     """The lookups of the runtime ``config`` describes: it reports in and
     reads the accounts placed on it."""
@@ -76,4 +84,5 @@ def lookups(config: RuntimeConfig) -> Lookups:
         write_version=_write_version,
         identity=_identity,
         account_of_token=lambda token: account_for_token(token=token),
+        leave=_leave(config),
     )
