@@ -42,8 +42,8 @@ from django.utils.timesince import timesince, timeuntil
 from accounts import models, selectors, tokens
 from accounts.exceptions import DomainError
 from accounts.services import claims, moderation, purge, reports
-from accounts.services.previews.client import runtime_status
 from accounts.services.provisioning import EVENT_CODE
+from preview_runtime.services.client import runtime_status
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations

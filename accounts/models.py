@@ -872,3 +872,37 @@ class PreviewIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.uid}"
+
+
+class PreviewRuntime(models.Model):
+    """One preview runtime (``manage.py preview_runtime``): its name
+    (CLAIMPORTAL_PREVIEW_RUNTIME_NAME), the state folder its sockets are in,
+    and when it last read the desired state (it does every few seconds; None
+    once it stopped)."""
+
+    name = models.SlugField(primary_key=True, max_length=40)
+    state_dir = models.CharField(max_length=500)
+    seen_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PreviewPlacement(models.Model):
+    """Which runtime holds an account's Workers (and keeps their files, in
+    ``accounts/<account id>/`` of its state folder). Written by the runtime
+    when it takes the account; one runtime per account."""
+
+    account = models.OneToOneField(
+        CloudAccount,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="preview_placement",
+    )
+    runtime = models.ForeignKey(
+        PreviewRuntime, on_delete=models.PROTECT, related_name="placements"
+    )
+    placed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.account_id} on {self.runtime_id}"

@@ -8,7 +8,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from accounts.services import health, purge
-from accounts.services.previews import delivery
+from preview_runtime.services import delivery
 
 # Seconds of work one purge run takes on before leaving the rest to the next
 # run; the soft and hard limits sit above it, for a run stuck on a lock or I/O.

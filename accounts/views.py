@@ -47,8 +47,8 @@ from accounts.models import ClaimLink, CloudAccount
 from accounts.services import claims, naming
 from accounts.services import health as health_service
 from accounts.services.inventory import inventory_versions
-from accounts.services.previews.status import preview_status
 from accounts.services.provisioning import claim_url
+from preview_runtime.services.status import preview_status
 
 # The raw claim key lives in a signed, HttpOnly cookie of the browser session
 # once the link is opened, so no later URL, history entry or Referer carries it

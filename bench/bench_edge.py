@@ -37,8 +37,8 @@ setup_django()
 from bench_preview import TRIVIAL, direct_workerd, timed  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from accounts.services.previews import process  # noqa: E402
 from accounts.services.provisioning import create_temporary_account  # noqa: E402
+from preview_runtime import process  # noqa: E402
 from tests.conftest import subprocess_env  # noqa: E402
 from tests.preview_runtime import Runtime, host_of, make_worker  # noqa: E402
 

@@ -32,10 +32,11 @@ setup_django()
 
 from django.utils import timezone  # noqa: E402
 
-from accounts.services.previews import process  # noqa: E402
-from accounts.services.previews.render import WorkerPaths  # noqa: E402
-from accounts.services.previews.specs import write_version  # noqa: E402
 from accounts.services.provisioning import create_temporary_account  # noqa: E402
+from preview_runtime import process  # noqa: E402
+from preview_runtime.render import WorkerPaths  # noqa: E402
+from preview_runtime.services import runtime_settings  # noqa: E402
+from preview_runtime.services.specs import write_version  # noqa: E402
 from tests.preview_runtime import Runtime, host_of, make_worker  # noqa: E402
 
 TRIVIAL = 'export default { fetch() { return new Response("ok"); } };\n'
@@ -89,6 +90,7 @@ def direct_workerd(version, scratch: Path) -> tuple[object, int, list]:
         log=scratch / "log",
         cell=None,
         timeout=30,
+        binary=runtime_settings.workerd_binary(),
     )
     return started.process, listener.getsockname()[1], [listener, admin]
 

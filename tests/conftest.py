@@ -32,6 +32,7 @@ TIER_OF_FIXTURE = {
     "browser": "browser",  # Chromium through Playwright
     "runtime": "runtime",  # the preview runtime, workerd
     "preview_settings": "runtime",
+    "two_runtimes": "runtime",  # two preview runtimes behind one edge
     "wrangler": "e2e",  # the real wrangler on Node
     "live_server": "e2e",  # a real server in a thread
     "celery_worker": "slow",  # a Celery worker process

@@ -35,6 +35,7 @@ RESOURCE_TABLES = {
     m.Certificate: "account",
     m.AssetUploadSession: "account",
     m.AssetBlob: "account",
+    m.PreviewPlacement: "account",
 }
 
 
@@ -83,6 +84,10 @@ def stock_account(account: m.CloudAccount, *, now: datetime) -> Stocked:
     asset blobs, and a stray file a failed upload left under its prefix."""
     prefix = f"accounts/{account.pk}"
     script = m.WorkerScript.objects.create(account=account, name="hello")
+    runtime, _ = m.PreviewRuntime.objects.get_or_create(
+        name="main", defaults={"state_dir": "/srv/preview", "seen_at": now}
+    )
+    m.PreviewPlacement.objects.create(account=account, runtime=runtime, placed_at=now)
     version = m.WorkerVersion.objects.create(script=script, number=1)
     m.WorkerModule.objects.create(
         version=version,

@@ -30,7 +30,7 @@ from accounts.models import (
     WorkerScript,
     WorkerVersion,
 )
-from accounts.services.previews.client import unix_request
+from preview_runtime.unix import unix_request
 from tests.conftest import ROOT, stop_process, subprocess_env
 from tests.e2e.conftest import node_tools_dir
 

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db
 # each Worker's modules and recent events (never kept: they change all the time)
 INVENTORY_QUERIES = 2
 ACTIVITY_QUERIES = 2
-CLAIM_PAGE_QUERIES = 1 + INVENTORY_QUERIES + ACTIVITY_QUERIES
+PREVIEW_QUERIES = 1  # which runtime holds the account, to ask it
+CLAIM_PAGE_QUERIES = 1 + INVENTORY_QUERIES + ACTIVITY_QUERIES + PREVIEW_QUERIES
 
 
 def test_the_inventory_names_every_resource_and_where_bindings_point(provision):

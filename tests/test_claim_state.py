@@ -21,7 +21,7 @@ from accounts.services.claims import (
     confirm_claim,
     decline_claim,
 )
-from accounts.services.previews.state import banner_html, desired_previews
+from preview_runtime.services.state import banner_html, desired_previews
 from tests.claim_builders import full_deploy
 
 pytestmark = pytest.mark.django_db

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import accounts
+import preview_runtime
 from accounts.exceptions import (
     ERROR_CODES,
     AuthenticationRequired,
@@ -24,9 +25,11 @@ APP = Path(accounts.__file__).resolve().parent
 
 
 def every_error_class() -> list[type[DomainError]]:
-    for module in pkgutil.walk_packages(accounts.__path__, "accounts."):
-        if ".migrations" not in module.name:
-            importlib.import_module(module.name)
+    for package in (accounts, preview_runtime):
+        prefix = package.__name__ + "."
+        for module in pkgutil.walk_packages(package.__path__, prefix):
+            if ".migrations" not in module.name:
+                importlib.import_module(module.name)
     found, todo = [], [DomainError]
     while todo:
         for sub in todo.pop().__subclasses__():
@@ -53,7 +56,10 @@ def test_a_code_answers_with_one_status_whichever_class_carries_it():
 def test_every_code_given_at_a_raise_has_a_row():
     """``SomeError(..., code=N)`` in the source: N must be in the table."""
     missing = []
-    for path in APP.rglob("*.py"):
+    for path in [
+        *APP.rglob("*.py"),
+        *APP.parent.joinpath("preview_runtime").rglob("*.py"),
+    ]:
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):
                 continue

@@ -2,7 +2,7 @@
 
 import threading
 
-from accounts.previews.gateway import FairLimiter
+from preview_runtime.gateway import FairLimiter
 
 
 def test_each_key_has_its_share_and_waiting_keys_take_turns():

@@ -1,16 +1,21 @@
-"""The layering arrows, as an allow-list: each module of `accounts` belongs to
-one layer, and each layer names the layers (and the `claimportal` modules) it
-may import. models <- selectors <- services <- pages, API, edges; pages and
-the API never import each other; services never see a request.
+"""The layering arrows, as an allow-list: each module of `accounts` and of
+`preview_runtime` belongs to one layer, and each layer names the layers (and
+the `claimportal` modules) it may import. models <- selectors <- services <-
+pages, API, edges; pages and the API never import each other; services never
+see a request; the runtime's core imports neither Django nor any of ours.
 
 Every rule is also fed a module that breaks it (`BROKEN`), so each can fail."""
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-APP = Path(__file__).resolve().parent.parent / "accounts"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("accounts", "preview_runtime")
 
 # Longest prefix wins. A new module outside every prefix fails the test until
 # it is given a layer.
@@ -29,8 +34,13 @@ LAYER_OF_PREFIX = {
     "accounts.discovery": "pages",
     "accounts.templatetags": "pages",
     "accounts.api": "api",
-    "accounts.previews": "runtime",
     "accounts.edge": "runtime",
+    # The preview runtime: a core that knows no Django (processes, cells,
+    # routes, config rendering, the supervisor loop), its model-backed
+    # services, and the binding endpoints.
+    "preview_runtime": "runtime-core",
+    "preview_runtime.services": "services",
+    "preview_runtime.endpoints": "runtime",
     "accounts.context_processors": "pages",
     "accounts.tasks": "edges",
     "accounts.admin": "edges",
@@ -42,23 +52,28 @@ BELOW_EDGES = {"core", "selectors", "services"}
 MAY_IMPORT: dict[str, set[str]] = {
     "core": {"core"},
     "selectors": {"core", "selectors"},
-    "services": {"core", "selectors", "services"},
+    # Services use the runtime core's data types and pure functions.
+    "services": {"core", "selectors", "services", "runtime-core"},
+    "runtime-core": {"runtime-core"},
     # What pages and the API share about a request (its origin).
     "web": {"core", "services", "web"},
     "pages": BELOW_EDGES | {"web", "pages"},
     "api": BELOW_EDGES | {"web", "api"},
-    # The preview runtime's Django side: binding endpoints and the supervisor.
-    "runtime": BELOW_EDGES | {"runtime"},
+    # The preview runtime's Django side: binding endpoints and the edge.
+    "runtime": BELOW_EDGES | {"runtime", "runtime-core"},
     # Tasks, admin and commands call services; the commands that run the
     # preview runtime and the edge also wire them up.
-    "edges": BELOW_EDGES,
+    "edges": BELOW_EDGES | {"runtime-core"},
     # Signal wiring: connects models to the services that react.
     "apps": {"core", "services"},
 }
 EXCEPTIONS = {
-    ("accounts.management.commands.preview_runtime", "runtime"),
     ("accounts.management.commands.edge", "runtime"),
 }
+# Layers that import no framework at all (the runtime's core runs, and is
+# tested, without Django's setup).
+NO_FRAMEWORK = {"runtime-core"}
+FRAMEWORKS = ("django", "celery", "allauth", "claimportal")
 # From the project package, only what wiring needs: the cache helpers and
 # the Celery app.
 CLAIMPORTAL_ALLOWED = {
@@ -68,7 +83,7 @@ CLAIMPORTAL_ALLOWED = {
 
 
 def layer_of(module: str) -> str | None:
-    if module == "accounts" or not module.startswith("accounts."):
+    if module in PACKAGES or module.partition(".")[0] not in PACKAGES:
         return None
     best = max(
         (p for p in LAYER_OF_PREFIX if module == p or module.startswith(p + ".")),
@@ -121,6 +136,9 @@ def violations(module: str, source: str) -> list[str]:
     package = package.removesuffix(".__init__")
     found = []
     for imported in imports_of(source, package):
+        if own in NO_FRAMEWORK and imported.partition(".")[0] in FRAMEWORKS:
+            found.append(f"{module} ({own}) imports {imported}")
+            continue
         if imported.startswith("claimportal"):
             allowed = CLAIMPORTAL_ALLOWED.get(own, set())
             if not any(imported == a or imported.startswith(a + ".") for a in allowed):
@@ -137,10 +155,11 @@ def violations(module: str, source: str) -> list[str]:
 
 
 def source_files():
-    for path in sorted(APP.rglob("*.py")):
-        parts = list(path.relative_to(APP.parent).with_suffix("").parts)
-        if "migrations" not in parts:
-            yield ".".join(parts), path
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if "migrations" not in parts:
+                yield ".".join(parts), path
 
 
 @pytest.mark.parametrize(("module", "path"), list(source_files()), ids=str)
@@ -163,10 +182,31 @@ BROKEN = {
         "accounts.services.kv",
         "from accounts.api.kit import endpoint",
     ),
-    "services import the runtime": (
+    "services import the binding endpoints": (
         "accounts.services.d1",
-        "from accounts.previews import supervisor",
+        "from preview_runtime.endpoints import api",
     ),
+    "the runtime core imports Django": (
+        "preview_runtime.supervisor",
+        "from django.conf import settings",
+    ),
+    "the runtime core imports Django's database": (
+        "preview_runtime.process",
+        "from django.db import close_old_connections",
+    ),
+    "the runtime core imports models": (
+        "preview_runtime.supervisor",
+        "from accounts.models import WorkerVersion",
+    ),
+    "the runtime core imports its Django side": (
+        "preview_runtime.routes",
+        "from .services.state import desired_previews",
+    ),
+    "the runtime core imports claimportal": (
+        "preview_runtime.render",
+        "from claimportal.cache import CACHE_DOWN",
+    ),
+    "the runtime core imports Celery": ("preview_runtime.cron", "import celery"),
     "services import settings from claimportal": (
         "accounts.services.kv",
         "from claimportal.settings import base",
@@ -191,7 +231,7 @@ BROKEN = {
     "the API imports forms": ("accounts.api.kv", "from accounts import forms"),
     "the API imports the runtime": (
         "accounts.api.workers",
-        "from accounts.previews.front import serve",
+        "from preview_runtime.endpoints.api import binding",
     ),
     "tasks import pages": ("accounts.tasks", "from accounts.views import home"),
     "tasks import the API": ("accounts.tasks", "import accounts.api.kv"),
@@ -206,11 +246,15 @@ BROKEN = {
         "from accounts.api import kv",
     ),
     "the runtime imports the API": (
-        "accounts.previews.api",
+        "preview_runtime.endpoints.api",
         "from accounts.api.kit import endpoint",
     ),
+    "the API imports the runtime core": (
+        "accounts.api.workers",
+        "from preview_runtime import supervisor",
+    ),
     "the runtime imports pages": (
-        "accounts.previews.front",
+        "preview_runtime.endpoints.urls",
         "from accounts.views import home",
     ),
     "apps imports pages": ("accounts.apps", "from accounts import views"),
@@ -238,6 +282,19 @@ ALLOWED = {
         "accounts.admin",
         "from .services import moderation\nfrom . import selectors, models",
     ),
+    "services use the runtime core": (
+        "preview_runtime.services.state",
+        "from preview_runtime.targets import Desired",
+    ),
+    "the runtime core imports itself": (
+        "preview_runtime.supervisor",
+        "from . import process\nfrom .routes import Routes",
+    ),
+    "the command wires the runtime up": (
+        "accounts.management.commands.preview_runtime",
+        "from preview_runtime.supervisor import Supervisor\n"
+        "from preview_runtime.services import wiring",
+    ),
     "the API reads a request's origin": (
         "accounts.api.provisioning",
         "from accounts.http import request_origin",
@@ -248,3 +305,36 @@ ALLOWED = {
 @pytest.mark.parametrize(("module", "source"), ALLOWED.values(), ids=ALLOWED.keys())
 def test_the_allowed_arrows_pass(module, source):
     assert violations(module, source) == []
+
+
+CORE_PROBE = """
+import pkgutil, importlib, sys
+import preview_runtime
+core = [
+    m.name for m in pkgutil.walk_packages(preview_runtime.__path__, "preview_runtime.")
+    if not m.name.startswith(("preview_runtime.services", "preview_runtime.endpoints"))
+]
+for name in core:
+    importlib.import_module(name)
+print(len(core), sorted(m for m in sys.modules if m.split(".")[0] in FRAMEWORKS))
+"""
+
+
+@pytest.mark.slow
+def test_the_runtime_core_runs_without_django():
+    """Every module of the core imported in a fresh interpreter with no Django
+    settings: none of them pulls in a framework, not even indirectly."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    probe = f"FRAMEWORKS = {FRAMEWORKS!r}\n" + CORE_PROBE
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    count, loaded = done.stdout.split(" ", 1)
+    assert int(count) >= 10  # supervisor, process, sandbox, routes, render ...
+    assert loaded.strip() == "[]"

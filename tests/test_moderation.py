@@ -16,9 +16,9 @@ from accounts.exceptions import (
 from accounts.models import ApiToken, AuditEvent, BlockedOrigin, CloudAccount, Event
 from accounts.services import moderation, purge
 from accounts.services.claims import confirm_claim
-from accounts.services.previews.state import desired_previews
 from accounts.services.provisioning import OriginBlocked, admit_client, client_origin
 from accounts.services.tokens import authenticate_token
+from preview_runtime.services.state import desired_previews
 
 pytestmark = pytest.mark.django_db
 

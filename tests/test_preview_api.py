@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from accounts.models import CloudAccount, KVEntry
 from accounts.services import d1, kv, queues
-from accounts.services.previews.specs import binding_token
+from preview_runtime.services.specs import binding_token
 from tests.preview_runtime import make_worker
 
-pytestmark = pytest.mark.urls("accounts.previews.urls")
+pytestmark = pytest.mark.urls("preview_runtime.endpoints.urls")
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from accounts.models import AssetBlob, CloudAccount, DurableObjectNamespace, KVEntry
 from accounts.services import d1, kv, queues
-from accounts.services.previews import delivery
-from accounts.services.previews.status import preview_status
+from preview_runtime.services import delivery
+from preview_runtime.services.status import preview_status
 from tests import preview_runtime
 from tests.preview_runtime import host_of, make_worker
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from accounts.services.previews import cron
-from accounts.services.previews.delivery import due_crons
+from preview_runtime import cron
+from preview_runtime.services.delivery import due_crons
 
 # 2026-11-29 is a Sunday.
 SUNDAY_0930 = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)

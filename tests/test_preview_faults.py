@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from accounts.models import CloudAccount, WorkerScript
 from accounts.services import kv, queues
-from accounts.services.previews import delivery
-from accounts.services.previews.specs import WorkerStartupFailed, check_version_starts
-from accounts.services.previews.status import preview_status
 from accounts.services.purge import purge_account_now
+from preview_runtime.services import delivery
+from preview_runtime.services.specs import WorkerStartupFailed, check_version_starts
+from preview_runtime.services.status import preview_status
 from tests import preview_runtime
 from tests.cloudapi import AccountClient, error_code, ok
 from tests.preview_runtime import host_of, make_worker

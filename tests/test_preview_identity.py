@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import CloudAccount, PreviewIdentity
-from accounts.services.previews.identity import NoIdentityLeft, identity_for
+from preview_runtime.services.identity import NoIdentityLeft, identity_for
 from tests.conftest import run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)

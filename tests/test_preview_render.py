@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from accounts.services.previews import capnp
-from accounts.services.previews.render import (
+from preview_runtime import capnp
+from preview_runtime.render import (
     DurableObjectClass,
     Module,
     WorkerConfigInvalid,

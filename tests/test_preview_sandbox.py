@@ -25,7 +25,7 @@ from accounts.models import (
 )
 from accounts.services import kv
 from accounts.services.assets import asset_hash, storage_prefix
-from accounts.services.previews.specs import (
+from preview_runtime.services.specs import (
     WorkerStartupFailed,
     binding_token,
     check_version_starts,

@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import CloudAccount
-from accounts.services.previews.state import desired_previews
+from preview_runtime.services.state import desired_previews
 from tests.preview_runtime import make_worker
 
 pytestmark = pytest.mark.django_db

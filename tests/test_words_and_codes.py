@@ -17,13 +17,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.edge import pages
 from accounts.models import CloudAccount
 from accounts.services import purge
 from accounts.services.claims import decline_claim
-from accounts.services.previews.state import desired_previews
 from claimportal_client import demo
 from claimportal_client.cli import main as cli_main
+from preview_runtime import pages
+from preview_runtime.services.state import desired_previews
 from tests.conftest import ROOT
 
 REVIEW = reverse("accounts:claim_review")

@@ -1,47 +1,27 @@
 """HAProxy's configuration for the edge, rendered from settings.
 
-Routing to Workers needs no reload: each preview host is mapped (``hosts.map``,
-changed at run time over the admin socket) to one of a fixed number of slot
-backends, and slot ``n``'s server is ``slots/n.sock``, a symlink the
-supervisor points at the Worker's own socket. A host in no entry goes to our
-pages backend, which says why nothing answers there.
+Routing to Workers needs no reload: each runtime (CLAIMPORTAL_EDGE_RUNTIMES)
+maps the preview hosts it holds (its ``runtimes/<name>/hosts.map``, changed at
+run time over the admin socket) to one of its fixed number of slot backends,
+and slot ``n``'s server is its ``slots/n.sock``, a symlink that runtime points
+at the Worker's own socket. A host in no runtime's map goes to the shared
+pages backend (any runtime's pages), which says why nothing answers there.
 """
 
 import resource
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
-from .pages import error_file
+from preview_runtime.pages import error_file
+from preview_runtime.routes import EdgePaths
+from preview_runtime.services.runtime_settings import edge_slots as slot_count
 
 
-@dataclass(frozen=True)
-class EdgePaths:
-    """The edge's files, shared by HAProxy and the preview supervisor."""
-
-    root: Path
-
-    @classmethod
-    def from_settings(cls) -> "EdgePaths":
-        return cls(Path(settings.CLAIMPORTAL_EDGE_DIR))
-
-    config = property(lambda self: self.root / "haproxy.cfg")
-    hosts = property(lambda self: self.root / "hosts.map")
-    admin = property(lambda self: self.root / "admin.sock")  # the runtime API
-    master = property(lambda self: self.root / "master.sock")
-    pages = property(lambda self: self.root / "pages.sock")  # our pages backend
-    log = property(lambda self: self.root / "log.sock")  # abnormal requests only
-    errors = property(lambda self: self.root / "errors")
-
-    def slot(self, number: int) -> Path:
-        return self.root / "slots" / f"{number}.sock"
-
-
-def slot_count() -> int:
-    """The backends Workers' hosts are routed through (CLAIMPORTAL_EDGE_SLOTS)."""
-    return max(settings.CLAIMPORTAL_EDGE_SLOTS, 8)
+def edge_paths() -> EdgePaths:
+    """The edge's folder (CLAIMPORTAL_EDGE_DIR)."""
+    return EdgePaths(Path(settings.CLAIMPORTAL_EDGE_DIR))
 
 
 def haproxy_binary() -> str:
@@ -62,12 +42,18 @@ def max_connections() -> int:
     wanted = settings.CLAIMPORTAL_EDGE_MAXCONN
     if hard == resource.RLIM_INFINITY:
         return wanted
-    return max(64, min(wanted, (hard - 2 * slot_count() - 100) // 2))
+    slots = slot_count() * len(runtimes())
+    return max(64, min(wanted, (hard - 2 * slots - 100) // 2))
 
 
 def _address(upstream: str) -> str:
     """gunicorn's ``unix:/path`` or ``host:port`` as HAProxy writes it."""
     return "unix@" + upstream[5:] if upstream.startswith("unix:") else upstream
+
+
+def runtimes() -> list[str]:
+    """The names of the runtimes the edge routes to."""
+    return list(dict.fromkeys(settings.CLAIMPORTAL_EDGE_RUNTIMES))
 
 
 def render(*, paths: EdgePaths, binds: list[str]) -> str:
@@ -86,7 +72,11 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         # Short requests first when many connections are busy (bench_edge).
         "    tune.sched.low-latency on",
         "    hard-stop-after 30s",
-        f"    log unix@{paths.log} len 1024 format raw local0",
+        # Each runtime hears of its own backends' failures.
+        *(
+            f"    log unix@{paths.runtime(name).log} len 1024 format raw local0"
+            for name in runtimes()
+        ),
         "",
         "defaults",
         "    mode http",
@@ -115,7 +105,13 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         "    http-request set-header CF-Connecting-IP %[src]",
         "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
         "    http-request set-header X-Forwarded-Proto http unless { ssl_fc }",
-        f"    use_backend %[var(txn.host),map({paths.hosts},pages)] if preview",
+        # The runtime whose map has the host, else the shared pages.
+        *(
+            f"    use_backend %[var(txn.host),map({hosts})] if preview "
+            f"{{ var(txn.host),map({hosts}) -m found }}"
+            for hosts in (paths.runtime(name).hosts for name in runtimes())
+        ),
+        "    use_backend pages if preview",
         "    use_backend api if { path /client/v4 } || { path_beg /client/v4/ }",
         "    use_backend tail if { path_beg /tail/ }",  # wrangler tail's WebSockets
         "    default_backend portal",
@@ -140,7 +136,21 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         "",
         "backend pages",
         "    http-request set-header X-Forwarded-Host %[req.hdr(host)]",
-        f"    server pages unix@{paths.pages}",
+        # Any runtime's pages say why nothing answers on a host no one holds.
+        "    retries 3",
+        "    option redispatch 1",
+        "    retry-on conn-failure",
+        *(f"    server {name} unix@{paths.runtime(name).pages}" for name in runtimes()),
+        *(
+            line
+            for name in runtimes()
+            for line in (
+                "",
+                f"backend {paths.runtime(name).pages_backend}",
+                "    http-request set-header X-Forwarded-Host %[req.hdr(host)]",
+                f"    server pages unix@{paths.runtime(name).pages}",
+            )
+        ),
         "",
         "defaults workers",
         "    mode http",
@@ -167,18 +177,25 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         f"    errorfile 503 {errors}/unavailable.http",
         f"    errorfile 504 {errors}/stuck.http",
     ]
-    for number in range(slot_count()):
-        lines += ["", f"backend s{number}", f"    server w unix@{paths.slot(number)}"]
+    for name in runtimes():
+        at = paths.runtime(name)
+        for number in range(slot_count()):
+            lines += [
+                "",
+                f"backend {at.backend(number)}",
+                f"    server w unix@{at.slot(number)}",
+            ]
     return "\n".join(lines) + "\n"
 
 
 def write(*, paths: EdgePaths, binds: list[str]) -> None:
     """The configuration and what it names, ready for HAProxy to start."""
     paths.root.mkdir(parents=True, exist_ok=True)
-    (paths.root / "slots").mkdir(exist_ok=True)
+    for name in runtimes():
+        (paths.runtime(name).root / "slots").mkdir(parents=True, exist_ok=True)
+        if not paths.runtime(name).hosts.exists():
+            paths.runtime(name).hosts.write_text("")
     paths.errors.mkdir(exist_ok=True)
     for kind in ("bad", "slow", "unavailable", "crashed", "stuck", "portal"):
         (paths.errors / f"{kind}.http").write_bytes(error_file(kind))
-    if not paths.hosts.exists():
-        paths.hosts.write_text("")
     paths.config.write_text(render(paths=paths, binds=binds))

@@ -28,8 +28,8 @@ from accounts.models import (
 )
 from accounts.services import purge
 from accounts.services.audit import record_event
-from accounts.services.previews.client import reconcile_now
 from accounts.services.tokens import revoke_tokens
+from preview_runtime.services.client import reconcile_now
 
 State = CloudAccount.State
 

@@ -44,9 +44,9 @@ from accounts.services.audit import record_event
 from accounts.services.inventory import changes_inventory
 from accounts.services.locking import lock_live_account
 from accounts.services.multipart import Part
-from accounts.services.previews import lifecycle
-from accounts.services.previews.render import DurableObjectClass, Module, WorkerSpec
 from accounts.services.validation import clean_json
+from preview_runtime.render import DurableObjectClass, Module, WorkerSpec
+from preview_runtime.services import lifecycle
 
 SCRIPT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
 SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")

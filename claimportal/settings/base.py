@@ -328,7 +328,7 @@ CLAIMPORTAL_TOMBSTONE_RETENTION = env.minutes(
 # Dotted paths of callables(account_ids=[...]) run after each purge batch, for
 # data kept outside default storage.
 CLAIMPORTAL_PURGE_CLEANERS: list[str] = [
-    "accounts.services.previews.lifecycle.remove_preview_data",
+    "preview_runtime.services.lifecycle.remove_preview_data",
 ]
 # Abuse reports one client may file per hour through the public form.
 CLAIMPORTAL_REPORTS_PER_HOUR = env.integer("CLAIMPORTAL_REPORTS_PER_HOUR", 5)
@@ -339,6 +339,14 @@ CLAIMPORTAL_PREVIEW_BASE_URL = env.text(
 # The preview runtime (manage.py preview_runtime): one workerd per live Worker.
 CLAIMPORTAL_PREVIEW_STATE_DIR = Path(
     env.text("CLAIMPORTAL_PREVIEW_STATE_DIR", str(VAR_DIR / "preview"))
+)
+# Each runtime has a name of its own (and a state folder of its own): a row
+# records which runtime holds each account's Workers.
+CLAIMPORTAL_PREVIEW_RUNTIME_NAME = env.text("CLAIMPORTAL_PREVIEW_RUNTIME_NAME", "main")
+# A runtime that has not read the desired state for this long takes no new
+# accounts (its own stay placed on it).
+CLAIMPORTAL_PREVIEW_RUNTIME_LIVE_SECONDS = env.integer(
+    "CLAIMPORTAL_PREVIEW_RUNTIME_LIVE_SECONDS", 30
 )
 # The edge (manage.py edge): HAProxy in front of the portal and the previews.
 # Binds are HAProxy's, separated by ";" (":443 ssl crt /etc/claimportal/tls/
@@ -362,6 +370,11 @@ CLAIMPORTAL_EDGE_THREADS = env.integer("CLAIMPORTAL_EDGE_THREADS", 1)
 # pool by default so a freed one rests before another Worker takes it, plus
 # room for claimed accounts' Workers.
 CLAIMPORTAL_EDGE_SLOTS = env.integer("CLAIMPORTAL_EDGE_SLOTS", 600)
+# The runtimes the edge routes to (their names), each through its own host
+# map and slots in CLAIMPORTAL_EDGE_DIR.
+CLAIMPORTAL_EDGE_RUNTIMES = env.strings(
+    "CLAIMPORTAL_EDGE_RUNTIMES", [CLAIMPORTAL_PREVIEW_RUNTIME_NAME]
+)
 CLAIMPORTAL_HAPROXY_BIN = env.text("CLAIMPORTAL_HAPROXY_BIN", "haproxy")
 CLAIMPORTAL_WORKERD_BIN = env.text("CLAIMPORTAL_WORKERD_BIN", "")
 CLAIMPORTAL_PREVIEW_SANDBOX = env.text("CLAIMPORTAL_PREVIEW_SANDBOX", "auto")

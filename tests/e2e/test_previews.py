@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import CloudAccount, KVEntry, WorkerScript
-from accounts.services.previews import delivery
+from preview_runtime.services import delivery
 from tests import preview_runtime
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("previews-e2e")]

@@ -20,7 +20,7 @@ from accounts.models import (
     WorkerScript,
     WorkerTail,
 )
-from accounts.services.previews import delivery
+from preview_runtime.services import delivery
 from tests import preview_runtime
 from tests.tail_server import JsonStream, tail_server, tail_settings
 

@@ -28,7 +28,7 @@ class Command(BaseCommand):
         except FileNotFoundError as missing:
             raise CommandError(str(missing)) from missing
         binds = [f"127.0.0.1:{port}"] if port else settings.CLAIMPORTAL_EDGE_BINDS
-        paths = config.EdgePaths.from_settings()
+        paths = config.edge_paths()
         config.write(paths=paths, binds=binds)
         checked = subprocess.run(
             [binary, "-q", "-c", "-f", str(paths.config)], check=False

@@ -1,29 +1,12 @@
 """``manage.py preview_runtime``: serve every live Worker on its preview host."""
 
-import grp
 import signal
-from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.previews.supervisor import Supervisor
-from accounts.services.previews import process
-
-
-def _edge_gid() -> int | None:
-    """The group of the edge (CLAIMPORTAL_PREVIEW_EDGE_GROUP: a name or gid)."""
-    wanted = settings.CLAIMPORTAL_PREVIEW_EDGE_GROUP
-    if not wanted:
-        return None
-    if wanted.isdigit():
-        return int(wanted)
-    try:
-        return grp.getgrnam(wanted).gr_gid
-    except KeyError:
-        raise CommandError(
-            f"CLAIMPORTAL_PREVIEW_EDGE_GROUP names {wanted!r}, no such group."
-        ) from None
+from preview_runtime import process
+from preview_runtime.services import runtime_settings, wiring
+from preview_runtime.supervisor import Supervisor
 
 
 class Command(BaseCommand):
@@ -34,18 +17,19 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            binary = process.workerd_binary()
-            version = process.check_workerd_version(binary)
+            binary = runtime_settings.workerd_binary()
+            version = runtime_settings.check_workerd_version(binary)
         except process.RuntimeUnavailable as error:
             raise CommandError(error.message) from error
-        state_dir = Path(settings.CLAIMPORTAL_PREVIEW_STATE_DIR)
-        state_dir.mkdir(parents=True, exist_ok=True)
         sandbox = self._sandbox()
+        try:
+            config = runtime_settings.runtime_config(binary=binary, sandboxed=sandbox)
+        except (runtime_settings.NoSuchGroup, runtime_settings.BadRuntimeName) as error:
+            raise CommandError(str(error)) from None
+        config.state_dir.mkdir(parents=True, exist_ok=True)
         supervisor = Supervisor(
-            edge_gid=_edge_gid(),
-            state_dir=state_dir,
-            sandbox=sandbox,
-            binary=binary,
+            config=config,
+            lookups=wiring.lookups(config),
             log=lambda line: self.stdout.write(line),
         )
 
@@ -72,7 +56,7 @@ class Command(BaseCommand):
 
     def _sandbox(self) -> bool:
         try:
-            sandboxed = process.wanted_sandbox()
+            sandboxed = runtime_settings.wanted_sandbox()
         except process.RuntimeUnavailable as error:  # =on, and it cannot
             raise CommandError(error.message) from error
         if not sandboxed:

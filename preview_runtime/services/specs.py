@@ -12,11 +12,10 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from accounts.exceptions import DomainError
 from accounts.models import AssetBlob, WorkerVersion
-
-from . import process, sandbox
-from .identity import identity_for
-from .render import (
+from preview_runtime import process, sandbox
+from preview_runtime.render import (
     DurableObjectClass,
     Module,
     WorkerConfigInvalid,
@@ -24,6 +23,9 @@ from .render import (
     WorkerSpec,
     render_worker,
 )
+
+from . import runtime_settings
+from .identity import identity_for
 
 _TOKEN_SALT = "claimportal.previews.binding"  # noqa: S105 - a salt, not a secret
 
@@ -162,23 +164,6 @@ def write_assets(*, version: WorkerVersion, directory: Path) -> int:
     return len(manifest)
 
 
-def worker_paths(*, directory: Path, control_socket: Path, objects: Path, cell: bool):
-    """Where workerd finds a version's things: the host's paths, or the ones
-    its cell shows (the version folder, its Durable Object folder and the
-    binding endpoints' socket, bound in by the sandbox)."""
-    if cell:
-        return WorkerPaths(
-            control_socket=sandbox.INSIDE_CONTROL,
-            durable_objects=sandbox.INSIDE_OBJECTS,
-            assets=f"{sandbox.INSIDE_VERSION}/assets",
-        )
-    return WorkerPaths(
-        control_socket=str(control_socket),
-        durable_objects=str(objects),
-        assets=str(directory / "assets"),
-    )
-
-
 def write_version(
     *,
     version: WorkerVersion | None,
@@ -211,7 +196,15 @@ def write_version(
     return config
 
 
-class WorkerStartupFailed(WorkerConfigInvalid):
+class UploadRefused(DomainError):
+    """What wrangler shows for an upload that cannot run (Cloudflare's 10021):
+    the API's form of the runtime's WorkerConfigInvalid."""
+
+    code = 10021
+    message = "The uploaded script is not valid."
+
+
+class WorkerStartupFailed(UploadRefused):
     """The upload was rendered but workerd refused it (syntax error, missing
     export, a top-level infinite loop ...): Cloudflare's 10021."""
 
@@ -226,12 +219,12 @@ def check_version_starts(
     in a scratch workerd, as Cloudflare validates an upload, and return its
     startup time in ms: in the same cell as the runtime would run it (the
     account's UID, no network, the same cgroup limits). Raises
-    WorkerStartupFailed with workerd's message. Returns None when workerd is
-    not installed here (the runtime then reports the failure on the claim page
-    instead)."""
+    WorkerStartupFailed with workerd's message, UploadRefused for one that
+    cannot even be rendered. Returns None when workerd is not installed here
+    (the runtime then reports the failure on the claim page instead)."""
     try:
-        binary = process.workerd_binary()
-        jailed = process.wanted_sandbox()
+        binary = runtime_settings.workerd_binary()
+        jailed = runtime_settings.wanted_sandbox()
     except process.RuntimeUnavailable:
         return None
     identity = None
@@ -244,25 +237,33 @@ def check_version_starts(
         files = root / "version"
         objects = root / "do"
         objects.mkdir()
-        config = write_version(
-            version=version,
-            spec=spec,
-            directory=files,
-            paths=worker_paths(
+        try:
+            config = write_version(
+                version=version,
+                spec=spec,
                 directory=files,
-                control_socket=root / "control.sock",
-                objects=objects,
-                cell=jailed,
-            ),
-            heap_mb=settings.CLAIMPORTAL_PREVIEW_HEAP_MB,
-            assets=False,  # starting needs the folder, not the files
-        )
+                paths=process.worker_paths(
+                    directory=files,
+                    control_socket=root / "control.sock",
+                    objects=objects,
+                    cell=jailed,
+                ),
+                heap_mb=settings.CLAIMPORTAL_PREVIEW_HEAP_MB,
+                assets=False,  # starting needs the folder, not the files
+            )
+        except WorkerConfigInvalid as invalid:
+            raise UploadRefused(invalid.message) from None
         cell = None
         if identity is not None:
             sandbox.own(files, identity)
             sandbox.own(objects, identity)
             group = f"{sandbox.group_prefix(root)}-check"
-            cell = process.make_cell(identity=identity, cgroup=group, objects=objects)
+            cell = process.make_cell(
+                identity=identity,
+                cgroup=group,
+                limits=runtime_settings.limits(),
+                objects=objects,
+            )
         sockets = {
             name: process.unix_listener(root / f"{name}.sock")
             for name in ("http", "admin")

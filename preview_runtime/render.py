@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from accounts.exceptions import DomainError
-
 from . import capnp
 
 # Our own Workers (bridge, trigger, banner ...) are embedded from the import path
@@ -37,11 +35,16 @@ IGNORED_CONTENT_TYPES = {"application/source-map"}
 VALUE_BINDINGS = {"plain_text": "text", "secret_text": "text", "json": "json"}
 
 
-class WorkerConfigInvalid(DomainError):
-    """What wrangler shows for an upload that cannot run (Cloudflare's 10021)."""
+class WorkerConfigInvalid(Exception):
+    """An upload that cannot run. The API answers it as Cloudflare's 10021
+    (``preview_runtime.services.specs.UploadRefused``); the runtime as that
+    Worker's own 502."""
 
     code = 10021
-    message = "The uploaded script is not valid."
+
+    def __init__(self, message: str = "The uploaded script is not valid.") -> None:
+        self.message = message
+        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from accounts.models import WorkerVersion
+from preview_runtime.render import WorkerSpec
 
-from .client import apply_script, reconcile_now, state_dir
-from .render import WorkerSpec
+from . import placement
+from .client import apply_script, reconcile_now
 from .specs import (
     WorkerStartupFailed,
     check_version_starts,
@@ -69,7 +70,9 @@ def remove_preview_data(*, account_ids: list[str]) -> None:
     and delete every file the runtime kept for them, Durable Object data
     included. The runtime does both when asked; if it is down, the files go
     now and no process is left to stop."""
-    reconcile_now()
+    state_dirs = placement.state_dirs()  # every runtime's: wherever it was held
+    reconcile_now(state_dirs=state_dirs)
     for account_id in account_ids:
         if re.fullmatch(r"[0-9a-f]{32}", account_id):
-            shutil.rmtree(state_dir() / "accounts" / account_id, ignore_errors=True)
+            for state_dir in state_dirs:
+                shutil.rmtree(state_dir / "accounts" / account_id, ignore_errors=True)

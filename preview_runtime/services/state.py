@@ -3,7 +3,6 @@ Worker versions run, under which host, with which banner, and which
 subdomains answer "suspended", "expired" or "deleted". The runtime's reconcile loop
 applies it, so any crash or restart converges on the database."""
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,34 +13,12 @@ from django.utils.html import format_html
 
 from accounts.models import CloudAccount, WorkerScript, ended_condition
 from accounts.services.claims import account_claim_status, claim_page
+from preview_runtime.targets import Desired, Target
+
+from . import placement
 
 # How long the edge keeps saying "expired" for a deleted account's subdomain.
 GONE_RETENTION = timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class Target:
-    """One Worker the runtime should serve."""
-
-    key: str  # the runtime's name for the script: its primary key
-    account_id: str
-    script_name: str
-    host: str  # "<script>.<subdomain>"
-    version_id: str
-    banner: str  # HTML injected into pages of unclaimed Workers
-    has_durable_objects: bool
-    cron: tuple[str, ...]
-    limited: str = ""  # why it may not run now (a limit was reached)
-
-
-@dataclass(frozen=True)
-class Desired:
-    targets: dict[str, Target]
-    gone: dict[str, tuple[str, str]]  # subdomain -> (state, detail)
-    # What may keep files on the runtime's disk: accounts not purged, and
-    # (account id, script key) of every script they have.
-    accounts: frozenset[str] = field(default_factory=frozenset)
-    scripts: frozenset[tuple[str, str]] = field(default_factory=frozenset)
 
 
 def _when(moment: datetime) -> str:
@@ -139,11 +116,14 @@ class _Slots:
         return ""
 
 
-def desired_previews(*, now: datetime) -> Desired:
-    """The runtime's whole desired state, in a fixed number of queries.
+def desired_previews(*, now: datetime, runtime: str | None = None) -> Desired:
+    """The runtime's whole desired state, in a fixed number of queries (and
+    one insert per account a runtime takes).
 
     Workers of claimed and unexpired pending accounts run, oldest first, as
-    far as their slots go (``_Slots``); the rest are marked ``limited``."""
+    far as their slots go (``_Slots``, counted over every runtime); the rest
+    are marked ``limited``. For a ``runtime``, only the accounts placed on it,
+    after it took those it should (``placement.take_accounts``)."""
     scripts = (
         WorkerScript.objects.filter(current_version__isnull=False)
         .select_related("account")
@@ -195,6 +175,16 @@ def desired_previews(*, now: datetime) -> Desired:
         )
     alive = CloudAccount.objects.filter(purged_at__isnull=True)
     scripts = WorkerScript.objects.filter(account__purged_at__isnull=True)
+    if runtime is not None:
+        placement.take_accounts(
+            runtime=runtime,
+            account_ids=[t.account_id for t in targets.values()],
+            now=now,
+        )
+        mine = placement.held_by(runtime=runtime)
+        targets = {k: t for k, t in targets.items() if t.account_id in mine}
+        alive = alive.filter(pk__in=mine)
+        scripts = scripts.filter(account_id__in=mine)
     return Desired(
         targets=targets,
         gone=_gone(now),

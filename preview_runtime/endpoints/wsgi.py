@@ -41,7 +41,7 @@ class InternalHandler(WSGIHandler):
         self._middleware_chain = convert_exception_to_response(self._get_response)
 
     def get_response(self, request: HttpRequest) -> HttpResponseBase:
-        request.urlconf = "accounts.previews.urls"
+        request.urlconf = "preview_runtime.endpoints.urls"
         return super().get_response(request)
 
 

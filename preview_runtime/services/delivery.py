@@ -23,8 +23,8 @@ from django.db.models import Count, Min, QuerySet
 from accounts.models import CloudAccount, QueueConsumer, QueueMessage, WorkerScript
 from accounts.services import queues
 from accounts.services.concurrency import account_slot
+from preview_runtime import cron
 
-from . import cron
 from .client import invoke_worker, runtime_status
 
 logger = logging.getLogger("claimportal.previews")

@@ -22,13 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
-from accounts.exceptions import DomainError
-
 from . import sandbox
+from .render import WorkerPaths
 
-JS_ROOT = Path(__file__).resolve().parents[2] / "previews" / "js"  # copied, never read
+JS_ROOT = Path(__file__).resolve().parent / "js"  # copied, never read
 STARTUP_CPU_SECONDS = 2.0
 # What workerd prints that says nothing about the Worker (and names our paths):
 # its own source locations, stack addresses and error ids.
@@ -39,10 +36,13 @@ _NOISE = re.compile(
 )
 
 
-class RuntimeUnavailable(DomainError):
-    code = 10503
-    status = 503
-    message = "The preview runtime is not available."
+class RuntimeUnavailable(Exception):
+    """workerd cannot run here (not installed, the wrong version, no sandbox
+    where one is required)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
 
 
 class StartupFailed(Exception):
@@ -53,23 +53,22 @@ class StartupFailed(Exception):
         super().__init__(message)
 
 
-def node_tools_version() -> str:
+def node_tools_version(project_dir: Path) -> str:
     """The pinned workerd version (``bin/node-tools.env``), e.g. 1.20261117.1."""
-    env = Path(settings.BASE_DIR) / "bin" / "node-tools.env"
+    env = project_dir / "bin" / "node-tools.env"
     found = re.search(r"^WORKERD_VERSION=(\S+)$", env.read_text(), re.M)
     if found is None:
         raise RuntimeUnavailable("bin/node-tools.env does not pin WORKERD_VERSION.")
     return found.group(1)
 
 
-def workerd_binary() -> Path:
-    """Where the pinned workerd is; RuntimeUnavailable when it is not installed."""
-    configured = settings.CLAIMPORTAL_WORKERD_BIN
+def workerd_binary(*, configured: str, node_tools: str) -> Path:
+    """Where the pinned workerd is (``configured``, else inside the
+    ``node_tools`` folder); RuntimeUnavailable when it is not installed."""
     if configured:
         path = Path(configured)
     else:
-        tools = os.environ.get("CLAIMPORTAL_NODE_TOOLS", "")
-        path = Path(tools) / "node_modules" / "workerd" / "bin" / "workerd"
+        path = Path(node_tools) / "node_modules" / "workerd" / "bin" / "workerd"
     if not tools_ok(path):
         raise RuntimeUnavailable(
             "workerd is not installed: run bin/install-node-tools and set "
@@ -82,13 +81,13 @@ def tools_ok(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def check_workerd_version(binary: Path) -> str:
+def check_workerd_version(binary: Path, *, project_dir: Path) -> str:
     """Refuse a workerd other than the pinned one: the experimental features we
     rely on (assets service, extra handlers) may change between releases."""
     printed = subprocess.run(
         [str(binary), "--version"], capture_output=True, text=True, timeout=30
     ).stdout.strip()
-    date = node_tools_version().split(".")[1]
+    date = node_tools_version(project_dir).split(".")[1]
     expected = f"workerd {date[:4]}-{date[4:6]}-{date[6:]}"
     if printed != expected:
         raise RuntimeUnavailable(
@@ -103,11 +102,11 @@ def sandbox_problem() -> str:
     return sandbox.host_problem()
 
 
-def wanted_sandbox() -> bool:
-    """Whether Workers (and deploy checks) run in cells, from
-    CLAIMPORTAL_PREVIEW_SANDBOX: ``on`` refuses to run without, ``auto`` uses
-    them where the host can, ``off`` never (development only)."""
-    wanted = (settings.CLAIMPORTAL_PREVIEW_SANDBOX or "auto").lower()
+def wanted_sandbox(wanted: str) -> bool:
+    """Whether Workers (and deploy checks) run in cells: ``on`` refuses to
+    run without, ``auto`` uses them where the host can, ``off`` never
+    (development only)."""
+    wanted = (wanted or "auto").lower()
     if wanted == "off":
         return False
     problem = sandbox_problem()
@@ -117,14 +116,6 @@ def wanted_sandbox() -> bool:
             f"{problem}."
         )
     return not problem
-
-
-def limits() -> sandbox.Limits:
-    return sandbox.Limits(
-        memory_mb=settings.CLAIMPORTAL_PREVIEW_MEMORY_MB,
-        cpu_percent=settings.CLAIMPORTAL_PREVIEW_CPU_PERCENT,
-        pids=settings.CLAIMPORTAL_PREVIEW_PIDS,
-    )
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -155,6 +146,25 @@ def install_helpers(directory: Path) -> None:
         shutil.copyfile(source, target / source.name)
 
 
+def worker_paths(
+    *, directory: Path, control_socket: Path, objects: Path, cell: bool
+) -> WorkerPaths:
+    """Where workerd finds a version's things: the host's paths, or the ones
+    its cell shows (the version folder, its Durable Object folder and the
+    binding endpoints' socket, bound in by the sandbox)."""
+    if cell:
+        return WorkerPaths(
+            control_socket=sandbox.INSIDE_CONTROL,
+            durable_objects=sandbox.INSIDE_OBJECTS,
+            assets=f"{sandbox.INSIDE_VERSION}/assets",
+        )
+    return WorkerPaths(
+        control_socket=str(control_socket),
+        durable_objects=str(objects),
+        assets=str(directory / "assets"),
+    )
+
+
 @dataclass(frozen=True)
 class Cell:
     """Where a sandboxed workerd runs: as whom, in which cgroup, with which
@@ -162,23 +172,24 @@ class Cell:
 
     identity: sandbox.Identity
     cgroup: sandbox.Cgroup
+    limits: sandbox.Limits  # its CPU quota applies once it listens
     objects: Path | None = None  # its Durable Object folder, writable
     control: Path | None = None  # the binding endpoints' socket
-    cpu_percent: int = 100  # its quota once it listens (a whole core till then)
 
 
 def make_cell(
     *,
     identity: sandbox.Identity,
     cgroup: str,
+    limits: sandbox.Limits,
     objects: Path | None = None,
     control: Path | None = None,
 ) -> Cell:
-    """A cell with the configured limits, its cgroup made and empty."""
-    limit = limits()
+    """A cell with ``limits``, its cgroup made and empty (a whole core till
+    the Worker listens)."""
     group = sandbox.Cgroup(cgroup)
-    group.create(limit)
-    return Cell(identity, group, objects, control, limit.cpu_percent)
+    group.create(limits)
+    return Cell(identity, group, limits, objects, control)
 
 
 @dataclass
@@ -194,7 +205,7 @@ def spawn(
     log: Path,
     cell: Cell | None,
     timeout: float,
-    binary: Path | None = None,
+    binary: Path,
 ) -> Started:
     """Start ``workerd serve config`` on the given listening sockets (in
     ``cell`` when given) and wait until it accepts on all of them. Raises
@@ -202,7 +213,6 @@ def spawn(
 
     Everything workerd reads is in the config's folder (modules, assets, our
     helpers under ``js/``): inside a cell that folder is all it sees."""
-    binary = binary or workerd_binary()
     read_end, write_end = os.pipe()
     fds = [write_end, *(s.fileno() for s in sockets.values())]
     folder = sandbox.INSIDE_VERSION if cell else str(config.parent)
@@ -248,14 +258,13 @@ def spawn(
     try:
         _await_listening(read_end, set(sockets), process, began + timeout)
         if cell is not None:
-            cell.cgroup.throttle(cell.cpu_percent)
+            cell.cgroup.throttle(cell.limits.cpu_percent)
     except StartupFailed as failure:
         stop(process, grace=0)
         if cell is not None and cell.cgroup.out_of_memory():
             raise StartupFailed(
-                "The Worker used more than its "
-                f"{settings.CLAIMPORTAL_PREVIEW_MEMORY_MB} MiB of memory while "
-                "starting."
+                f"The Worker used more than its {cell.limits.memory_mb} MiB of "
+                "memory while starting."
             ) from None
         said = _NOISE.sub("", log.read_text(errors="replace")[-4000:])
         tail = re.sub(r"\n\s*\n", "\n", said).strip()

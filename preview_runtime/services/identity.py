@@ -9,8 +9,7 @@ from django.db.models import Max, Q
 
 from accounts.exceptions import DomainError
 from accounts.models import CloudAccount, PreviewIdentity
-
-from .sandbox import Identity
+from preview_runtime.sandbox import Identity
 
 
 class NoIdentityLeft(DomainError):

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from accounts.services.previews.client import UnixHTTPConnection
+from .unix import UnixHTTPConnection
 
 logger = logging.getLogger("claimportal.previews")
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from accounts.models import CloudAccount
 
-from .client import runtime_status, state_dir
+from . import placement
+from .client import ask_runtime
 
 LABELS = {
     "running": "Running",
@@ -62,9 +63,11 @@ def _object_storage(account_dir: Path) -> dict[str, ObjectStorage]:
 
 def preview_status(*, account: CloudAccount) -> PreviewStatus:
     """Each of the account's live Workers' state in the runtime, and the
-    account's Durable Object storage on the runtime's disk. Makes no query:
-    the runtime answers from memory, the disk from the file system."""
-    answer = runtime_status()
+    account's Durable Object storage on the disk of the runtime holding it.
+    Makes one query (which runtime holds it): the runtime answers from
+    memory, the disk from the file system."""
+    state_dir = placement.state_dir_of(account_id=account.pk)
+    answer = ask_runtime("GET", "/status", timeout=1.0, state_dir=state_dir)
     workers = {
         worker["script"]: (
             worker["state"],
@@ -76,6 +79,6 @@ def preview_status(*, account: CloudAccount) -> PreviewStatus:
     }
     return PreviewStatus(
         workers=workers,
-        durable_objects=_object_storage(state_dir() / "accounts" / account.pk),
+        durable_objects=_object_storage(state_dir / "accounts" / account.pk),
         runtime_off=answer is None,
     )

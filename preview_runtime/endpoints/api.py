@@ -2,7 +2,7 @@
 own KV, D1 and queue bindings speak (the runtime's bridge Worker forwards them
 with the version's credential and the binding's raw path).
 
-Served only on the runtime's unix socket (``accounts.previews.wsgi``). The data
+Served only on the runtime's unix socket (``preview_runtime.endpoints.wsgi``). The data
 is the same as the client/v4 API's: these views call the same services.
 """
 
@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.exceptions import DomainError
 from accounts.models import D1Database, KVNamespace, Queue
 from accounts.services import d1, kv, queues, tails
-from accounts.services.previews.bindings import (
+from preview_runtime.services.bindings import (
     BindingCall,
     authorize_binding,
     authorize_tracer,

@@ -1,6 +1,11 @@
 """The preview runtime's supervisor: one workerd per live Worker, the routes
-the edge (HAProxy, ``accounts.edge``) sends visitors by, and a reconcile loop
-that makes the processes match the database.
+the edge (HAProxy, ``manage.py edge``) sends visitors by, and a reconcile loop
+that makes the processes match the records (the desired state).
+
+It does not import Django: its knobs come as a ``RuntimeConfig`` and what it
+needs from the database (the desired state, a version's files, an account's
+identity, a binding credential's account) as ``Lookups``, small callables
+the Django side (``preview_runtime.services.wiring``) passes in.
 
 One thread owns all the state below (``run``); the control socket, the edge's
 pages backend and Django reach it through commands (``control``) or read what
@@ -39,26 +44,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
-from django.db import DatabaseError, close_old_connections
-from django.utils import timezone
-
-from accounts.edge import pages
-from accounts.edge.config import EdgePaths
-from accounts.edge.routes import Routes
-from accounts.models import WorkerVersion
-from accounts.services.previews import process, sandbox
-from accounts.services.previews.client import unix_request
-from accounts.services.previews.identity import identity_for
-from accounts.services.previews.render import WorkerConfigInvalid
-from accounts.services.previews.specs import (
-    account_for_token,
-    worker_paths,
-    write_version,
-)
-from accounts.services.previews.state import Desired, Target, desired_previews
-
-from . import control, gateway
+from . import control, gateway, pages, process, sandbox
+from .config import RuntimeConfig
+from .render import WorkerConfigInvalid, WorkerPaths
+from .routes import EdgePaths, Routes
+from .targets import Desired, Target
+from .unix import unix_request
 
 logger = logging.getLogger("claimportal.previews")
 
@@ -69,6 +60,29 @@ DRAIN_SECONDS = 5.0  # an old process finishes its requests for at most this lon
 RETIRE_WAIT = 1.0  # how long a swap waits for the old process to let go
 TICK = 0.2
 ASK_WAIT = 3.0  # how long a trigger waits for the main thread (then: again)
+
+
+class RecordsUnavailable(Exception):
+    """The records cannot be read right now (the database is down): the loop
+    keeps what it has and tries again at its next tick."""
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """What the runtime reads from the records, as plain calls."""
+
+    # The whole desired state; raises RecordsUnavailable.
+    desired: Callable[[], Desired]
+    # Render a version into a folder, return its config file: (version id,
+    # folder, paths, banner, with its assets). Raises WorkerConfigInvalid
+    # for an upload that cannot run, RecordsUnavailable.
+    write_version: Callable[[str, Path, WorkerPaths, str, bool], Path]
+    # The account's UID and GID (allocated on first use).
+    identity: Callable[[str], sandbox.Identity]
+    # The account a binding credential names, None when it is not genuine.
+    account_of_token: Callable[[str], str | None]
+    # Say this runtime stopped: it takes no new accounts meanwhile.
+    leave: Callable[[], None] = lambda: None
 
 
 @dataclass
@@ -123,18 +137,20 @@ class Supervisor:
     def __init__(
         self,
         *,
-        state_dir: Path,
-        sandbox: bool,
-        binary: Path,
+        config: RuntimeConfig,
+        lookups: Lookups,
         log: Callable[[str], None] = logger.info,
-        edge_gid: int | None = None,
     ) -> None:
-        self.root = state_dir
-        self.edge = EdgePaths.from_settings()
-        self.sandbox = sandbox
-        self.binary = binary
+        self.config = config
+        self.lookups = lookups
+        self.root = config.state_dir
+        self.name = config.name
+        self.edge = EdgePaths(config.edge_dir)
+        self.at_edge = self.edge.runtime(config.name)
+        self.sandbox = config.sandbox
+        self.binary = config.binary
         self.say = log
-        self.edge_gid = edge_gid if edge_gid is not None else os.getgid()
+        self.edge_gid = config.edge_gid
         self.commands: queue.Queue[control.Command] = queue.Queue()
         self.slots: dict[str, Slot] = {}
         self.desired = Desired(targets={}, gone={})
@@ -144,7 +160,7 @@ class Supervisor:
         # of accounts that are gone (replaced whole, read by the pages threads).
         self.hosts: dict[str, str] = {}
         self.gone: dict[str, tuple[str, str]] = {}
-        self.routes = Routes(self.edge)
+        self.routes = Routes(self.edge, self.at_edge, slots=config.edge_slots)
         # What "invoke" may use: key -> (target, admin socket path).
         self.running: dict[str, tuple[Target, Path]] = {}
         self.published: dict[str, Any] = {}
@@ -167,7 +183,7 @@ class Supervisor:
         (self.root / "accounts").mkdir(exist_ok=True)
         (self.root / "accounts").chmod(0o711)
         self.cgroups = sandbox.group_prefix(self.root)
-        (self.edge.root / "slots").mkdir(parents=True, exist_ok=True)
+        (self.at_edge.root / "slots").mkdir(parents=True, exist_ok=True)
         self.control_server = control.serve(
             self.root / "supervisor.sock",
             self.commands,
@@ -176,13 +192,13 @@ class Supervisor:
                 # Pages ask this: answered at once, even while a Worker starts.
                 "status": lambda _command: self.published,
             },
-            timeout=settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS + 25,
+            timeout=self.config.startup_timeout + 25,
         )
         self._start_internal_endpoints()
         self.reconcile()
         self._wait_for_internal_endpoints()
         self._publish_running()
-        self.pages = pages.serve(self.edge.pages, self._page_for)
+        self.pages = pages.serve(self.at_edge.pages, self._page_for)
         self._listen_for_failures()
         (self.root / "runtime.json").write_text(json.dumps({"pid": os.getpid()}))
 
@@ -190,8 +206,8 @@ class Supervisor:
         """Django's binding endpoints in their own gunicorn, never on the public
         web server, on a socket only this process opens; Workers reach them on
         ``control.sock`` through the gateway, which shares them out by account."""
-        processes = settings.CLAIMPORTAL_PREVIEW_BINDING_PROCESSES
-        threads = settings.CLAIMPORTAL_PREVIEW_BINDING_THREADS
+        config = self.config
+        processes, threads = config.binding_processes, config.binding_threads
         upstream = self.root / "bindings.sock"
         listener = process.unix_listener(upstream)
         upstream.chmod(0o600)  # the gateway's alone
@@ -200,7 +216,7 @@ class Supervisor:
                 sys.executable,
                 "-m",
                 "gunicorn",
-                "accounts.previews.wsgi:application",
+                config.bindings_app,
                 "--bind",
                 f"fd://{listener.fileno()}",
                 "--worker-class",
@@ -217,32 +233,31 @@ class Supervisor:
                 "0",
                 "--no-control-socket",
                 "--timeout",
-                str(settings.CLAIMPORTAL_D1_QUERY_SECONDS + 30),
+                str(config.binding_call_seconds + 30),
                 "--log-level",
                 "warning",
             ],
             pass_fds=[listener.fileno()],
-            cwd=settings.BASE_DIR,
+            cwd=config.project_dir,
             preexec_fn=process._die_with_parent,
         )
         listener.close()
         self.gateway = gateway.serve(
             self.root / "control.sock",
             upstream=upstream,
-            account_of=lambda token: account_for_token(token=token),
+            account_of=self.lookups.account_of_token,
             limiter=gateway.FairLimiter(
                 total=processes * threads,
-                per_key=settings.CLAIMPORTAL_PREVIEW_BINDING_CONCURRENCY,
+                per_key=config.binding_concurrency,
             ),
-            wait_seconds=settings.CLAIMPORTAL_PREVIEW_BINDING_WAIT_SECONDS,
-            upstream_timeout=settings.CLAIMPORTAL_D1_QUERY_SECONDS + 15,
+            wait_seconds=config.binding_wait_seconds,
+            upstream_timeout=config.binding_call_seconds + 15,
         )
 
     def _wait_for_internal_endpoints(self) -> None:
         """Ready means ready: until Django answers, a Worker's first binding
         call would wait for it to boot."""
-        limit = settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS
-        deadline = time.monotonic() + limit
+        deadline = time.monotonic() + self.config.startup_timeout
         while time.monotonic() < deadline:
             try:
                 unix_request(self.root / "bindings.sock", "GET", "/", timeout=5)
@@ -253,7 +268,7 @@ class Supervisor:
 
     def run(self) -> None:
         """Serve until ``stop()``: commands as they come, reconcile regularly."""
-        interval = settings.CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS
+        interval = self.config.reconcile_seconds
         next_reconcile = time.monotonic() + interval
         while not self.stopping:
             try:
@@ -284,7 +299,8 @@ class Supervisor:
                 host: self.slots[key].directory / "http.sock"
                 for host, key in self.hosts.items()
                 if key in self.slots and self.slots[key].http is not None
-            }
+            },
+            held=set(self.hosts),
         )
 
     # --- queue() and scheduled(), for the Celery tasks that deliver and fire -----
@@ -321,8 +337,7 @@ class Supervisor:
         handler = command.query.get("handler")
         if handler not in ("queue", "scheduled"):
             return {"outcome": "unknown handler"}
-        limit = settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS
-        deadline = time.monotonic() + limit
+        deadline = time.monotonic() + self.config.startup_timeout
         while command.arg not in self.running and time.monotonic() < deadline:
             state = self._ask("wake", command.arg).get("state")
             if state not in ("running", "starting"):
@@ -346,7 +361,7 @@ class Supervisor:
                 url,
                 body=body,
                 headers={"Content-Type": "application/json"},
-                timeout=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS,
+                timeout=self.config.request_timeout,
             )
             result = json.loads(answer) if status == 200 else None
         except (OSError, ValueError):
@@ -368,6 +383,10 @@ class Supervisor:
     def stop(self) -> None:
         """Stop every process (the data on disk stays)."""
         self.stopping = True
+        try:
+            self.lookups.leave()
+        except RecordsUnavailable:
+            logger.warning("preview runtime: cannot record that it stopped")
         self.routes.update({})  # the pages backend answers for every host
         self.pages.shutdown()
         for slot in self.slots.values():
@@ -384,13 +403,11 @@ class Supervisor:
     # --- the database's view ---------------------------------------------------
 
     def reconcile(self) -> None:
-        """Make processes, routes and disk match the database."""
+        """Make processes, routes and disk match the records."""
         try:
-            close_old_connections()
-            desired = desired_previews(now=timezone.now())
-        except DatabaseError:
-            logger.exception("preview runtime: cannot read the database")
-            close_old_connections()
+            desired = self.lookups.desired()
+        except RecordsUnavailable:
+            logger.exception("preview runtime: cannot read the records")
             return
         self.desired = desired
         for key in [k for k in self.slots if k not in desired.targets]:
@@ -455,17 +472,13 @@ class Supervisor:
             self._launch(slot, target)
         except Exception as error:  # an upload we did not foresee: its own 502
             logger.exception("preview runtime: cannot start %s", target.key)
-            close_old_connections()
             self._failed(slot, target, f"The runtime could not start it: {error}")
 
     def _prepare(self, slot: Slot, target: Target) -> tuple[Path, process.Cell | None]:
         """Render the version into its folder and make the Worker's cell."""
         directory = slot.directory / f"v-{target.version_id}"
         objects = slot.directory / "do"
-        version = WorkerVersion.objects.select_related("script").get(
-            pk=target.version_id
-        )
-        identity = identity_for(account_id=target.account_id) if self.sandbox else None
+        identity = self.lookups.identity(target.account_id) if self.sandbox else None
         for folder in (slot.directory.parent, slot.directory):
             folder.mkdir(parents=True, exist_ok=True)
             if identity is not None:
@@ -474,19 +487,18 @@ class Supervisor:
                 os.chown(folder, 0, self.edge_gid)
                 folder.chmod(0o710)
         objects.mkdir(exist_ok=True)
-        config = write_version(
-            version=version,
-            directory=directory,
-            paths=worker_paths(
+        config = self.lookups.write_version(
+            target.version_id,
+            directory,
+            process.worker_paths(
                 directory=directory,
                 control_socket=self.root / "control.sock",
                 objects=objects,
                 cell=identity is not None,
             ),
-            heap_mb=settings.CLAIMPORTAL_PREVIEW_HEAP_MB,
-            banner=target.banner,
+            target.banner,
             # Only the banner changes: the running process serves these files.
-            assets=not (slot.alive and slot.version_id == target.version_id),
+            not (slot.alive and slot.version_id == target.version_id),
         )
         if identity is None:
             return config, None
@@ -496,6 +508,7 @@ class Supervisor:
         cell = process.make_cell(
             identity=identity,
             cgroup=f"{self.cgroups}/{target.key}-{slot.cells}",
+            limits=self.config.limits,
             objects=objects,
             control=self.root / "control.sock",
         )
@@ -504,11 +517,9 @@ class Supervisor:
     def _launch(self, slot: Slot, target: Target) -> None:
         began = time.monotonic()
         try:
-            close_old_connections()
             config, cell = self._prepare(slot, target)
-        except (WorkerVersion.DoesNotExist, DatabaseError):
+        except RecordsUnavailable:
             logger.exception("preview runtime: cannot read version %s", target.key)
-            close_old_connections()
             return
         except WorkerConfigInvalid as invalid:
             self._failed(slot, target, invalid.message)
@@ -538,7 +549,7 @@ class Supervisor:
                 sockets={"http": http, "admin": admin},
                 log=log,
                 cell=cell,
-                timeout=settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS,
+                timeout=self.config.startup_timeout,
                 binary=self.binary,
             )
         except process.StartupFailed as failure:
@@ -572,9 +583,8 @@ class Supervisor:
         reason = ""
         if ended.cgroup.out_of_memory():
             reason = (
-                "It used more than its "
-                f"{settings.CLAIMPORTAL_PREVIEW_MEMORY_MB} MiB of memory and was "
-                "stopped."
+                f"It used more than its {self.config.limits.memory_mb} MiB of "
+                "memory and was stopped."
             )
         ended.cgroup.remove()
         return reason
@@ -583,10 +593,10 @@ class Supervisor:
         """Stop Workers that kept using their whole CPU quota (a loop in
         waitUntil, an alarm ...) for CLAIMPORTAL_PREVIEW_CPU_PINNED_SECONDS:
         the kernel throttles them meanwhile, this ends it."""
-        limit = settings.CLAIMPORTAL_PREVIEW_CPU_PINNED_SECONDS
+        limit = self.config.cpu_pinned_seconds
         if not self.sandbox or limit <= 0:
             return
-        quota = settings.CLAIMPORTAL_PREVIEW_CPU_PERCENT / 100
+        quota = self.config.limits.cpu_percent / 100
         now = time.monotonic()
         for slot in self.slots.values():
             if not slot.alive or not isinstance(slot.process, sandbox.Jailed):
@@ -693,7 +703,7 @@ class Supervisor:
     def stop_idle(self) -> None:
         """Stop Workers that used no CPU for the idle time; the next visit
         starts them again (``wake_visited``)."""
-        idle = settings.CLAIMPORTAL_PREVIEW_IDLE_SECONDS
+        idle = self.config.idle_seconds
         if idle <= 0:
             return
         now = time.monotonic()
@@ -732,7 +742,7 @@ class Supervisor:
     def _update_routes(self, desired: Desired) -> None:
         """Every live Worker's host; ``_publish_running`` routes those that
         have sockets, the pages backend answers for the rest."""
-        domain = settings.CLAIMPORTAL_PREVIEW_DOMAIN.lower()
+        domain = self.config.preview_domain.lower()
         self.hosts = {
             f"{target.host}.{domain}": key for key, target in desired.targets.items()
         }
@@ -741,7 +751,7 @@ class Supervisor:
     def _page_for(self, host: str) -> tuple[str, str]:
         """The edge's page for a host no Worker socket serves: its kind and
         detail (pages threads; reads only what the loop published)."""
-        suffix = "." + settings.CLAIMPORTAL_PREVIEW_DOMAIN.lower()
+        suffix = "." + self.config.preview_domain.lower()
         if not host.endswith(suffix):
             return "unknown", ""
         key = self.hosts.get(host)
@@ -758,10 +768,11 @@ class Supervisor:
     def _listen_for_failures(self) -> None:
         """HAProxy logs only abnormal requests, here; one that timed out
         waiting for a Worker's answer means the Worker is spinning."""
-        self.edge.log.unlink(missing_ok=True)
+        log = self.at_edge.log
+        log.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        listener.bind(str(self.edge.log))
-        self.edge.log.chmod(0o660)
+        listener.bind(str(log))
+        log.chmod(0o660)
 
         def listen() -> None:
             while True:
@@ -794,7 +805,7 @@ class Supervisor:
                 "account": target.account_id,
                 "script": target.script_name,
             }
-        return {"sandbox": self.sandbox, "workers": workers}
+        return {"runtime": self.name, "sandbox": self.sandbox, "workers": workers}
 
     def _reconcile_command(self, _command: control.Command) -> dict[str, Any]:
         self.reconcile()
@@ -815,7 +826,7 @@ class Supervisor:
         """A visitor waited past the limit: the process is spinning (workerd
         has no CPU limit), so kill it; ``reap`` starts a fresh one."""
         slot = self.slots.get(command.arg)
-        limit = settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS
+        limit = self.config.request_timeout
         running = slot.running if slot is not None else None
         if (
             slot is not None
