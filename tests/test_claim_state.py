@@ -10,7 +10,6 @@ import pytest
 from django.db import models
 from django.urls import reverse
 
-from accounts.edge import pages
 from accounts.models import AuditEvent, ClaimLink, CloudAccount
 from accounts.services import moderation
 from accounts.services.claims import (
@@ -21,6 +20,7 @@ from accounts.services.claims import (
     confirm_claim,
     decline_claim,
 )
+from preview_runtime import pages
 from preview_runtime.services.state import banner_html, desired_previews
 from tests.claim_builders import full_deploy
 
