@@ -1,4 +1,5 @@
-"""Everything an account holds, as the pages show it, in HTML.
+"""Everything an account holds, and what its Workers run and did, as the
+pages show it, in HTML.
 
 Written in Python rather than as a template: a hundred resources are about a
 thousand values, and the template engine's cost per value made their rendering
@@ -18,7 +19,7 @@ from html import escape
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from accounts.selectors import BINDING_KINDS, Inventory, WorkerItem
+from accounts.selectors import BINDING_KINDS, Inventory, WorkerActivity, WorkerItem
 
 
 def _text(value: object) -> str:
@@ -218,4 +219,68 @@ def inventory_html(inventory: Inventory) -> SafeString:
     # Safe: every text above went through escape, _text or _joined, and the
     # rest is markup written here (format_html per value cost as much as a
     # template).
+    return mark_safe("".join(parts))  # noqa: S308
+
+
+def activity_html(activity: list[WorkerActivity], source_cap: int) -> SafeString:
+    """Each Worker's modules and recent events (selectors.worker_activity),
+    as the claim and account pages show them. Made on every view, as events
+    come in all the time; written here for the reason the inventory is. The
+    source and every logged line are shown as text (escaped); secret values
+    were redacted from events before they were stored."""
+    if not activity:
+        return mark_safe("")
+    parts = ['<section class="activity">\n<h3>Code and recent events</h3>\n']
+    for worker in activity:
+        name = escape(worker.name)
+        parts.append(
+            f'<article class="card worker-activity" data-worker="{name}">\n'
+            f"<h4><code>{name}</code></h4>\n"
+        )
+        for m in worker.modules:
+            parts.append(
+                f'<details class="module">\n<summary><code>{escape(m.name)}</code>'
+                f' <span class="muted">{escape(m.content_type)}, {_size(m.size)}'
+                "</span></summary>\n"
+            )
+            if not m.source:
+                parts.append('<p class="muted small">Binary module: not shown.</p>\n')
+            else:
+                parts.append(f'<pre class="source">{escape(m.source)}</pre>\n')
+                if m.truncated:
+                    parts.append(
+                        '<p class="muted small">Shown up to its first '
+                        f"{_size(source_cap)}.</p>\n"
+                    )
+            parts.append("</details>\n")
+        if not worker.events:
+            parts.append(
+                '<p class="muted small">No events yet: open its preview to see '
+                "requests and logs here.</p>\n"
+            )
+        else:
+            parts.append('<ol class="events">\n')
+            for e in worker.events:
+                at = _local(e.at)
+                outcome = escape(e.outcome)
+                parts.append(
+                    f'<li class="event {outcome}"><span class="muted small">'
+                    f'<time datetime="{at.isoformat()}">{at:%H:%M:%S}</time></span>'
+                    f" <code>{escape(e.summary)}</code>"
+                    f' <span class="badge">{outcome}</span>\n'
+                )
+                if e.lines:
+                    lines = "".join(
+                        [
+                            f'<li><span class="muted">({escape(level)})</span>'
+                            f" <code>{escape(text)}</code></li>"
+                            for level, text in e.lines
+                        ]
+                    )
+                    parts.append(f'<ul class="lines">{lines}</ul>\n')
+                parts.append("</li>\n")
+            parts.append("</ol>\n")
+        parts.append("</article>\n")
+    parts.append("</section>\n")
+    # Safe for the reason inventory_html's result is.
     return mark_safe("".join(parts))  # noqa: S308

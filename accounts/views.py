@@ -24,6 +24,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import (
     require_GET,
@@ -41,7 +42,7 @@ from accounts.forms import (
     OwnerTokenForm,
 )
 from accounts.http import request_origin
-from accounts.inventory_html import inventory_html
+from accounts.inventory_html import activity_html, inventory_html
 from accounts.models import ClaimLink, CloudAccount
 from accounts.services import claims, naming
 from accounts.services import health as health_service
@@ -152,11 +153,13 @@ def inventory_fragment(account: CloudAccount) -> InventoryFragment:
 
 def _inventory_and_activity(
     account: CloudAccount,
-) -> tuple[InventoryFragment, list[selectors.WorkerActivity]]:
+) -> tuple[InventoryFragment, SafeString]:
+    """The inventory, and each Worker's code and recent events, as HTML."""
     fragments, (activity,) = inventory_fragments(
         [account], selectors.worker_activity_read(account=account)
     )
-    return fragments[account.pk], activity
+    source_cap = settings.CLAIMPORTAL_MODULE_SOURCE_BYTES
+    return fragments[account.pk], activity_html(activity, source_cap)
 
 
 # --- Claiming ---------------------------------------------------------------------
@@ -397,7 +400,6 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
             "inventory": inventory,
             "previews": preview_status(account=account),
             "activity": activity,
-            "source_cap": settings.CLAIMPORTAL_MODULE_SOURCE_BYTES,
             "deadline": _deadline(link),
             "form": form,
             "qr_svg": _claim_qr(key),
@@ -517,7 +519,6 @@ def account_page(request: HttpRequest, account_id: str) -> HttpResponse:
             "inventory": inventory,
             "previews": preview_status(account=account),
             "activity": activity,
-            "source_cap": settings.CLAIMPORTAL_MODULE_SOURCE_BYTES,
             "d1_usage": selectors.d1_usage(
                 account_id=account.pk, since=timezone.now() - timedelta(days=1)
             ),
