@@ -1,32 +1,53 @@
-"""Everything an account holds, as the pages show it, in HTML.
+"""Everything an account holds, and what its Workers run and did, as the
+pages show it, in HTML.
 
 Written in Python rather than as a template: a hundred resources are about a
 thousand values, and the template engine's cost per value made their rendering
-most of the first view of a claim page. Every value from the inventory goes
-through ``_text`` (the escaping Django's templates apply). Names and sizes
+most of the first view of a claim page. Every text from the inventory is
+escaped as Django's templates escape it (``escape``, or ``_text`` for what
+may not be a string); numbers are written as they are. Names and sizes
 only: values of variables and secrets, and Hyperdrive passwords, are never
 shown. Pages keep what this renders until the inventory changes
 (views.inventory_fragments), so it shows nothing that depends on the moment or
 the viewer.
 """
 
-import html
 from collections.abc import Iterable
 from datetime import datetime
+from html import escape
 
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from accounts.selectors import Inventory, WorkerItem
+from accounts.selectors import BINDING_KINDS, Inventory, WorkerActivity, WorkerItem
 
 
 def _text(value: object) -> str:
-    return html.escape(str(value))
+    return escape(value if isinstance(value, str) else str(value))
 
 
-def _joined(values: Iterable[object]) -> str:
-    return ", ".join(_text(value) for value in values)
+def _joined(values: Iterable[str]) -> str:
+    return ", ".join([escape(value) for value in values])
+
+
+# The labels of the binding types we know, escaped once.
+_KIND_HTML = {label: escape(label) for label, _ in BINDING_KINDS.values()}
+
+_SIZE_UNITS = ((1 << 50, "PB"), (1 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"))
+
+
+def _size(count: int) -> str:
+    """What the template filter filesizeformat writes in English ("3.0 KB",
+    with a no-break space), without the translation and number-format
+    lookups that made it a third of this module's time."""
+    if count < 0:
+        return "-" + _size(-count)
+    if count < 1 << 10:
+        return f"{count}\xa0byte{'' if count == 1 else 's'}"
+    unit, name = next(
+        ((unit, name) for unit, name in _SIZE_UNITS if count >= unit), (1 << 10, "KB")
+    )
+    return f"{round(count / unit, 1):.1f}\xa0{name}"
 
 
 def _code(value: str) -> str:
@@ -80,8 +101,7 @@ def _worker(worker: WorkerItem) -> str:
         facts.append(
             (
                 "Static assets",
-                f"{files} file{'' if files == 1 else 's'}, "
-                f"{filesizeformat(worker.asset_bytes)}",
+                f"{files} file{'' if files == 1 else 's'}, {_size(worker.asset_bytes)}",
             )
         )
     if worker.var_names:
@@ -94,9 +114,9 @@ def _worker(worker: WorkerItem) -> str:
                 "(values hidden)</span>",
             )
         )
-    parts = [f'<article class="card worker">\n<h4>{_code(_text(worker.name))}</h4>\n']
+    parts = [f'<article class="card worker">\n<h4>{_code(escape(worker.name))}</h4>\n']
     if worker.preview_url:
-        url = _text(worker.preview_url)
+        url = escape(worker.preview_url)
         parts.append(
             f'<p class="preview"><a href="{url}" target="_blank" '
             f'rel="noopener noreferrer">{url}</a></p>\n'
@@ -106,9 +126,12 @@ def _worker(worker: WorkerItem) -> str:
     parts.append("</dl>\n")
     if worker.bindings:
         rows = "".join(
-            f"<tr><td>{_code(_text(b.name))}</td><td>{_text(b.kind)}</td>"
-            f"<td>{_text(b.target)}</td></tr>"
-            for b in worker.bindings
+            [
+                f"<tr><td><code>{escape(b.name)}</code></td>"
+                f"<td>{_KIND_HTML.get(b.kind) or escape(b.kind)}</td>"
+                f"<td>{escape(b.target)}</td></tr>"
+                for b in worker.bindings
+            ]
         )
         parts.append(
             '<table class="bindings">\n'
@@ -133,11 +156,11 @@ def inventory_html(inventory: Inventory) -> SafeString:
         )
         parts.extend(_worker(worker) for worker in inventory.workers)
     if inventory.kv_namespaces:
-        rows = [(_text(kv.name), _text(kv.key_count)) for kv in inventory.kv_namespaces]
+        rows = [(_text(kv.name), str(kv.key_count)) for kv in inventory.kv_namespaces]
         parts.append(_table("KV namespaces", "kv", ("Namespace", "Keys"), rows))
     if inventory.d1_databases:
         rows = [
-            (_text(db.name), _text(db.table_count), filesizeformat(db.file_size))
+            (_text(db.name), str(db.table_count), _size(db.file_size))
             for db in inventory.d1_databases
         ]
         headers = ("Database", "Tables", "Size")
@@ -162,8 +185,7 @@ def inventory_html(inventory: Inventory) -> SafeString:
         parts.append(_table("Queues", "queues", headers, rows))
     if assets := inventory.assets:
         rows = [
-            (_text(w.name), _text(w.asset_files), filesizeformat(w.asset_bytes))
-            for w in assets
+            (escape(w.name), str(w.asset_files), _size(w.asset_bytes)) for w in assets
         ]
         headers = ("Worker", "Files", "Total size")
         parts.append(_table("Static assets", "assets", headers, rows, badge=False))
@@ -196,6 +218,71 @@ def inventory_html(inventory: Inventory) -> SafeString:
         headers = ("Name", "Kind", "Issuer", "Expires")
         parts.append(_table("Certificates", "certificates", headers, rows))
     parts.append("</section>\n")
-    # Safe: every value above went through _text or _joined, and the rest is
-    # markup written here (format_html per value cost as much as a template).
+    # Safe: every text above went through escape, _text or _joined, and the
+    # rest is markup written here (format_html per value cost as much as a
+    # template).
+    return mark_safe("".join(parts))  # noqa: S308
+
+
+def activity_html(activity: list[WorkerActivity], source_cap: int) -> SafeString:
+    """Each Worker's modules and recent events (selectors.worker_activity),
+    as the claim and account pages show them. Made on every view, as events
+    come in all the time; written here for the reason the inventory is. The
+    source and every logged line are shown as text (escaped); secret values
+    were redacted from events before they were stored."""
+    if not activity:
+        return mark_safe("")
+    parts = ['<section class="activity">\n<h3>Code and recent events</h3>\n']
+    for worker in activity:
+        name = escape(worker.name)
+        parts.append(
+            f'<article class="card worker-activity" data-worker="{name}">\n'
+            f"<h4><code>{name}</code></h4>\n"
+        )
+        for m in worker.modules:
+            parts.append(
+                f'<details class="module">\n<summary><code>{escape(m.name)}</code>'
+                f' <span class="muted">{escape(m.content_type)}, {_size(m.size)}'
+                "</span></summary>\n"
+            )
+            if not m.source:
+                parts.append('<p class="muted small">Binary module: not shown.</p>\n')
+            else:
+                parts.append(f'<pre class="source">{escape(m.source)}</pre>\n')
+                if m.truncated:
+                    parts.append(
+                        '<p class="muted small">Shown up to its first '
+                        f"{_size(source_cap)}.</p>\n"
+                    )
+            parts.append("</details>\n")
+        if not worker.events:
+            parts.append(
+                '<p class="muted small">No events yet: open its preview to see '
+                "requests and logs here.</p>\n"
+            )
+        else:
+            parts.append('<ol class="events">\n')
+            for e in worker.events:
+                at = _local(e.at)
+                outcome = escape(e.outcome)
+                parts.append(
+                    f'<li class="event {outcome}"><span class="muted small">'
+                    f'<time datetime="{at.isoformat()}">{at:%H:%M:%S}</time></span>'
+                    f" <code>{escape(e.summary)}</code>"
+                    f' <span class="badge">{outcome}</span>\n'
+                )
+                if e.lines:
+                    lines = "".join(
+                        [
+                            f'<li><span class="muted">({escape(level)})</span>'
+                            f" <code>{escape(text)}</code></li>"
+                            for level, text in e.lines
+                        ]
+                    )
+                    parts.append(f'<ul class="lines">{lines}</ul>\n')
+                parts.append("</li>\n")
+            parts.append("</ol>\n")
+        parts.append("</article>\n")
+    parts.append("</section>\n")
+    # Safe for the reason inventory_html's result is.
     return mark_safe("".join(parts))  # noqa: S308

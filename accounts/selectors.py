@@ -1,12 +1,15 @@
 """Reads shared by pages, the API and admin. Query counts do not grow with data."""
 
+import functools
 import json
+import re
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection
@@ -35,11 +38,59 @@ def owned_account(*, user: User, account_id: str) -> CloudAccount | None:
 
 def claim_link_for_key(*, key: str) -> ClaimLink | None:
     """The link a raw claim key opens, with its account: one query."""
-    return (
-        ClaimLink.objects.select_related("account")
-        .filter(key_hash=tokens.hash_secret(key))
-        .first()
+    return _link_with_account(tokens.hash_secret(key))
+
+
+def _link_with_account(key_hash: str) -> ClaimLink | None:
+    """What select_related("account") reads, in SQL made once from the two
+    models: building that query on every claim page cost more than running
+    it. Values go through the converters the ORM would apply."""
+    sql, columns = _link_with_account_select()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for i, (column, converters) in enumerate(columns):
+        for convert in converters:
+            values[i] = convert(values[i], column, connection)
+    link_fields = [f.attname for f in ClaimLink._meta.concrete_fields]
+    account_fields = [f.attname for f in CloudAccount._meta.concrete_fields]
+    link = ClaimLink.from_db(connection.alias, link_fields, values[: len(link_fields)])
+    link.account = CloudAccount.from_db(
+        connection.alias, account_fields, values[len(link_fields) :]
     )
+    return link
+
+
+@functools.cache
+def _link_with_account_select() -> tuple[str, list[tuple[Any, list]]]:
+    quote = connection.ops.quote_name
+    link, account = quote(ClaimLink._meta.db_table), quote(CloudAccount._meta.db_table)
+    columns = [
+        field.get_col(meta.db_table)
+        for meta in (ClaimLink._meta, CloudAccount._meta)
+        for field in meta.concrete_fields
+    ]
+    selected = ", ".join(
+        f"{quote(c.alias)}.{quote(cast(str, c.target.column))}" for c in columns
+    )
+    # Names from the models' metadata only; the key's hash is a parameter.
+    sql = (
+        f"SELECT {selected} FROM {link} JOIN {account}"  # noqa: S608
+        f" ON {account}.{quote(cast(str, CloudAccount._meta.pk.column))}"
+        f" = {link}.account_id"
+        f" WHERE {link}.key_hash = %s"
+    )
+    return sql, [
+        (
+            column,
+            connection.ops.get_db_converters(column)
+            + column.get_db_converters(connection),
+        )
+        for column in columns
+    ]
 
 
 def usable_tokens(*, account_id: str, now: datetime) -> list[ApiToken]:
@@ -50,6 +101,59 @@ def preview_url(*, script: str, subdomain: str) -> str:
     """Where a Worker is served: a host of its own on the preview domain."""
     host = f"{script}.{subdomain}.{settings.CLAIMPORTAL_PREVIEW_DOMAIN}"
     return settings.CLAIMPORTAL_PREVIEW_BASE_URL.format(host=host)
+
+
+# --- Reads that share one round trip to the database -------------------------------
+
+
+@dataclass(frozen=True)
+class Read[T]:
+    """Statements of SQL with their parameters, and what to make of their rows.
+    Reads given to ``read_together`` share one round trip to the database."""
+
+    statements: list[tuple[str, dict[str, Any]]]
+    build: Callable[..., T]  # called with each statement's rows, in order
+
+
+def read_together(*reads: Read[Any]) -> list[Any]:
+    """What each read makes, in order. On PostgreSQL the statements of all of
+    them go in one message and come back as a result set each, so a page that
+    needs several reads waits for the database once."""
+    rows = iter(_rows_of([s for read in reads for s in read.statements]))
+    return [read.build(*[next(rows) for _ in read.statements]) for read in reads]
+
+
+_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+def _rows_of(statements: list[tuple[str, dict[str, Any]]]) -> list[list[tuple]]:
+    if not statements:
+        return []
+    with connection.cursor() as cursor:
+        if not _sends_together():
+            results = []
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                results.append(cursor.fetchall())
+            return results
+        # Django binds parameters on the client (its default), which puts them
+        # in the text; PostgreSQL's simple protocol takes several statements in
+        # one text. Each statement's parameters get names of their own.
+        texts, merged = [], {}
+        for i, (sql, params) in enumerate(statements):
+            texts.append(_PARAMETER.sub(rf"%(s{i}_\1)s", sql))
+            merged.update({f"s{i}_{name}": value for name, value in params.items()})
+        cursor.execute(";\n".join(texts), merged)
+        results = [cursor.fetchall()]
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+        return results
+
+
+def _sends_together() -> bool:
+    return connection.vendor == "postgresql" and not connection.settings_dict[
+        "OPTIONS"
+    ].get("server_side_binding")
 
 
 # --- The inventory: everything a cloud account holds, as the claim page shows it --
@@ -174,7 +278,8 @@ SECRET_TYPES = {"secret_text", "secret_key"}
 
 def _binding(raw: dict, names: dict[str, str]) -> Binding:
     kind = str(raw.get("type", ""))
-    label, target_field = BINDING_KINDS.get(kind, (kind.replace("_", " "), None))
+    known = BINDING_KINDS.get(kind)
+    label, target_field = known or (kind.replace("_", " "), None)
     target = ""
     if target_field:
         target = str(raw.get(target_field) or raw.get("database_id") or "")
@@ -250,15 +355,6 @@ WHERE q.account_id IN ({accounts})
 """
 
 
-def _fetch(sql: str, account_ids: list[str]) -> list[tuple]:
-    """The rows of ``sql`` with its {accounts} lists made of ``account_ids``."""
-    params = {f"account{i}": account_id for i, account_id in enumerate(account_ids)}
-    placeholders = ", ".join(f"%({name})s" for name in params)
-    with connection.cursor() as cursor:
-        cursor.execute(sql.format(accounts=placeholders), params)
-        return cursor.fetchall()
-
-
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
@@ -272,24 +368,43 @@ def _moment(value: Any) -> datetime | None:
     return value
 
 
-def inventories(*, accounts: list[CloudAccount]) -> dict[str, Inventory]:
-    """What each account holds, by account id: two queries however many
+def inventories_read(*, accounts: list[CloudAccount]) -> Read[dict[str, Inventory]]:
+    """What each account holds, by account id: two statements however many
     accounts and resources there are."""
-    result = {account.pk: Inventory() for account in accounts}
     if not accounts:
-        return result
-    ids = list(result)
+        return Read([], dict)
+    params = {f"account{i}": account.pk for i, account in enumerate(accounts)}
+    placeholders = ", ".join(f"%({name})s" for name in params)
+    return Read(
+        [
+            (sql.format(accounts=placeholders), params)
+            for sql in (_SCRIPTS_SQL, _RESOURCES_SQL)
+        ],
+        functools.partial(_inventories_from, accounts),
+    )
+
+
+def inventories(*, accounts: list[CloudAccount]) -> dict[str, Inventory]:
+    return read_together(inventories_read(accounts=accounts))[0]
+
+
+def _inventories_from(
+    accounts: list[CloudAccount], scripts: list[tuple], resources: list[tuple]
+) -> dict[str, Inventory]:
+    result = {account.pk: Inventory() for account in accounts}
     subdomains = {account.pk: account.subdomain for account in accounts}
-    scripts = _fetch(_SCRIPTS_SQL, ids)
-    resources = _fetch(_RESOURCES_SQL, ids)
     script_names = {str(script[0]): script[2] for script in scripts}
 
     secrets: dict[str, list[str]] = defaultdict(list)
     consumers: dict[str, list[str]] = defaultdict(list)
     producers: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for _, account_id, name, *_, bindings, _ in scripts:
-        for raw in _json(bindings) or []:
-            if isinstance(raw, dict) and raw.get("type") == "queue":
+    bindings_of = {
+        script[0]: [b for b in _json(script[9]) or [] if isinstance(b, dict)]
+        for script in scripts
+    }
+    for script_id, account_id, name, *_ in scripts:
+        for raw in bindings_of[script_id]:
+            if raw.get("type") == "queue":
                 producers[account_id, str(raw.get("queue_name"))].append(name)
     # Bindings name resources by id; people know them by name.
     names: dict[str, str] = {}
@@ -352,10 +467,10 @@ def inventories(*, accounts: list[CloudAccount]) -> dict[str, Inventory]:
         version_created_at,
         compatibility_date,
         compatibility_flags,
-        bindings,
+        _,
         assets,
     ) in scripts:
-        bindings = [b for b in _json(bindings) or [] if isinstance(b, dict)]
+        bindings = bindings_of[script_id]
         files, size = _asset_totals(_json(assets) or {})
         secret_names = set(secrets.get(str(script_id), []))
         secret_names.update(
@@ -372,7 +487,7 @@ def inventories(*, accounts: list[CloudAccount]) -> dict[str, Inventory]:
                 last_deployed_at=_moment(last_deployed_at)
                 or _moment(version_created_at),
                 compatibility_date=compatibility_date or "",
-                compatibility_flags=list(_json(compatibility_flags) or []),
+                compatibility_flags=[str(f) for f in _json(compatibility_flags) or []],
                 bindings=[_binding(b, names) for b in bindings],
                 var_names=[
                     str(b.get("name")) for b in bindings if b.get("type") in VAR_TYPES
@@ -501,24 +616,34 @@ ORDER BY script_id, newest
 """
 
 
-def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerActivity]:
+def worker_activity_read(
+    *, account: CloudAccount, events: int = 10
+) -> Read[list[WorkerActivity]]:
     """Each Worker's modules (source capped at CLAIMPORTAL_MODULE_SOURCE_BYTES)
-    and its ``events`` most recent events, newest first: two queries."""
-    cap = settings.CLAIMPORTAL_MODULE_SOURCE_BYTES
-    params: dict[str, int | str] = {
+    and its ``events`` most recent events, newest first: two statements."""
+    params: dict[str, Any] = {
         "account": account.pk,
-        "cap": cap,
+        "cap": settings.CLAIMPORTAL_MODULE_SOURCE_BYTES,
         "events": events,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_MODULES_SQL, params)
-        rows = cursor.fetchall()
-        cursor.execute(_EVENTS_SQL, params)
-        recent: dict[Any, list[EventItem]] = defaultdict(list)
-        for script_id, at, data in cursor.fetchall():
-            recent[script_id].append(_event_item(at, data))
+    return Read(
+        [(_MODULES_SQL, params), (_EVENTS_SQL, params)],
+        functools.partial(_activity_from, params["cap"]),
+    )
+
+
+def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerActivity]:
+    return read_together(worker_activity_read(account=account, events=events))[0]
+
+
+def _activity_from(
+    cap: int, modules: list[tuple], events: list[tuple]
+) -> list[WorkerActivity]:
+    recent: dict[Any, list[EventItem]] = defaultdict(list)
+    for script_id, at, data in events:
+        recent[script_id].append(_event_item(at, data))
     workers: dict[Any, WorkerActivity] = {}
-    for script_id, script, name, content_type, size, head in rows:
+    for script_id, script, name, content_type, size, head in modules:
         if script_id not in workers:
             workers[script_id] = WorkerActivity(script, [], recent.get(script_id, []))
         if name is None:

@@ -13,7 +13,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import caches
 from django.http import (
     Http404,
     HttpRequest,
@@ -25,6 +24,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import (
     require_GET,
@@ -42,11 +42,11 @@ from accounts.forms import (
     OwnerTokenForm,
 )
 from accounts.http import SignedInRequest, request_origin
-from accounts.inventory_html import inventory_html
+from accounts.inventory_html import activity_html, inventory_html
 from accounts.models import ClaimLink, CloudAccount
 from accounts.services import claims, naming
 from accounts.services import health as health_service
-from accounts.services.inventory import inventory_versions
+from accounts.services.inventory import Kept, keep_inventories, kept_inventories
 from accounts.services.provisioning import claim_url
 from preview_runtime.services.status import preview_status
 
@@ -100,44 +100,54 @@ class InventoryFragment:
     workers: int
 
 
-def inventory_fragments(accounts: list[CloudAccount]) -> dict[str, InventoryFragment]:
-    """Each account's inventory as pages show it, by account id. Rendering
-    100 resources costs more than the rest of a page, so the HTML is kept under
+def inventory_fragments(
+    accounts: list[CloudAccount], *along: selectors.Read
+) -> tuple[dict[str, InventoryFragment], list]:
+    """Each account's inventory as pages show it, by account id, and what the
+    ``along`` reads found, in one round trip to the database. Rendering 100
+    resources costs more than the rest of a page, so the HTML is kept under
     the account's inventory version and made again only after a change."""
-    cache = caches["default"]
-    keys = {
-        account_id: f"inventory:html:{account_id}:{version}"
-        for account_id, version in inventory_versions(
-            account_ids=[account.pk for account in accounts]
-        ).items()
-    }
-    cached = cache.get_many(list(keys.values()))
+    kept = kept_inventories(account_ids=[account.pk for account in accounts])
     # Kept as a tuple of Django's SafeString and an int, which any later
     # version of this code can read back.
     fragments = {
-        account_id: InventoryFragment(*cached[key])
-        for account_id, key in keys.items()
-        if key in cached
+        account_id: InventoryFragment(*found.value)
+        for account_id, found in kept.items()
+        if found.value is not None
     }
     missing = [account for account in accounts if account.pk not in fragments]
-    for account_id, inventory in selectors.inventories(accounts=missing).items():
+    read, *found_along = selectors.read_together(
+        selectors.inventories_read(accounts=missing), *along
+    )
+    for account_id, inventory in read.items():
         fragments[account_id] = InventoryFragment(
             html=inventory_html(inventory),
             workers=len(inventory.workers),
         )
-    cache.set_many(
-        {
-            keys[a.pk]: (fragments[a.pk].html, fragments[a.pk].workers)
-            for a in missing
-            if a.pk in keys
+    keep_inventories(
+        kept={
+            account_id: Kept(kept[account_id].version, (made.html, made.workers))
+            for account_id, made in fragments.items()
+            if account_id in read and account_id in kept
         },
-        INVENTORY_SECONDS,
+        seconds=INVENTORY_SECONDS,
     )
-    return fragments
+    return fragments, found_along
 
 
 def inventory_fragment(account: CloudAccount) -> InventoryFragment:
-    return inventory_fragments([account])[account.pk]
+    return inventory_fragments([account])[0][account.pk]
+
+
+def _inventory_and_activity(
+    account: CloudAccount,
+) -> tuple[InventoryFragment, SafeString]:
+    """The inventory, and each Worker's code and recent events, as HTML."""
+    fragments, (activity,) = inventory_fragments(
+        [account], selectors.worker_activity_read(account=account)
+    )
+    source_cap = settings.CLAIMPORTAL_MODULE_SOURCE_BYTES
+    return fragments[account.pk], activity_html(activity, source_cap)
 
 
 # --- Claiming ---------------------------------------------------------------------
@@ -364,15 +374,15 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
             return _forget_claim(redirect("accounts:account", account.pk))
     elif request.user.is_authenticated:
         form = ConfirmClaimForm(initial={"account": account.pk, "name": account.name})
+    inventory, activity = _inventory_and_activity(account)
     return render(
         request,
         claims.claim_page(claims.ClaimStatus.OPEN).template,
         {
             "account": account,
-            "inventory": inventory_fragment(account),
+            "inventory": inventory,
             "previews": preview_status(account=account),
-            "activity": selectors.worker_activity(account=account),
-            "source_cap": settings.CLAIMPORTAL_MODULE_SOURCE_BYTES,
+            "activity": activity,
             "deadline": link.deadline,
             "form": form,
             "qr_svg": _claim_qr(key),
@@ -445,7 +455,7 @@ def claim_decline(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespon
 @require_safe
 def my_accounts(request: SignedInRequest) -> HttpResponse:
     accounts = list(selectors.accounts_owned_by(user=request.user))
-    found = inventory_fragments(accounts)
+    found, _ = inventory_fragments(accounts)
     return render(
         request,
         "accounts/mine.html",
@@ -487,15 +497,15 @@ def account_page(request: SignedInRequest, account_id: str) -> HttpResponse:
             shown_once["agent_until"] = parse_datetime(shown_once["agent_until"])
     else:
         shown_once = None
+    inventory, activity = _inventory_and_activity(account)
     return render(
         request,
         "accounts/account.html",
         {
             "account": account,
-            "inventory": inventory_fragment(account),
+            "inventory": inventory,
             "previews": preview_status(account=account),
-            "activity": selectors.worker_activity(account=account),
-            "source_cap": settings.CLAIMPORTAL_MODULE_SOURCE_BYTES,
+            "activity": activity,
             "d1_usage": selectors.d1_usage(
                 account_id=account.pk, since=timezone.now() - timedelta(days=1)
             ),
