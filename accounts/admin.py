@@ -39,7 +39,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince, timeuntil
 
-from accounts import models, selectors, tokens
+from accounts import models, tokens
 from accounts.exceptions import DomainError
 from accounts.services import claims, moderation, purge, reports
 from accounts.services.provisioning import EVENT_CODE
@@ -144,8 +144,8 @@ class WorkerInline(ReadOnlyInline):
 
     @admin.display(description="preview")
     def preview(self, script: models.WorkerScript) -> str:
-        url = selectors.preview_url(
-            script=script.name, subdomain=script.account.subdomain
+        url = models.preview_url(
+            script_name=script.name, subdomain=script.account.subdomain
         )
         return format_html('<a href="{}" rel="noreferrer">{}</a>', url, url)
 

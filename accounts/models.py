@@ -65,6 +65,19 @@ def live_condition(now: datetime) -> Q:
     return Q(state=state.CLAIMED) | Q(state=state.PENDING) & ~_deadline_passed(now)
 
 
+def preview_label(*, script_name: str, subdomain: str) -> str:
+    """A Worker's host below the preview domain, as workers.dev names it
+    (``<worker>.<subdomain>``): what the edge routes and every link points at."""
+    return f"{script_name}.{subdomain}".lower()
+
+
+def preview_url(*, script_name: str, subdomain: str) -> str:
+    """Where a Worker is served: its own host on the preview domain."""
+    label = preview_label(script_name=script_name, subdomain=subdomain)
+    host = f"{label}.{settings.CLAIMPORTAL_PREVIEW_DOMAIN}"
+    return settings.CLAIMPORTAL_PREVIEW_BASE_URL.format(host=host)
+
+
 def ended_condition(now: datetime) -> Q:
     """Expired accounts, and pending ones past their deadline that the purge
     has not reached yet: to everyone outside, expired already."""

@@ -25,6 +25,7 @@ from accounts.models import (
     CloudAccount,
     D1QueryStats,
     User,
+    preview_url,
 )
 
 
@@ -95,12 +96,6 @@ def _link_with_account_select() -> tuple[str, list[tuple[Any, list]]]:
 
 def usable_tokens(*, account_id: str, now: datetime) -> list[ApiToken]:
     return list(ApiToken.objects.active(now).filter(account_id=account_id))
-
-
-def preview_url(*, script: str, subdomain: str) -> str:
-    """Where a Worker is served: a host of its own on the preview domain."""
-    host = f"{script}.{subdomain}.{settings.CLAIMPORTAL_PREVIEW_DOMAIN}"
-    return settings.CLAIMPORTAL_PREVIEW_BASE_URL.format(host=host)
 
 
 # --- Reads that share one round trip to the database -------------------------------
@@ -480,7 +475,7 @@ def _inventories_from(
             WorkerItem(
                 name=name,
                 preview_url=(
-                    preview_url(script=name, subdomain=subdomains[account_id])
+                    preview_url(script_name=name, subdomain=subdomains[account_id])
                     if previews
                     else None
                 ),

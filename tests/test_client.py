@@ -18,8 +18,9 @@ from accounts.models import (
     KVNamespace,
     Queue,
     WorkerScript,
+    preview_url,
 )
-from accounts.services import claims, moderation, provisioning, purge, workers
+from accounts.services import claims, moderation, provisioning, purge
 from claimportal_client import (
     ApiError,
     AuthenticationFailed,
@@ -150,8 +151,8 @@ def test_deploy_the_sample_provisions_every_resource_and_redeploys_in_place(
     assert by_name["GREETING"]["text"].startswith("Hello")
     assert set(version.assets["manifest"]) == {"/index.html", "/style.css", "/app.js"}
     assert (deployment.assets_uploaded, deployment.assets_total) == (3, 3)
-    assert deployment.url == workers.preview_url(
-        account=script.account, script_name="agent-demo"
+    assert deployment.url == preview_url(
+        script_name="agent-demo", subdomain=script.account.subdomain
     )
 
     seed = (SAMPLE / "seed.sql").read_text()

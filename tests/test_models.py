@@ -4,7 +4,14 @@ from pathlib import Path
 import pytest
 
 from accounts import tokens
-from accounts.models import ApiToken, AuditEvent, ClaimLink, CloudAccount
+from accounts.models import (
+    ApiToken,
+    AuditEvent,
+    ClaimLink,
+    CloudAccount,
+    preview_label,
+    preview_url,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +147,14 @@ def test_no_service_writes_the_deadline_rule_again():
         or "Q(claim_expires_at__lte=now)" in line
     ]
     assert copies == []
+
+
+def test_the_link_to_a_preview_names_the_host_the_edge_routes(settings):
+    settings.CLAIMPORTAL_PREVIEW_DOMAIN = "preview.example.net"
+    settings.CLAIMPORTAL_PREVIEW_BASE_URL = "https://{host}/"
+    label = preview_label(script_name="Hello-Worker", subdomain="quiet-fox")
+
+    assert label == "hello-worker.quiet-fox"
+    assert preview_url(script_name="Hello-Worker", subdomain="quiet-fox") == (
+        f"https://{label}.preview.example.net/"
+    )

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.exceptions import Conflict, InvalidInput, NotFound
 from accounts.http import client_address
+from accounts.models import preview_url
 from accounts.services import tails as tail_service
 from accounts.services import workers
 from accounts.services.multipart import Part, parse_form
@@ -356,7 +357,9 @@ def _get_worker(request: ApiRequest, account_id: str, script_name: str):
     """wrangler prints the hostname of ``subdomain.url`` instead of a
     workers.dev URL, so it shows the real preview host (spec 4.12)."""
     script = _script(request, script_name)
-    url = workers.preview_url(account=request.cloud_account, script_name=script.name)
+    url = preview_url(
+        script_name=script.name, subdomain=request.cloud_account.subdomain
+    )
     return envelope.success(
         {
             "id": script.name,

@@ -118,16 +118,6 @@ def list_scripts(*, account: CloudAccount) -> QuerySet[WorkerScript]:
     return account.workers.select_related("current_version").order_by("name")
 
 
-def preview_host(*, account: CloudAccount, script_name: str) -> str:
-    return f"{script_name}.{account.subdomain}.{settings.CLAIMPORTAL_PREVIEW_DOMAIN}"
-
-
-def preview_url(*, account: CloudAccount, script_name: str) -> str:
-    """Where the preview runtime serves the Worker, mirroring workers.dev."""
-    host = preview_host(account=account, script_name=script_name)
-    return settings.CLAIMPORTAL_PREVIEW_BASE_URL.format(host=host)
-
-
 def settings_bindings(*, script: WorkerScript) -> list[dict[str, Any]]:
     """The current bindings as /settings shows them: resolved, secrets by name."""
     version = script.current_version

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from accounts.models import CloudAccount, WorkerScript, ended_condition
+from accounts.models import CloudAccount, WorkerScript, ended_condition, preview_label
 from accounts.services.claims import account_claim_status, claim_page
 from preview_runtime.targets import Desired, Target
 
@@ -159,7 +159,7 @@ def desired_previews(*, now: datetime, runtime: str | None = None) -> Desired:
             key=key,
             account_id=account.pk,
             script_name=script.name,
-            host=f"{script.name}.{account.subdomain}".lower(),
+            host=preview_label(script_name=script.name, subdomain=account.subdomain),
             version_id=str(script.current_version_id),
             banner=(
                 banner_html(account=account)
