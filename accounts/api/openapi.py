@@ -1,17 +1,21 @@
 """The OpenAPI 3.1 description of client/v4, served at /client/v4/openapi.json.
 
-To describe a new endpoint, add its path to PATHS with one ``operation()`` per
-method (reuse or add a schema in SCHEMAS). tests/test_openapi.py fails while a
-route in urls.py is not described here, or a path here does not resolve to a
-view that answers the described methods.
+The document is generated: it walks accounts/api/urls.py and describes each
+handler from its ``kit.operation`` declaration (its body and query inputs, its
+result, which reuses a shape from SCHEMAS). A handler not declared yet is
+described by its entry in UNDECLARED, written by hand; tests/test_openapi.py
+fails while a route is described by neither, and checks every declared body
+against what the code accepts.
 """
 
+import re
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from .kit import endpoint
+from .inputs import INVALID_INPUT_CODE
+from .kit import Operation, declared, endpoint
 
 Schema = dict[str, Any]
 
@@ -433,7 +437,7 @@ R2_REFUSED = operation(
     errors={"400": "Always: R2 is not available on temporary accounts."},
 )
 
-PATHS: dict[str, Schema] = {
+UNDECLARED: dict[str, Schema] = {
     "/graphql": {
         "post": operation(
             "D1 analytics (d1AnalyticsAdaptiveGroups, d1QueriesAdaptiveGroups) as "
@@ -944,80 +948,6 @@ PATHS: dict[str, Schema] = {
         ),
     },
     # --- Hyperdrive and certificates -------------------------------------------------
-    HYPERDRIVE: {
-        "get": operation(
-            "List Hyperdrive configs (never with passwords).",
-            tag="hyperdrive",
-            parameters=[ACCOUNT_ID],
-            result=ref("Hyperdrive"),
-            listing=True,
-        ),
-        "post": operation(
-            "Create a config; the origin password is write-only.",
-            tag="hyperdrive",
-            parameters=[ACCOUNT_ID],
-            body=ref("Hyperdrive"),
-            result=ref("Hyperdrive"),
-        ),
-    },
-    HYPERDRIVE + "/{config_id}": {
-        "get": operation(
-            "One config.",
-            tag="hyperdrive",
-            parameters=[ACCOUNT_ID, CONFIG_ID],
-            result=ref("Hyperdrive"),
-        ),
-        "patch": operation(
-            "Change what the body names; an origin without a password keeps it.",
-            tag="hyperdrive",
-            parameters=[ACCOUNT_ID, CONFIG_ID],
-            body=ref("Hyperdrive"),
-            result=ref("Hyperdrive"),
-        ),
-        "put": operation(
-            "Replace the whole config.",
-            tag="hyperdrive",
-            parameters=[ACCOUNT_ID, CONFIG_ID],
-            body=ref("Hyperdrive"),
-            result=ref("Hyperdrive"),
-        ),
-        "delete": operation(
-            "Delete a config.", tag="hyperdrive", parameters=[ACCOUNT_ID, CONFIG_ID]
-        ),
-    },
-    CERTIFICATES: {
-        "get": operation(
-            "List certificates (ca=true|false filters; never with keys).",
-            tag="certificates",
-            parameters=[
-                ACCOUNT_ID,
-                query("ca", "true: CA chains only; false: mTLS only.", BOOLEAN),
-                query("name", "Only certificates of this name."),
-            ],
-            result=ref("Certificate"),
-            listing=True,
-        ),
-        "post": operation(
-            "Upload an mTLS certificate with its key, or a CA chain (ca: true).",
-            tag="certificates",
-            parameters=[ACCOUNT_ID],
-            body=ref("Certificate"),
-            result=ref("Certificate"),
-        ),
-    },
-    CERTIFICATES + "/{certificate_id}": {
-        "get": operation(
-            "One certificate.",
-            tag="certificates",
-            parameters=[ACCOUNT_ID, CERTIFICATE_ID],
-            result=ref("Certificate"),
-        ),
-        "delete": operation(
-            "Delete a certificate no Hyperdrive config or Worker uses.",
-            tag="certificates",
-            parameters=[ACCOUNT_ID, CERTIFICATE_ID],
-        ),
-    },
     # R2 is not offered: every call is a 400 with code 10042 and the reason.
     R2: dict.fromkeys(["get", "head", "post", "put", "patch", "delete"], R2_REFUSED),
     **{
@@ -1309,6 +1239,101 @@ PATHS: dict[str, Schema] = {
 }
 
 
+PATH_PARAMETERS = {
+    p["name"]: p
+    for p in (
+        ACCOUNT_ID,
+        NAMESPACE_ID,
+        KV_KEY,
+        SCRIPT_NAME,
+        TAIL_ID,
+        DATABASE_ID,
+        D1_TOKEN,
+        QUEUE_ID,
+        CONSUMER_ID,
+        CONFIG_ID,
+        CERTIFICATE_ID,
+        param("subscription_id", "The event subscription's id.", HEX_ID),
+    )
+}
+BAD_INPUT = (
+    f"Bad input: code {INVALID_INPUT_CODE}, the message names the field "
+    "(a JSON body is parsed whatever its Content-Type)."
+)
+
+
+def describe(op: Operation, *, path: str, auth: bool) -> Schema:
+    """The OpenAPI operation of one declared handler."""
+    names = re.findall(r"\{(\w+)\}", path)
+    parameters = [
+        PATH_PARAMETERS.get(name) or param(name, f"The {name}.") for name in names
+    ]
+    if op.query is not None:
+        parameters += list(op.query.query_parameters())
+    described = operation(
+        op.summary,
+        tag=op.tag,
+        result=op.result,
+        listing=op.listing,
+        raw=op.raw,
+        auth=auth,
+        parameters=parameters,
+        errors={**ERROR_STATUSES, **op.errors},
+    )
+    if op.body is not None or op.query is not None:
+        bad = described["responses"].setdefault("400", {})
+        bad.update({"description": BAD_INPUT, "x-error-codes": [INVALID_INPUT_CODE]})
+        bad.setdefault("content", {"application/json": {"schema": ref("Envelope")}})
+    if op.body is not None:
+        described["requestBody"] = {
+            "required": op.body_required,
+            "content": {"application/json": {"schema": op.body.schema()}},
+        }
+    elif op.raw_body is not None:
+        described["requestBody"] = {"required": True, "content": op.raw_body}
+    return described
+
+
+def _routes(patterns: list, prefix: str = "") -> list[tuple[str, Any]]:
+    from django.urls import URLResolver
+
+    found = []
+    for entry in patterns:
+        text = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            found += _routes(entry.url_patterns, text)
+        elif entry.name != "api-unknown":
+            found.append((text, entry.callback))
+    return found
+
+
+def openapi_path(route: str) -> str:
+    """``accounts/<str:account_id>/x`` (or a regex) -> ``/accounts/{account_id}/x``."""
+    route = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route)
+    route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+    return "/" + route.lstrip("^").rstrip("$")
+
+
+def paths() -> dict[str, Schema]:
+    """Every route of client/v4, each method from its declaration (or, not
+    declared yet, from UNDECLARED)."""
+    from . import urls
+
+    found: dict[str, Schema] = {}
+    for route, view in _routes(urls.urlpatterns):
+        path = openapi_path(route)
+        item = found.setdefault(path, {})
+        for method, handler in view.handlers.items():
+            op = declared(handler)
+            if op is not None:
+                item[method.lower()] = describe(
+                    op, path=path, auth=getattr(view, "auth", True)
+                )
+            elif method.lower() in UNDECLARED.get(path, {}):
+                item[method.lower()] = UNDECLARED[path][method.lower()]
+    return found
+
+
 def document() -> Schema:
     return {
         "openapi": "3.1.0",
@@ -1323,7 +1348,7 @@ def document() -> Schema:
         },
         "servers": [{"url": f"{settings.PUBLIC_BASE_URL}/client/v4"}],
         "security": [{"bearer": []}],
-        "paths": PATHS,
+        "paths": paths(),
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
