@@ -29,6 +29,11 @@ LAYER_OF_PREFIX = {
     "accounts.discovery": "pages",
     "accounts.templatetags": "pages",
     "accounts.api": "api",
+    # The part of the API kit the Worker-binding endpoints share: declared
+    # inputs, the wire shapes both APIs read, and the mapping of failures.
+    "accounts.api.inputs": "kit",
+    "accounts.api.wire": "kit",
+    "accounts.api.failures": "kit",
     "accounts.previews": "runtime",
     "accounts.edge": "runtime",
     "accounts.context_processors": "pages",
@@ -46,9 +51,10 @@ MAY_IMPORT: dict[str, set[str]] = {
     # What pages and the API share about a request (its origin).
     "web": {"core", "services", "web"},
     "pages": BELOW_EDGES | {"web", "pages"},
-    "api": BELOW_EDGES | {"web", "api"},
+    "api": BELOW_EDGES | {"web", "api", "kit"},
+    "kit": {"core", "services", "kit"},
     # The preview runtime's Django side: binding endpoints and the supervisor.
-    "runtime": BELOW_EDGES | {"runtime"},
+    "runtime": BELOW_EDGES | {"runtime", "kit"},
     # Tasks, admin and commands call services; the commands that run the
     # preview runtime and the edge also wire them up.
     "edges": BELOW_EDGES,
@@ -209,6 +215,10 @@ BROKEN = {
         "accounts.previews.api",
         "from accounts.api.kit import endpoint",
     ),
+    "the kit imports the envelope": (
+        "accounts.api.inputs",
+        "from accounts.api.envelope import failure",
+    ),
     "the runtime imports pages": (
         "accounts.previews.front",
         "from accounts.views import home",
@@ -237,6 +247,10 @@ ALLOWED = {
     "the admin calls services": (
         "accounts.admin",
         "from .services import moderation\nfrom . import selectors, models",
+    ),
+    "the binding endpoints use the kit": (
+        "accounts.previews.api",
+        "from accounts.api.inputs import Input\nfrom accounts.api.failures import x",
     ),
     "the API reads a request's origin": (
         "accounts.api.provisioning",

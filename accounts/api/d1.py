@@ -16,6 +16,7 @@ from . import envelope
 from .kit import endpoint, json_body, json_object
 from .paging import page_request, paged_response
 from .serializers import d1_database_json
+from .wire import Queries
 
 
 def _list(request: HttpRequest, account_id: str) -> HttpResponse:
@@ -39,6 +40,9 @@ def _create(request: HttpRequest, account_id: str) -> HttpResponse:
     return envelope.success(d1_database_json(database))
 
 
+QUERIES = Queries()
+
+
 def _database(request: HttpRequest, database_id: str) -> D1Database:
     return d1.get_database(account=request.cloud_account, id_or_name=database_id)
 
@@ -55,7 +59,7 @@ def _delete(request: HttpRequest, account_id: str, database_id: str) -> HttpResp
 def _query(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
     database = _database(request, database_id)
     results = d1.run_queries(
-        database=database, queries=d1.parse_queries(json_body(request))
+        database=database, queries=QUERIES.clean(json_body(request), path="")
     )
     return envelope.success([result.as_objects() for result in results])
 
@@ -63,7 +67,7 @@ def _query(request: HttpRequest, account_id: str, database_id: str) -> HttpRespo
 def _raw(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
     database = _database(request, database_id)
     results = d1.run_queries(
-        database=database, queries=d1.parse_queries(json_body(request))
+        database=database, queries=QUERIES.clean(json_body(request), path="")
     )
     return envelope.success([result.as_raw() for result in results])
 

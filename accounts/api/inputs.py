@@ -14,6 +14,7 @@ as Cloudflare's own API reads it.
 import base64
 import binascii
 import copy
+import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Self, overload
@@ -26,6 +27,20 @@ Schema = dict[str, Any]
 
 # The code a refused input answers with; the document states it.
 INVALID_INPUT_CODE = InvalidInput.code
+
+
+def decode_json(raw: bytes) -> Any:
+    """A request body as JSON, whatever Content-Type it was labelled with.
+    Raises InvalidInput."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidInput("The request body is not valid JSON.") from exc
+
+
+def _refuse_constant(name: str) -> None:
+    # NaN and Infinity are not JSON, and PostgreSQL's jsonb cannot store them.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 class Field[T]:
@@ -92,15 +107,21 @@ class Text(Field[str]):
         blank: bool = False,
         choices: tuple[str, ...] | None = None,
         pattern: str | None = None,
+        storable: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.storable = storable  # False: any string (SQL for SQLite says why not)
         self.max_length = max_length
         self.blank = blank
         self.choices = choices
         self.pattern = pattern
 
     def clean(self, value: Any, *, path: str, text: bool = False) -> str:
+        if not self.storable:
+            if not isinstance(value, str):
+                raise InvalidInput(f"'{path}' must be a string.")
+            return value
         cleaned = clean_text(
             value, field=path, max_length=self.limit(), required=not self.blank
         )
@@ -191,13 +212,17 @@ class Boolean(Field[bool]):
 
 
 class JSON(Field[Any]):
-    """Any JSON value (metadata, a queue message body), up to a size."""
+    """Any JSON value (metadata, a queue message body), up to a size, fit to
+    store in a JSON column; ``max_bytes=None`` takes any value as it is (SQL
+    parameters, which never reach PostgreSQL)."""
 
-    def __init__(self, *, max_bytes: int = 1024 * 1024, **kwargs: Any) -> None:
+    def __init__(self, *, max_bytes: int | None = 1024 * 1024, **kwargs: Any):
         super().__init__(**kwargs)
         self.max_bytes = max_bytes
 
     def clean(self, value: Any, *, path: str, text: bool = False) -> Any:
+        if self.max_bytes is None:
+            return value
         return clean_json(value, field=path, max_bytes=self.max_bytes)
 
     def example(self) -> Any:

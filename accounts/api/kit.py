@@ -3,7 +3,6 @@ authentication, declared inputs (``operation``), JSON bodies whatever their
 Content-Type, and one mapping from domain errors (and anything unforeseen) to
 an answer, which the binding endpoints share."""
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -20,7 +19,7 @@ from accounts.services.tokens import authenticate_token
 
 from . import envelope
 from .failures import answering_failures
-from .inputs import Field, Input, Nested, Schema
+from .inputs import Field, Input, Nested, Schema, decode_json
 
 Handler = Callable[..., HttpResponse]
 
@@ -46,15 +45,7 @@ def json_body(request: HttpRequest, *, default: Any = None) -> Any:
         if default is not None:
             return default
         raise InvalidInput("A JSON request body is required.")
-    try:
-        return json.loads(raw, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise InvalidInput("The request body is not valid JSON.") from exc
-
-
-def _refuse_constant(name: str) -> None:
-    # NaN and Infinity are not JSON, and PostgreSQL's jsonb cannot store them.
-    raise ValueError(f"{name} is not a JSON value")
+    return decode_json(raw)
 
 
 def json_object(request: HttpRequest, *, required: bool = True) -> dict[str, Any]:
