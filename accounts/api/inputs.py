@@ -357,7 +357,7 @@ class Input:
         for key, field in keys.items():
             wire = f"{path}.{key}" if path else key
             value = data.get(key)
-            if value is None:
+            if value is None or (text and value == ""):  # ?limit= gives nothing
                 if field.required:
                     raise InvalidInput(f"'{wire}' is required.")
                 values[field.name] = field.default

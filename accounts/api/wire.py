@@ -1,12 +1,13 @@
 """Wire shapes both APIs read: client/v4 and the Worker bindings speak the same
-D1 query body, so it is declared once, here."""
+D1 query body and KV bulk read, so each is declared once, here."""
 
 from typing import Any
 
 from accounts.exceptions import InvalidInput
+from accounts.services import kv
 from accounts.services.d1 import Query
 
-from .inputs import JSON, Field, Input, ListOf, Nested, Schema, Text
+from .inputs import JSON, Boolean, Field, Input, ListOf, Nested, Schema, Text
 
 
 class Statement(Input):
@@ -45,3 +46,13 @@ class Queries(Field[list[Query]]):
             "additionalProperties": False,
         }
         return {"anyOf": [one, batch, many], "description": self.__doc__}
+
+
+class KVBulkGet(Input):
+    """A read of many keys: what ``kv bulk get`` and the binding's
+    ``get([...keys])`` send."""
+
+    unknown = "ignore"  # workerd's own wire shape, which may grow
+    keys = ListOf(Text(max_length=kv.KEY_MAX_BYTES), max_items=100, default=[])
+    type = Text(choices=("text", "json"), default="text")
+    with_metadata = Boolean(key="withMetadata", default=False)

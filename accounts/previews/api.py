@@ -30,7 +30,7 @@ from accounts.api.inputs import (
     Text,
     decode_json,
 )
-from accounts.api.wire import Queries
+from accounts.api.wire import KVBulkGet, Queries
 from accounts.exceptions import DomainError
 from accounts.services import d1, kv, queues, tails
 from accounts.services.previews.bindings import (
@@ -77,15 +77,6 @@ def _text(status: int, message: str) -> HttpResponse:
 
 
 # --- KV ---------------------------------------------------------------------------
-
-
-class KVBulkGet(Input):
-    """What workerd's KV binding sends for ``get([...keys])``."""
-
-    unknown = "ignore"  # workerd's own wire shape, which may grow
-    keys = ListOf(Text(max_length=kv.KEY_MAX_BYTES), max_items=100, default=[])
-    type = Text(choices=("text", "json"), default="text")
-    with_metadata = Boolean(key="withMetadata", default=False)
 
 
 class KVList(Query):
