@@ -19,7 +19,7 @@ from accounts.services.tokens import authenticate_token
 
 from . import envelope
 from .failures import answering_failures
-from .inputs import Field, Input, Nested, Schema, decode_json
+from .inputs import Field, Input, ListOf, Nested, Schema, decode_json
 
 Handler = Callable[..., HttpResponse]
 
@@ -80,11 +80,24 @@ class Operation:
     def inputs(self, request: HttpRequest) -> dict[str, Any]:
         parsed: dict[str, Any] = {}
         if self.query is not None:
-            parsed["query"] = self.query.parse(dict(request.GET.items()), text=True)
+            parsed["query"] = self.query.parse(
+                _query_data(request, self.query), text=True
+            )
         if self.body is not None:
             data = json_body(request, default=None if self.body_required else {})
             parsed["body"] = self.body.clean(data, path="")
         return parsed
+
+
+def _query_data(request: HttpRequest, query: type[Input]) -> dict[str, Any]:
+    """The query string as a dict: a list field takes every value of its key
+    (``?name=a&name=b``), any other field the last."""
+    data: dict[str, Any] = dict(request.GET.items())
+    for declared_field in query.fields.values():
+        key = declared_field.key
+        if isinstance(declared_field, ListOf) and key in request.GET:
+            data[key] = request.GET.getlist(key)
+    return data
 
 
 def operation(
