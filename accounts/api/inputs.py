@@ -407,11 +407,13 @@ class Input:
 
     @classmethod
     def partial(cls) -> "type[Input]":
-        """The same input with every field optional (what a PATCH takes)."""
+        """The same input with every field optional and no defaults (what a
+        PATCH takes: a field not sent is None, "keep it")."""
         fields = {}
         for name, field in cls.fields.items():
             optional = copy.copy(field)
             optional.required = False
+            optional.default = None
             if isinstance(optional, Nested):
                 optional.input_class = optional.input_class.partial()
             fields[name] = optional

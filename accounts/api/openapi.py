@@ -531,42 +531,6 @@ UNDECLARED: dict[str, Schema] = {
             ),
         )
     },
-    ACCOUNT_PATH + "/event_subscriptions/subscriptions": {
-        "get": operation(
-            "List event subscriptions (queue_id filters).",
-            tag="queues",
-            parameters=[
-                ACCOUNT_ID,
-                query("queue_id", "Only subscriptions delivering to this queue."),
-                query("page", "Page number from 1.", INTEGER),
-                query("per_page", "Page size.", INTEGER),
-            ],
-            result=ref("EventSubscription"),
-            listing=True,
-        ),
-        "post": operation(
-            "Subscribe a queue to a source's events; one per source per account, "
-            "and only sources claimportal has (kv).",
-            tag="queues",
-            parameters=[ACCOUNT_ID],
-            body=ref("EventSubscription"),
-            result=ref("EventSubscription"),
-        ),
-    },
-    ACCOUNT_PATH + "/event_subscriptions/subscriptions/{subscription_id}": {
-        method: operation(
-            summary,
-            tag="queues",
-            parameters=[ACCOUNT_ID, param("subscription_id", "The subscription.")],
-            body=ref("EventSubscription") if method == "patch" else None,
-            result=ref("EventSubscription"),
-        )
-        for method, summary in (
-            ("get", "One event subscription."),
-            ("patch", "Change name, events, enabled or destination."),
-            ("delete", "Delete an event subscription."),
-        )
-    },
     # --- Queues ---------------------------------------------------------------------
     # --- Hyperdrive and certificates -------------------------------------------------
     # R2 is not offered: every call is a 400 with code 10042 and the reason.
