@@ -76,6 +76,7 @@ class Operation:
     raw: Schema | None = None
     raw_body: Schema | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    auth: bool | None = None  # the document's word on a token, when not the view's
 
     def inputs(self, request: HttpRequest) -> dict[str, Any]:
         parsed: dict[str, Any] = {}
@@ -131,13 +132,17 @@ def _envelope_failure(error: DomainError) -> HttpResponse:
     return response
 
 
-def endpoint(*, auth: bool = True) -> Callable[[dict[str, Handler]], Handler]:
+def endpoint(
+    *, auth: bool = True, gate: Callable[[HttpRequest], None] | None = None
+) -> Callable[[dict[str, Handler]], Handler]:
     """Build one view from handlers keyed by HTTP method.
 
     With ``auth``, the bearer token must open the account named by the URL's
     ``account_id``; handlers then get ``request.api_token`` and
-    ``request.cloud_account``. A handler declared with ``operation`` gets its
-    parsed inputs as keyword arguments; bad input never reaches it.
+    ``request.cloud_account``. ``gate`` runs next, before any input is read
+    (a rate limit counts every attempt, well formed or not). A handler declared
+    with ``operation`` gets its parsed inputs as keyword arguments; bad input
+    never reaches it.
     """
 
     def build(handlers: dict[str, Handler]) -> Handler:
@@ -164,6 +169,8 @@ def endpoint(*, auth: bool = True) -> Callable[[dict[str, Handler]], Handler]:
                         account=token.account,
                         user_agent=request.headers.get("User-Agent", ""),
                     )
+                if gate is not None:
+                    gate(request)
                 operation = declared(handler)
                 if operation is not None:
                     kwargs.update(operation.inputs(request))

@@ -466,38 +466,6 @@ UNDECLARED: dict[str, Schema] = {
         )
     },
     # --- Provisioning -----------------------------------------------------------
-    "/provisioning/previews/challenge": {
-        "post": operation(
-            "A proof-of-work challenge for a temporary account.",
-            tag="provisioning",
-            auth=False,
-            result=ref("Challenge"),
-            errors={
-                "403": "Credentials sent, or origin blocked.",
-                "429": "Rate limited; see Retry-After.",
-            },
-        )
-    },
-    "/provisioning/previews": {
-        "post": operation(
-            "A temporary account, its API token and its claim URL.",
-            tag="provisioning",
-            auth=False,
-            body=ref("PreviewRequest"),
-            result=ref("PreviewAccount"),
-            errors=PROVISIONING_ERRORS,
-        )
-    },
-    "/provisioning/previews/{account_id}": {
-        "get": operation(
-            "Claim status for the agent, with the temporary token even after the "
-            "claim or expiry.",
-            tag="provisioning",
-            parameters=[ACCOUNT_ID],
-            result=ref("PreviewStatus"),
-        )
-    },
-    # --- KV -----------------------------------------------------------------------
     # --- D1 -----------------------------------------------------------------------
     D1_DB + "/time_travel/bookmark": {
         "get": operation(
@@ -911,9 +879,8 @@ def paths() -> dict[str, Schema]:
         for method, handler in view.handlers.items():
             op = declared(handler)
             if op is not None:
-                item[method.lower()] = describe(
-                    op, path=path, auth=getattr(view, "auth", True)
-                )
+                auth = getattr(view, "auth", True) if op.auth is None else op.auth
+                item[method.lower()] = describe(op, path=path, auth=auth)
             elif method.lower() in UNDECLARED.get(path, {}):
                 item[method.lower()] = UNDECLARED[path][method.lower()]
     return found
