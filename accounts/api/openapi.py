@@ -690,30 +690,6 @@ UNDECLARED: dict[str, Schema] = {
             parameters=[ACCOUNT_ID, SCRIPT_NAME, TAIL_ID],
         )
     },
-    SCRIPT + "/schedules": {
-        "get": operation(
-            "Cron triggers.", tag="workers", parameters=[ACCOUNT_ID, SCRIPT_NAME]
-        ),
-        "put": operation(
-            "Replace the cron triggers.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body={"type": "array", "items": obj(["cron"], cron=STRING)},
-        ),
-    },
-    SCRIPT + "/subdomain": {
-        "get": operation(
-            "Whether the preview host is on.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        ),
-        "post": operation(
-            "Turn the preview host on or off.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["enabled"], enabled=BOOLEAN, previews_enabled=BOOLEAN),
-        ),
-    },
     SCRIPT + "/assets-upload-session": {
         "post": operation(
             "Announce an asset manifest; get the buckets still missing and a token.",
@@ -754,17 +730,6 @@ UNDECLARED: dict[str, Schema] = {
             tag="workers",
             parameters=[ACCOUNT_ID, SCRIPT_NAME],
         )
-    },
-    WORKERS + "/subdomain": {
-        "get": operation(
-            "The account's subdomain.", tag="workers", parameters=[ACCOUNT_ID]
-        ),
-        "put": operation(
-            "Change the account's subdomain.",
-            tag="workers",
-            parameters=[ACCOUNT_ID],
-            body=obj(["subdomain"], subdomain=STRING),
-        ),
     },
     WORKERS + "/subdomains/{name}": {
         "get": operation(
