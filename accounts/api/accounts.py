@@ -4,17 +4,28 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.exceptions import NotFound
 
-from .kit import endpoint
-from .paging import page_request, paged_response
+from .inputs import Integer
+from .kit import endpoint, operation
+from .openapi import ref
+from .paging import Paging, paged_response
 from .serializers import account_json
 
 
-def _list_accounts(request: HttpRequest) -> HttpResponse:
+class Listing(Paging):
+    per_page = Integer(minimum=1, maximum=50)
+
+
+@operation(
+    "The account the token opens (one; past page 1 is empty).",
+    tag="accounts",
+    query=Listing,
+    result=ref("Account"),
+    listing=True,
+)
+def _list_accounts(request: HttpRequest, *, query: Listing) -> HttpResponse:
     # A token opens one account; past page 1 is empty, so clients that page
     # until an empty page (the official SDK) stop.
-    return paged_response(
-        [request.cloud_account], page_request(request, max_size=50), account_json
-    )
+    return paged_response([request.cloud_account], query.page(), account_json)
 
 
 def _unknown_route(request: HttpRequest, path: str = "") -> HttpResponse:

@@ -457,48 +457,8 @@ UNDECLARED: dict[str, Schema] = {
             raw={"application/json": {"schema": {"type": "object"}}},
         )
     },
-    "/accounts": {
-        "get": operation(
-            "The account the token opens.",
-            tag="accounts",
-            result=ref("Account"),
-            listing=True,
-        )
-    },
     # --- Provisioning -----------------------------------------------------------
     # --- D1 -----------------------------------------------------------------------
-    D1_DB + "/time_travel/bookmark": {
-        "get": operation(
-            "The bookmark of the state at the start of timestamp's minute (the "
-            "current state without one).",
-            tag="d1",
-            parameters=[
-                ACCOUNT_ID,
-                DATABASE_ID,
-                query("timestamp", "RFC 3339 time or Unix seconds.", TIMESTAMP),
-            ],
-            result=obj(["bookmark"], bookmark=STRING),
-        )
-    },
-    D1_DB + "/time_travel/restore": {
-        "post": operation(
-            "Restore the database, in one transaction, to a bookmark or to the "
-            "start of a timestamp's minute; previous_bookmark undoes it.",
-            tag="d1",
-            parameters=[
-                ACCOUNT_ID,
-                DATABASE_ID,
-                query("bookmark", "A bookmark from /time_travel/bookmark."),
-                query("timestamp", "RFC 3339 time or Unix seconds.", TIMESTAMP),
-            ],
-            result=obj(
-                ["bookmark", "previous_bookmark", "message"],
-                bookmark=STRING,
-                previous_bookmark=STRING,
-                message=STRING,
-            ),
-        )
-    },
     # --- Queues ---------------------------------------------------------------------
     # --- Hyperdrive and certificates -------------------------------------------------
     # R2 is not offered: every call is a 400 with code 10042 and the reason.
