@@ -397,20 +397,12 @@ def multipart(op: Schema) -> Schema:
     return op
 
 
-KV = "/accounts/{account_id}/storage/kv/namespaces"
-KV_NS = KV + "/{namespace_id}"
 ACCOUNT_PATH = "/accounts/{account_id}"
-D1 = ACCOUNT_PATH + "/d1/database"
-D1_DB = D1 + "/{database_id}"
 DATABASE_ID = param("database_id", "The database's uuid, or its name.")
 D1_TOKEN = param("token", "The signed token from the import or export call.")
-QUEUES = ACCOUNT_PATH + "/queues"
-QUEUE = QUEUES + "/{queue_id}"
 QUEUE_ID = param("queue_id", "The queue's id.", HEX_ID)
 CONSUMER_ID = param("consumer_id", "The consumer's id.", HEX_ID)
-HYPERDRIVE = ACCOUNT_PATH + "/hyperdrive/configs"
 CONFIG_ID = param("config_id", "The Hyperdrive config's id.", HEX_ID)
-CERTIFICATES = ACCOUNT_PATH + "/mtls_certificates"
 CERTIFICATE_ID = param("certificate_id", "The certificate's id.", HEX_ID)
 ALL_METHODS = ["get", "head", "post", "put", "patch", "delete"]
 
@@ -457,10 +449,6 @@ UNDECLARED: dict[str, Schema] = {
             raw={"application/json": {"schema": {"type": "object"}}},
         )
     },
-    # --- Provisioning -----------------------------------------------------------
-    # --- D1 -----------------------------------------------------------------------
-    # --- Queues ---------------------------------------------------------------------
-    # --- Hyperdrive and certificates -------------------------------------------------
     # R2 is not offered: every call is a 400 with code 10042 and the reason.
     R2: dict.fromkeys(["get", "head", "post", "put", "patch", "delete"], R2_REFUSED),
     **{
