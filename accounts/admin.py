@@ -9,16 +9,17 @@ whatever the number of rows: everything per row is a subquery annotation.
 import ipaddress
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from allauth.account.decorators import secure_admin_login
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import (
+    Aggregate,
     Count,
     Exists,
     IntegerField,
@@ -28,6 +29,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
+from django.db.models import Model as DjangoModel
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponseNotAllowed
 from django.shortcuts import redirect
@@ -39,15 +41,28 @@ from django.utils.timesince import timesince, timeuntil
 
 from accounts import models, selectors, tokens
 from accounts.exceptions import DomainError
-from accounts.services import moderation, purge, reports
+from accounts.services import claims, moderation, purge, reports
 from accounts.services.previews.client import runtime_status
 from accounts.services.provisioning import EVENT_CODE
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 State = models.CloudAccount.State
 
 # Signing in to the admin goes through allauth: its rate limits and, for
-# those who turned it on, its second factor.
-admin.site.login = secure_admin_login(admin.site.login)
+# those who turned it on, its second factor. (Wrapping the site's bound view is
+# how allauth documents it.)
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+
+
+def _moderator(request: HttpRequest) -> models.User:
+    """The person acting: the admin site lets only signed-in staff in."""
+    user = request.user
+    assert isinstance(user, models.User)
+    return user
+
+
 admin.site.site_header = "claimportal moderation"
 admin.site.site_title = "claimportal moderation"
 
@@ -150,6 +165,10 @@ class WorkerInline(ReadOnlyInline):
         return f"v{script.current_version.number}" if script.current_version else "—"
 
 
+class _KeyCount(TypedDict):
+    key_count: int
+
+
 class KVNamespaceInline(ReadOnlyInline):
     model = models.KVNamespace
     fields = ["title", "id", "keys", "created_at"]
@@ -158,7 +177,7 @@ class KVNamespaceInline(ReadOnlyInline):
         return super().get_queryset(request).annotate(key_count=Count("entries"))
 
     @admin.display(description="keys")
-    def keys(self, namespace: models.KVNamespace) -> int:
+    def keys(self, namespace: "WithAnnotations[models.KVNamespace, _KeyCount]") -> int:
         return namespace.key_count
 
 
@@ -176,6 +195,11 @@ class DurableObjectInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("script")
 
 
+class _QueueCounts(TypedDict):
+    consumers_n: int
+    messages_n: int
+
+
 class QueueInline(ReadOnlyInline):
     model = models.Queue
     fields = ["name", "consumer_count", "message_count", "created_at"]
@@ -191,11 +215,15 @@ class QueueInline(ReadOnlyInline):
         )
 
     @admin.display(description="consumers")
-    def consumer_count(self, queue: models.Queue) -> int:
+    def consumer_count(
+        self, queue: "WithAnnotations[models.Queue, _QueueCounts]"
+    ) -> int:
         return queue.consumers_n
 
     @admin.display(description="messages waiting")
-    def message_count(self, queue: models.Queue) -> int:
+    def message_count(
+        self, queue: "WithAnnotations[models.Queue, _QueueCounts]"
+    ) -> int:
         return queue.messages_n
 
 
@@ -235,7 +263,7 @@ class TokenInline(ReadOnlyInline):
 
 class ClaimLinkInline(ReadOnlyInline):
     model = models.ClaimLink
-    fields = ["state", "created_at", "expires_at", "used_at", "used_by"]  # no key
+    fields = ["state", "created_at", "used_at", "used_by"]  # no key
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("used_by")
@@ -274,10 +302,10 @@ RESOURCE_COUNTS = {
 }
 
 
-def _per_account(model: type, value) -> Subquery:
+def _per_account(model: type[DjangoModel], value: Aggregate) -> Subquery:
     """One aggregate over ``model``'s rows of each account, as a subquery."""
     rows = (
-        model.objects.filter(account=OuterRef("pk"))
+        model._default_manager.filter(account=OuterRef("pk"))
         .order_by()
         .values("account")
         .annotate(value=value)
@@ -359,10 +387,19 @@ def _one_click(service: Callable[..., Any], *, done: str, description: str):
             request,
             queryset,
             done,
-            lambda pk, now: service(account_id=pk, actor=request.user, now=now),
+            lambda pk, now: service(account_id=pk, actor=_moderator(request), now=now),
         )
 
     return action
+
+
+class _AccountColumns(TypedDict):
+    workers_joined: str | None
+    has_open_reports: bool
+
+
+if TYPE_CHECKING:
+    _ListedAccount = WithAnnotations[models.CloudAccount, _AccountColumns]
 
 
 @admin.register(models.CloudAccount)
@@ -399,7 +436,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
         (None, {"fields": ["id", "name", "subdomain", "state", "owner", "event"]}),
         (
             "Deadlines",
-            {"fields": ["created_at", "claim_expires_at", "expires_at", "claimed_at"]},
+            {"fields": ["created_at", "claim_expires_at", "claimed_at", "declined_at"]},
         ),
         (
             "Where it came from",
@@ -410,11 +447,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
             {"fields": ["state_before_suspension", "purged_at", "terms_accepted_at"]},
         ),
     ]
-    readonly_fields = [
-        field
-        for _title, options in fieldsets
-        for field in options["fields"]  # every field: state changes by action only
-    ]
+    readonly_fields = flatten_fieldsets(fieldsets)  # state changes by action only
     inlines = [
         WorkerInline,
         KVNamespaceInline,
@@ -481,12 +514,14 @@ class CloudAccountAdmin(admin.ModelAdmin):
     def state_shown(self, account: models.CloudAccount) -> str:
         if account.state == State.SUSPENDED:
             return f"Suspended (was {account.state_before_suspension})"
-        if account.purged_at:
-            return "Expired, purged"
-        return account.get_state_display()
+        status = claims.account_claim_status(
+            account=account, user=None, now=timezone.now()
+        )
+        label = claims.claim_page(status).label
+        return f"{label}, purged" if account.purged_at else label
 
     @admin.display(description="Workers")
-    def worker_names(self, account: models.CloudAccount) -> str:
+    def worker_names(self, account: "_ListedAccount") -> str:
         return account.workers_joined or "—"
 
     @admin.display(description="resources")
@@ -513,7 +548,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
         return _short(account.origin_hash)
 
     @admin.display(description="open reports", boolean=True)
-    def reported(self, account: models.CloudAccount) -> bool:
+    def reported(self, account: "_ListedAccount") -> bool:
         return account.has_open_reports
 
     # -- one click on the account's own page --
@@ -539,11 +574,12 @@ class CloudAccountAdmin(admin.ModelAdmin):
         """Run one action on one account, from the buttons on its page."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        available = self.get_actions(request)
-        if action not in self.ONE_CLICK or action not in available:
+        found = self.get_actions(request).get(action)
+        if action not in self.ONE_CLICK or found is None:
             raise PermissionDenied
-        run = available[action].func
-        response = run(self, request, self.get_queryset(request).filter(pk=object_id))
+        response = found.func(
+            self, request, self.get_queryset(request).filter(pk=object_id)
+        )
         return response or redirect(
             reverse("admin:accounts_cloudaccount_change", args=[object_id])
         )
@@ -657,7 +693,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
                 f"Extended by {data['minutes']} min",
                 lambda pk, now: moderation.extend_claim_window(
                     account_id=pk,
-                    actor=request.user,
+                    actor=_moderator(request),
                     now=now,
                     by=timedelta(minutes=data["minutes"]),
                 ),
@@ -679,7 +715,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
     def purge_now(self, request: HttpRequest, queryset: QuerySet):
         def purge_one(pk: str, now: datetime) -> None:
             account = models.CloudAccount.objects.get(pk=pk)
-            purge.purge_account_now(account=account, now=now, actor=request.user)
+            purge.purge_account_now(account=account, now=now, actor=_moderator(request))
 
         return self._with_form(
             request,
@@ -702,7 +738,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
                 "Origin blocked",
                 lambda pk, now: moderation.block_account_origin(
                     account_id=pk,
-                    actor=request.user,
+                    actor=_moderator(request),
                     now=now,
                     reason=data["reason"],
                     expires_at=now + timedelta(days=data["days"])
@@ -781,7 +817,7 @@ class AbuseReportAdmin(admin.ModelAdmin):
     def mark_handled(self, request: HttpRequest, queryset: QuerySet) -> None:
         closed = reports.mark_reports_handled(
             report_ids=list(queryset.values_list("pk", flat=True)),
-            actor=request.user,
+            actor=_moderator(request),
             now=timezone.now(),
         )
         self.message_user(request, f"{closed} report(s) marked handled.")
@@ -817,8 +853,9 @@ class EventForm(forms.ModelForm):
             raise forms.ValidationError("The claim window must be longer than zero.")
         return window
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         starts, ends = data.get("starts_at"), data.get("ends_at")
         if starts and ends and ends <= starts:
             self.add_error("ends_at", "The event must end after it starts.")
@@ -889,8 +926,9 @@ class BlockedOriginForm(forms.ModelForm):
                 ) from error
         return network
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if not data.get("network") and not data.get("origin_hash"):
             raise forms.ValidationError("Give a network, an origin hash, or both.")
         return data
@@ -944,7 +982,7 @@ class ApiTokenAdmin(ReadOnlyAdmin):
 
 @admin.register(models.ClaimLink)
 class ClaimLinkAdmin(ReadOnlyAdmin):
-    list_display = ["account", "state", "expires_at", "used_at", "used_by"]
+    list_display = ["account", "state", "deadline", "used_at", "used_by"]
     list_select_related = ["account", "used_by"]
     exclude = ["key_hash"]
 

@@ -27,11 +27,6 @@ def facts() -> dict[str, object]:
         "api": f"{base}/client/v4",
         "claim_prompt": CLAIM_PROMPT,
         "claim_window_minutes": _minutes(settings.CLAIMPORTAL_CLAIM_WINDOW),
-        "lifetime_minutes": _minutes(
-            max(
-                settings.CLAIMPORTAL_CLAIM_WINDOW, settings.CLAIMPORTAL_ACCOUNT_LIFETIME
-            )
-        ),
         "pow_k": settings.CLAIMPORTAL_POW_K,
         "pow_g": settings.CLAIMPORTAL_POW_G,
         "challenge_ttl_minutes": _minutes(settings.CLAIMPORTAL_POW_CHALLENGE_TTL),

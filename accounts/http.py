@@ -5,7 +5,15 @@ import ipaddress
 from django.conf import settings
 from django.http import HttpRequest
 
+from accounts.models import User
 from accounts.services.provisioning import ClientOrigin, client_origin
+
+
+class SignedInRequest(HttpRequest):
+    """The request a login_required view gets: its user is a person, never
+    anonymous. Only a type; Django builds the request as usual."""
+
+    user: User
 
 
 def edge_client_address(get_response):

@@ -121,6 +121,8 @@ def _worker(worker: WorkerItem) -> str:
 
 def inventory_html(inventory: Inventory) -> SafeString:
     parts = ['<section class="inventory">\n']
+    headers: tuple[str, ...]
+    rows: list[tuple[str, ...]]
     if not inventory.resource_count:
         parts.append(
             '<p class="muted">Nothing has been deployed to this account yet.</p>\n'

@@ -56,7 +56,7 @@ class Event(models.Model):
 
 
 def _deadline_passed(now: datetime) -> Q:
-    return Q(claim_expires_at__lte=now) | Q(expires_at__lte=now)
+    return Q(claim_expires_at__lte=now)
 
 
 def live_condition(now: datetime) -> Q:
@@ -90,7 +90,7 @@ class CloudAccountQuerySet(models.QuerySet):
         return self.filter(state=CloudAccount.State.PENDING)
 
     def past_deadline(self, now: datetime) -> "CloudAccountQuerySet":
-        """Pending accounts whose claim deadline or lifetime has run out."""
+        """Pending accounts whose deadline has passed."""
         return self.pending().filter(_deadline_passed(now))
 
     def live(self, now: datetime) -> "CloudAccountQuerySet":
@@ -128,8 +128,11 @@ class CloudAccount(models.Model):
         max_length=16, choices=State.choices, blank=True
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    expires_at = models.DateTimeField(help_text="When an unclaimed account is purged.")
-    claim_expires_at = models.DateTimeField(help_text="The last moment to claim.")
+    # The one deadline: the last moment to claim, when an unclaimed account ends
+    # and is purged. Its claim link, the API and the banner all read it here.
+    claim_expires_at = models.DateTimeField(
+        help_text="The last moment to claim; an unclaimed account ends then."
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -138,6 +141,11 @@ class CloudAccount(models.Model):
         related_name="cloud_accounts",
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the holder of its claim link deleted it instead of claiming.",
+    )
     purged_at = models.DateTimeField(null=True, blank=True)
     terms_of_service_url = models.URLField(max_length=500, blank=True)
     privacy_policy_url = models.URLField(max_length=500, blank=True)
@@ -170,7 +178,7 @@ class CloudAccount(models.Model):
         return f"{self.name} ({self.id})"
 
     def is_past_deadline(self, now: datetime) -> bool:
-        return now >= self.claim_expires_at or now >= self.expires_at
+        return now >= self.claim_expires_at
 
     def is_claimable(self, now: datetime) -> bool:
         return self.state == self.State.PENDING and not self.is_past_deadline(now)
@@ -260,7 +268,6 @@ class ClaimLink(models.Model):
     )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     used_at = models.DateTimeField(null=True, blank=True)
     used_by = models.ForeignKey(
@@ -277,14 +284,10 @@ class ClaimLink(models.Model):
     def __str__(self) -> str:
         return f"claim link for {self.account_id} ({self.state})"
 
-    def is_usable(self, now: datetime) -> bool:
-        return self.state == self.State.ACTIVE and now < self.expires_at
-
     @property
     def deadline(self) -> datetime:
-        """The last moment the link can be used: the earliest of its three ends."""
-        account = self.account
-        return min(self.expires_at, account.claim_expires_at, account.expires_at)
+        """The last moment the link can be used: its account's deadline."""
+        return self.account.claim_expires_at
 
 
 class AuditEvent(models.Model):

@@ -17,7 +17,6 @@ from django.utils.dateparse import parse_datetime
 from accounts import tokens
 from accounts.models import (
     ApiToken,
-    AuditEvent,
     Certificate,
     ClaimLink,
     CloudAccount,
@@ -35,21 +34,12 @@ def owned_account(*, user: User, account_id: str) -> CloudAccount | None:
 
 
 def claim_link_for_key(*, key: str) -> ClaimLink | None:
-    """The link a raw claim key opens, with its account, and ``declined``: whether
-    the link holder deleted it (asked only of an account that has ended)."""
-    link = (
+    """The link a raw claim key opens, with its account: one query."""
+    return (
         ClaimLink.objects.select_related("account")
         .filter(key_hash=tokens.hash_secret(key))
         .first()
     )
-    if link is not None:
-        link.declined = (
-            link.account.state == CloudAccount.State.EXPIRED
-            and AuditEvent.objects.filter(
-                account_id=link.account_id, kind=AuditEvent.Kind.DECLINED
-            ).exists()
-        )
-    return link
 
 
 def usable_tokens(*, account_id: str, now: datetime) -> list[ApiToken]:
@@ -442,8 +432,10 @@ class WorkerActivity:
     events: list[EventItem]
 
 
-def _summary(data: dict) -> str:
-    event = data.get("event") if isinstance(data.get("event"), dict) else {}
+def _summary(data: dict[str, Any]) -> str:
+    event = data.get("event")
+    if not isinstance(event, dict):
+        return "invocation"
     if isinstance(event.get("request"), dict):
         request = event["request"]
         status = (event.get("response") or {}).get("status", "")
@@ -473,8 +465,10 @@ def _event_item(at: Any, data: Any) -> EventItem:
         for e in data.get("exceptions") or []
         if isinstance(e, dict)
     ]
+    moment = _moment(at)
+    assert moment is not None  # an event's created_at is NOT NULL
     return EventItem(
-        at=_moment(at),
+        at=moment,
         outcome=str(data.get("outcome", "")),
         summary=_summary(data),
         lines=lines,
@@ -511,7 +505,11 @@ def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerAc
     """Each Worker's modules (source capped at CLAIMPORTAL_MODULE_SOURCE_BYTES)
     and its ``events`` most recent events, newest first: two queries."""
     cap = settings.CLAIMPORTAL_MODULE_SOURCE_BYTES
-    params = {"account": account.pk, "cap": cap, "events": events}
+    params: dict[str, int | str] = {
+        "account": account.pk,
+        "cap": cap,
+        "events": events,
+    }
     with connection.cursor() as cursor:
         cursor.execute(_MODULES_SQL, params)
         rows = cursor.fetchall()

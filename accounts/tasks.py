@@ -74,7 +74,7 @@ def dispatch_queue_batches() -> int:
     soft_time_limit=TRIGGER_SOFT_TIME_LIMIT,
     time_limit=TRIGGER_TIME_LIMIT,
 )
-def deliver_queue_batch(consumer_id: int) -> int | None:
+def deliver_queue_batch(consumer_id: str) -> int | None:
     """One batch to one consumer; retries are the messages' own (max_retries,
     retry_delay, dead-letter queue). A busy account waits for the next round."""
     return delivery.deliver_batch(consumer_id=consumer_id, now=timezone.now())

@@ -3,7 +3,7 @@
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import wraps
 from http import HTTPStatus
 
@@ -41,7 +41,7 @@ from accounts.forms import (
     ConfirmClaimForm,
     OwnerTokenForm,
 )
-from accounts.http import request_origin
+from accounts.http import SignedInRequest, request_origin
 from accounts.inventory_html import inventory_html
 from accounts.models import ClaimLink, CloudAccount
 from accounts.services import claims, naming
@@ -63,18 +63,6 @@ _COOKIE_SALT = "claimportal.claim-cookie"
 # Secrets shown once on the next page: a just-issued token, then forgotten.
 SHOWN_ONCE = "shown_once"
 MAX_KEY_LENGTH = 128  # real keys are 43 characters; anything longer is junk
-
-STATUS_PAGES: dict[claims.ClaimStatus, tuple[str, HTTPStatus]] = {
-    claims.ClaimStatus.UNKNOWN: ("accounts/claim_unknown.html", HTTPStatus.NOT_FOUND),
-    claims.ClaimStatus.EXPIRED: ("accounts/claim_expired.html", HTTPStatus.GONE),
-    claims.ClaimStatus.DELETED: ("accounts/claim_deleted.html", HTTPStatus.GONE),
-    claims.ClaimStatus.YOURS: ("accounts/claim_yours.html", HTTPStatus.OK),
-    claims.ClaimStatus.TAKEN: ("accounts/claim_taken.html", HTTPStatus.CONFLICT),
-    claims.ClaimStatus.SUSPENDED: (
-        "accounts/claim_suspended.html",
-        HTTPStatus.FORBIDDEN,
-    ),
-}
 
 
 @require_GET
@@ -250,7 +238,6 @@ def _status_of(request: HttpRequest, link: ClaimLink | None) -> claims.ClaimStat
         link=link,
         user=request.user if request.user.is_authenticated else None,
         now=timezone.now(),
-        declined=bool(getattr(link, "declined", False)),
     )
 
 
@@ -258,13 +245,9 @@ def _status_page(
     request: HttpRequest, status: claims.ClaimStatus, link: ClaimLink | None
 ) -> HttpResponse:
     """The page for a link that cannot be acted on now."""
-    template, code = STATUS_PAGES[status]
+    page = claims.claim_page(status)
     account = link.account if link is not None else None
-    return render(request, template, {"account": account}, status=code)
-
-
-def _deadline(link: ClaimLink) -> datetime:
-    return link.deadline
+    return render(request, page.template, {"account": account}, status=page.http_status)
 
 
 @never_cache
@@ -383,14 +366,14 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
         form = ConfirmClaimForm(initial={"account": account.pk, "name": account.name})
     return render(
         request,
-        "accounts/claim.html",
+        claims.claim_page(claims.ClaimStatus.OPEN).template,
         {
             "account": account,
             "inventory": inventory_fragment(account),
             "previews": preview_status(account=account),
             "activity": selectors.worker_activity(account=account),
             "source_cap": settings.CLAIMPORTAL_MODULE_SOURCE_BYTES,
-            "deadline": _deadline(link),
+            "deadline": link.deadline,
             "form": form,
             "qr_svg": _claim_qr(key),
         },
@@ -437,7 +420,11 @@ def claim_decline(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespon
             except ClaimError:
                 return _after_refusal(request)
             return _forget_claim(
-                render(request, "accounts/claim_deleted.html", {"account": account})
+                render(
+                    request,
+                    claims.claim_page(claims.ClaimStatus.DELETED).template,
+                    {"account": account},
+                )
             )
     return render(
         request,
@@ -456,7 +443,7 @@ def claim_decline(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespon
 @never_cache
 @login_required
 @require_safe
-def my_accounts(request: HttpRequest) -> HttpResponse:
+def my_accounts(request: SignedInRequest) -> HttpResponse:
     accounts = list(selectors.accounts_owned_by(user=request.user))
     found = inventory_fragments(accounts)
     return render(
@@ -469,7 +456,7 @@ def my_accounts(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def account_page(request: HttpRequest, account_id: str) -> HttpResponse:
+def account_page(request: SignedInRequest, account_id: str) -> HttpResponse:
     """One owned account: the inventory, preview links, and its API tokens."""
     account = selectors.owned_account(user=request.user, account_id=account_id)
     if account is None:
@@ -527,11 +514,11 @@ def account_page(request: HttpRequest, account_id: str) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
-def rename_account(request: HttpRequest, account_id: str) -> HttpResponse:
+def rename_account(request: SignedInRequest, account_id: str) -> HttpResponse:
     form = AccountNameForm(request.POST)
     if not form.is_valid():
         for error in form.errors.get("name", []):
-            messages.error(request, error)
+            messages.error(request, str(error))  # an ErrorList yields text
         return redirect("accounts:account", account_id)
     try:
         account = naming.rename_account(
@@ -546,7 +533,9 @@ def rename_account(request: HttpRequest, account_id: str) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
-def revoke_token(request: HttpRequest, account_id: str, token_id: int) -> HttpResponse:
+def revoke_token(
+    request: SignedInRequest, account_id: str, token_id: int
+) -> HttpResponse:
     try:
         token = claims.revoke_owner_token(
             account_id=account_id,

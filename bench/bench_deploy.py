@@ -245,7 +245,7 @@ def timed_deploy(wrangler: Wrangler, where: Path, *extra: str) -> float:
 
 def new_account(now) -> dict:
     made = create_temporary_account(now=now)
-    expires = iso(made.account.expires_at)
+    expires = iso(made.account.claim_expires_at)
     return {
         "account": {
             "id": made.account.id,

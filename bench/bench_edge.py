@@ -5,8 +5,11 @@ workerd alone, and both again while 2,000 slow clients are held.
 * portal: GET /auth.md, one kept-alive connection each way, interleaved; the
   same gunicorn pool listens on its unix socket (the edge's way in) and on a
   loopback port (direct). Goal: p50 ratio <= 1.15.
-* preview: the same Worker version through the edge and in a workerd of its
-  own on a loopback port. Goal: p50 ratio <= 1.4, p99 <= 1.6.
+* preview: the same Worker through the edge and on its own socket (the very
+  process the edge forwards to, in its cell: what the edge alone adds). Goal:
+  p50 ratio <= 1.4, p99 <= 1.6. Also printed: the same version in a plain
+  workerd on a loopback port (no cell, no edge), which adds the cell's cost
+  (bench_sandbox.py measures that alone).
 * held: 2,000 connections (half to each host) that sent half a request head
   and stay; both p50s through the edge again. Goal: <= 2x the idle p50.
 
@@ -53,6 +56,19 @@ def portal_timed(connection: http.client.HTTPConnection) -> float:
     return elapsed
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket: a Worker's own ``http.sock``."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(str(self.path))
+
+
 def pages_pool(socket_path: Path, port: int) -> subprocess.Popen:
     """The pages pool as bin/run starts it, also on a loopback port."""
     return subprocess.Popen(
@@ -60,6 +76,7 @@ def pages_pool(socket_path: Path, port: int) -> subprocess.Popen:
             *(sys.executable, "-m", "gunicorn", "claimportal.wsgi:application"),
             *("--bind", f"unix:{socket_path}", "--bind", f"127.0.0.1:{port}"),
             *("--workers", "2", "--threads", "4", "--log-level", "warning"),
+            "--no-control-socket",
         ],
         cwd=ROOT,
         env=subprocess_env(DJANGO_SETTINGS_MODULE="claimportal.settings.test"),
@@ -129,10 +146,14 @@ def main() -> None:
                     time.sleep(0.2)
             portal_edge, portal_direct = open_(runtime.port), open_(direct_port)
             preview_edge, preview_alone = open_(runtime.port), open_(alone_port)
+            own_socket = UnixHTTPConnection(
+                runtime.worker_dir(script) / "http.sock", timeout=30
+            )
             pairs = (
                 (portal_timed, portal_edge),
                 (portal_timed, portal_direct),
                 (timed, preview_edge, host),
+                (timed, own_socket, host),
                 (timed, preview_alone, host),
             )
             interleaved(200, *pairs)  # warm up every path
@@ -158,31 +179,39 @@ def main() -> None:
     def ratio(a: list[float], b: list[float], at: float) -> float:
         return percentile(a, at) / percentile(b, at)
 
-    portal_e, portal_d, preview_e, preview_a = idle
+    portal_e, portal_d, preview_e, preview_o, preview_a = idle
+    names = (
+        "portal through the edge  ",
+        "portal, gunicorn directly",
+        "preview through the edge ",
+        "preview, its own socket  ",
+        "preview, plain workerd   ",
+    )
     print(f"{args.requests} requests each, one kept-alive connection per path")
-    print(f"  portal through the edge   {ms(portal_e)}")
-    print(f"  portal, gunicorn directly {ms(portal_d)}")
-    print(f"  preview through the edge  {ms(preview_e)}")
-    print(f"  preview, workerd alone    {ms(preview_a)}")
+    for name, values in zip(names, idle, strict=True):
+        print(f"  {name} {ms(values)}")
     print(f"  with {args.held} slow connections held:")
-    print(f"  portal through the edge   {ms(loaded[0])}")
-    print(f"  portal, gunicorn directly {ms(loaded[1])}")
-    print(f"  preview through the edge  {ms(loaded[2])}")
-    print(f"  preview, workerd alone    {ms(loaded[3])}")
+    for name, values in zip(names, loaded, strict=True):
+        print(f"  {name} {ms(values)}")
     print(
         f"portal edge / direct: p50 {ratio(portal_e, portal_d, 0.5):.2f}x "
         "(goal <= 1.15x)"
     )
     print(
-        f"preview edge / alone: p50 {ratio(preview_e, preview_a, 0.5):.2f}x "
-        f"(goal <= 1.4x), p99 {ratio(preview_e, preview_a, 0.99):.2f}x "
+        f"preview edge / own socket: p50 {ratio(preview_e, preview_o, 0.5):.2f}x "
+        f"(goal <= 1.4x), p99 {ratio(preview_e, preview_o, 0.99):.2f}x "
         "(goal <= 1.6x)"
+    )
+    print(
+        f"preview edge / plain workerd (edge and cell): p50 "
+        f"{ratio(preview_e, preview_a, 0.5):.2f}x, "
+        f"p99 {ratio(preview_e, preview_a, 0.99):.2f}x"
     )
     print(
         f"held / idle p50: portal {ratio(loaded[0], portal_e, 0.5):.2f}x, "
         f"preview {ratio(loaded[2], preview_e, 0.5):.2f}x (goal <= 2x); "
         f"while held, edge / no edge: portal {ratio(loaded[0], loaded[1], 0.5):.2f}x,"
-        f" preview {ratio(loaded[2], loaded[3], 0.5):.2f}x"
+        f" preview {ratio(loaded[2], loaded[3], 0.5):.2f}x (own socket)"
     )
 
 

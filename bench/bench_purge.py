@@ -89,7 +89,6 @@ def make_expired(total: int, now) -> None:
                 subdomain=f"bench-{start + i}-{now.timestamp():.0f}",
                 created_at=past - timedelta(hours=1),
                 claim_expires_at=past,
-                expires_at=past,
             )
             for i in range(min(CHUNK, total - start))
         )

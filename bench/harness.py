@@ -86,6 +86,7 @@ def gunicorn_server(media: Path, log: Path) -> Iterator[str]:
             "2",
             "--threads",
             "4",
+            "--no-control-socket",
             "--access-logfile",
             str(log),
             "--access-logformat",

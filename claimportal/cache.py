@@ -46,6 +46,11 @@ class _ReusedClient(django_redis.RedisCacheClient):
     client is thread-safe and takes connections from its pool, so one per pool
     serves every thread."""
 
+    # Django's own members this builds on; its stubs describe the public ones only.
+    _client: Callable[..., redis.Redis]
+    _get_connection_pool_index: Callable[[bool], int]
+    _get_connection_pool: Callable[[bool], redis.ConnectionPool]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clients: dict[int, redis.Redis] = {}

@@ -19,6 +19,7 @@ def pool(socket_path: Path, env: dict[str, str], *, threads: int) -> subprocess.
             *(sys.executable, "-m", "gunicorn", "claimportal.wsgi:application"),
             *("--bind", f"unix:{socket_path}", "--workers", "2"),
             *("--threads", str(threads), "--log-level", "warning"),
+            "--no-control-socket",
         ],
         cwd=ROOT,
         env=env,

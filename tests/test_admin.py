@@ -110,7 +110,6 @@ def _bulk_accounts(count: int, now) -> None:
             name=f"bulk-{count}-{i}",
             subdomain=f"bulk-{count}-{i}",
             claim_expires_at=now + timedelta(minutes=30),
-            expires_at=now + timedelta(minutes=30),
             origin_hash=f"{i:064x}",
         )
         for i in range(count)

@@ -3,6 +3,7 @@
 from http import HTTPStatus
 
 import pytest
+from django.test import Client
 
 from accounts.models import ApiToken
 
@@ -47,6 +48,19 @@ def test_a_revoked_token_says_what_happened_and_to_log_out(client, provision, no
     message = response.json()["errors"][0]["message"]
     assert "claimed" in message
     assert "wrangler logout" in message
+
+
+def test_writes_need_no_csrf_token_since_the_api_takes_no_cookies(provision):
+    made = provision()
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post(
+        f"/client/v4/accounts/{made.account.id}/storage/kv/namespaces",
+        data={"title": "no-csrf"},
+        content_type="application/json",
+        **bearer(made.api_token),
+    )
+    assert response.status_code == HTTPStatus.OK, response.content
+    assert response.json()["result"]["title"] == "no-csrf"
 
 
 def test_last_used_is_recorded(client, provision):

@@ -75,7 +75,7 @@ def same_time(a, b) -> bool:
 
 
 def expire_all_pending(settings) -> None:
-    later = timezone.now() + settings.CLAIMPORTAL_ACCOUNT_LIFETIME
+    later = timezone.now() + settings.CLAIMPORTAL_CLAIM_WINDOW
     purge.purge_expired_accounts(now=later + timedelta(seconds=1), batch_size=50)
 
 
@@ -93,7 +93,7 @@ def test_create_account_solves_the_challenge_and_returns_the_claim_link(
     assert made.name == row.name
     assert made.claim_url.startswith(f"{server}/claim/")
     assert same_time(made.claim_expires_at, row.claim_expires_at)
-    assert same_time(made.expires_at, row.expires_at)
+    assert same_time(made.expires_at, row.claim_expires_at)
     assert made.is_usable()
     assert not made.is_usable(row.claim_expires_at)
 

@@ -109,7 +109,7 @@ def test_waiting_exits_3_when_expired_and_4_while_pending(cli, settings):
     assert cli("create")[0] == 0
     code, out, _ = cli("status", "--wait", "--interval", "0.1", "--timeout", "0.3")
     assert code == 4 and "pending" in out
-    later = timezone.now() + settings.CLAIMPORTAL_ACCOUNT_LIFETIME
+    later = timezone.now() + settings.CLAIMPORTAL_CLAIM_WINDOW
     purge.purge_expired_accounts(now=later + timedelta(seconds=1), batch_size=10)
     code, out, _ = cli("status", "--wait", "--interval", "0.1", "--json")
     assert code == 3

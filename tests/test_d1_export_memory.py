@@ -56,7 +56,7 @@ def test_the_export_bomb_streams_with_a_workers_memory_flat(provision, now, sett
         [
             *(sys.executable, "-m", "gunicorn", "claimportal.wsgi:application"),
             *("--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4"),
-            *("--log-level", "warning"),
+            *("--log-level", "warning", "--no-control-socket"),
         ],
         cwd=ROOT,
         env=subprocess_env(MEDIA_ROOT=str(settings.MEDIA_ROOT)),

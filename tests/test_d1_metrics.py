@@ -90,6 +90,32 @@ def test_queries_are_counted_and_answered_as_wrangler_asks(client, api):
     }
 
 
+def test_a_database_id_that_is_no_uuid_matches_no_database(client, api):
+    db = ok(api.post("d1/database", {"name": "metered"}))
+    ok(api.post(f"d1/database/{db['uuid']}/query", {"sql": "SELECT 1"}))
+    answer = graphql(client, api, INFO, "not-a-uuid")
+    assert answer.status_code == 200
+    groups = answer.json()["data"]["viewer"]["accounts"][0]
+    assert groups["d1AnalyticsAdaptiveGroups"] == []
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        "",  # viewer with no fields under it
+        " { accounts(filter: {accountTag: $accountTag}) "
+        "{ d1AnalyticsAdaptiveGroups(limit: 5) { sum } } }",
+    ],
+)
+def test_a_leaf_where_fields_belong_is_refused_in_the_envelope(client, api, selection):
+    db = ok(api.post("d1/database", {"name": "metered"}))
+    ok(api.post(f"d1/database/{db['uuid']}/query", {"sql": "SELECT 1"}))
+    query = f"query q($accountTag: string) {{ viewer{selection} }}"
+    refused = graphql(client, api, query)
+    assert refused.status_code == 400
+    assert error_code(refused) == 10060
+
+
 def test_other_graphql_is_refused_in_the_envelope(client, api):
     refused = graphql(
         client, api, "query { viewer { zones { httpRequests1dGroups { count } } } }"

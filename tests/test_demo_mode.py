@@ -14,7 +14,6 @@ pytestmark = pytest.mark.slow
 PRINT = (
     "import json, django; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'window': s.CLAIMPORTAL_CLAIM_WINDOW.total_seconds(), "
-    "'lifetime': s.CLAIMPORTAL_ACCOUNT_LIFETIME.total_seconds(), "
     "'demo': s.CLAIMPORTAL_DEMO, 'mail': s.MAILERS['default']['BACKEND']}))"
 )
 
@@ -37,23 +36,17 @@ def settings_with(**env: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("env", "window", "lifetime", "demo"),
+    ("env", "window", "demo"),
     [
-        ({}, 60, 60, False),
-        ({"CLAIMPORTAL_DEMO": "1"}, 5, 5, True),
+        ({}, 60, False),
+        ({"CLAIMPORTAL_DEMO": "1"}, 5, True),
         # An explicit window still wins over the demo's.
-        (
-            {"CLAIMPORTAL_DEMO": "1", "CLAIMPORTAL_CLAIM_WINDOW_MINUTES": "2"},
-            2,
-            5,
-            True,
-        ),
+        ({"CLAIMPORTAL_DEMO": "1", "CLAIMPORTAL_CLAIM_WINDOW_MINUTES": "2"}, 2, True),
     ],
 )
-def test_demo_mode_shortens_the_window(env, window, lifetime, demo):
+def test_demo_mode_shortens_the_window(env, window, demo):
     found = settings_with(**env)
     assert found["window"] == window * 60
-    assert found["lifetime"] == lifetime * 60
     assert found["demo"] is demo
 
 

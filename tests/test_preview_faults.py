@@ -146,7 +146,7 @@ def test_unclaimed_pages_carry_the_banner_and_claimed_ones_do_not(
     page = runtime.get(host_of(script), "/page").text
     assert page.startswith("<html><body><p>mine</p>")
     assert "Unclaimed preview, expires at" in page
-    assert account.expires_at.strftime("%Y-%m-%d %H:%M UTC") in page
+    assert account.claim_expires_at.strftime("%Y-%m-%d %H:%M UTC") in page
     assert "report abuse" in page
     assert f'/report/{account.pk}/" style=' in page  # the abuse-report form
     assert "Unclaimed" not in runtime.get(host_of(script), "/").text  # not HTML
@@ -174,9 +174,7 @@ def test_suspend_and_expiry_change_the_answer_within_seconds(runtime, account):
     CloudAccount.objects.filter(pk=account.pk).update(state=CloudAccount.State.PENDING)
     runtime.wait_for(lambda: runtime.get(host).text == "fine", what="unsuspension")
     past = timezone.now() - timedelta(minutes=1)
-    CloudAccount.objects.filter(pk=account.pk).update(
-        claim_expires_at=past, expires_at=past
-    )
+    CloudAccount.objects.filter(pk=account.pk).update(claim_expires_at=past)
     expired = runtime.wait_for(
         lambda: (a := runtime.get(host)).status == 410 and a, what="expiry"
     )

@@ -142,7 +142,7 @@ def test_an_account_expired_early_is_purged_on_the_next_run(provision, now):
     # What declining a claim or "expire now" leaves: expired, deadline moved to now.
     account = provision(now=now).account
     CloudAccount.objects.filter(pk=account.pk).update(
-        state=CloudAccount.State.EXPIRED, claim_expires_at=now, expires_at=now
+        state=CloudAccount.State.EXPIRED, claim_expires_at=now
     )
     stock_account(account, now=now)
 
@@ -210,7 +210,6 @@ def _expired_accounts(provision, now, count, tag):
             subdomain=f"{tag}-{i}",
             created_at=now - timedelta(hours=2),
             claim_expires_at=now - timedelta(hours=1),
-            expires_at=now - timedelta(hours=1),
         )
         for i in range(count - 10)
     )

@@ -132,10 +132,7 @@ def test_a_whole_life_leaves_no_secret_behind(
 
     # Purge the account nobody claimed.
     CloudAccount.objects.filter(pk=doomed_id).update(
-        expires_at=now - timedelta(minutes=1)
-    )
-    ClaimLink.objects.filter(account_id=doomed_id).update(
-        expires_at=now - timedelta(minutes=1)
+        claim_expires_at=now - timedelta(minutes=1)
     )
     result = purge_expired_accounts(now=now + timedelta(seconds=1), batch_size=10)
     assert result.accounts == 1

@@ -140,7 +140,7 @@ def test_demo_wait_and_status_wait_exit_alike_on_expiry(
         said += captured.err
         printed += captured.out
     account = CloudAccount.objects.get()
-    later = timezone.now() + settings.CLAIMPORTAL_ACCOUNT_LIFETIME
+    later = timezone.now() + settings.CLAIMPORTAL_CLAIM_WINDOW
     purge.purge_expired_accounts(now=later + timedelta(seconds=1), batch_size=10)
     agent.join(timeout=120)
     assert "✘ Not claimed (expired)" in printed + capsys.readouterr().out
@@ -164,7 +164,7 @@ def test_demo_wait_and_status_wait_exit_alike_on_expiry(
     )
     created = CloudAccount.objects.exclude(pk=account.pk).get()
     purge.purge_expired_accounts(
-        now=timezone.now() + settings.CLAIMPORTAL_ACCOUNT_LIFETIME * 2, batch_size=10
+        now=timezone.now() + settings.CLAIMPORTAL_CLAIM_WINDOW * 2, batch_size=10
     )
     status_exit = cli_main(
         [

@@ -168,7 +168,7 @@ def test_the_lock_needs_a_transaction_and_refuses_what_is_not_live(provision, no
     with transaction.atomic():
         assert lock_live_account(account_id=account.pk, now=now) == account
     with transaction.atomic(), pytest.raises(AccountNotFound):
-        lock_live_account(account_id=account.pk, now=account.expires_at)
+        lock_live_account(account_id=account.pk, now=account.claim_expires_at)
     with transaction.atomic(), pytest.raises(AccountNotFound):
         lock_live_account(account_id="0" * 32, now=now)
     CloudAccount.objects.filter(pk=account.pk).update(state="suspended")

@@ -9,11 +9,11 @@ from django.utils import timezone
 from accounts.services import assets
 
 from . import envelope
-from .kit import bearer_token, endpoint, json_object
+from .kit import ApiRequest, bearer_token, endpoint, json_object
 from .workers import multipart_parts
 
 
-def _open_session(request: HttpRequest, account_id: str, script_name: str):
+def _open_session(request: ApiRequest, account_id: str, script_name: str):
     opened = assets.open_upload_session(
         account=request.cloud_account,
         script_name=script_name,

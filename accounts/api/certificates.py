@@ -4,7 +4,7 @@ private key goes in, never out."""
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import InvalidInput
@@ -12,7 +12,7 @@ from accounts.services import certificates
 
 from . import envelope
 from .inputs import Boolean, Input, Query, Schema, Text
-from .kit import endpoint, operation
+from .kit import ApiRequest, endpoint, operation
 from .openapi import ref
 from .serializers import certificate_json
 
@@ -81,7 +81,7 @@ class Filter(Query):
 @operation(
     "List certificates.", tag=TAG, query=Filter, result=CERTIFICATE, listing=True
 )
-def _list(request: HttpRequest, account_id: str, *, query: Filter) -> HttpResponse:
+def _list(request: ApiRequest, account_id: str, *, query: Filter) -> HttpResponse:
     rows = certificates.list_certificates(
         account=request.cloud_account, ca=query.ca, name=query.name
     )
@@ -94,7 +94,7 @@ def _list(request: HttpRequest, account_id: str, *, query: Filter) -> HttpRespon
     body=Upload,
     result=CERTIFICATE,
 )
-def _upload(request: HttpRequest, account_id: str, *, body: Upload) -> HttpResponse:
+def _upload(request: ApiRequest, account_id: str, *, body: Upload) -> HttpResponse:
     certificate = certificates.upload_certificate(
         account=request.cloud_account, now=timezone.now(), **body.values()
     )
@@ -102,7 +102,7 @@ def _upload(request: HttpRequest, account_id: str, *, body: Upload) -> HttpRespo
 
 
 @operation("Get a certificate.", tag=TAG, result=CERTIFICATE)
-def _get(request: HttpRequest, account_id: str, certificate_id: str) -> HttpResponse:
+def _get(request: ApiRequest, account_id: str, certificate_id: str) -> HttpResponse:
     certificate = certificates.get_certificate(
         account=request.cloud_account, certificate_id=certificate_id
     )
@@ -114,7 +114,7 @@ def _get(request: HttpRequest, account_id: str, certificate_id: str) -> HttpResp
     tag=TAG,
     result={"type": "object", "properties": {"id": {"type": "string"}}},
 )
-def _delete(request: HttpRequest, account_id: str, certificate_id: str) -> HttpResponse:
+def _delete(request: ApiRequest, account_id: str, certificate_id: str) -> HttpResponse:
     certificates.delete_certificate(
         account=request.cloud_account, certificate_id=certificate_id
     )

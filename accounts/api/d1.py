@@ -3,7 +3,7 @@ import and export flows of ``wrangler d1 execute --file`` and ``d1 export``."""
 
 import secrets
 
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
@@ -13,7 +13,7 @@ from accounts.services import d1
 
 from . import envelope
 from .inputs import Boolean, Input, Integer, ListOf, Nested, Text
-from .kit import endpoint, operation
+from .kit import ApiRequest, endpoint, operation
 from .openapi import ref
 from .paging import Paging, paged_response
 from .serializers import d1_database_json
@@ -63,7 +63,7 @@ class Export(Input):
     result=DATABASE,
     listing=True,
 )
-def _list(request: HttpRequest, account_id: str, *, query: Listing) -> HttpResponse:
+def _list(request: ApiRequest, account_id: str, *, query: Listing) -> HttpResponse:
     rows = d1.list_databases(account=request.cloud_account, name=query.name)
     return paged_response(rows, query.page(default_size=1000), d1_database_json)
 
@@ -74,9 +74,7 @@ def _list(request: HttpRequest, account_id: str, *, query: Listing) -> HttpRespo
     body=NewDatabase,
     result=DATABASE,
 )
-def _create(
-    request: HttpRequest, account_id: str, *, body: NewDatabase
-) -> HttpResponse:
+def _create(request: ApiRequest, account_id: str, *, body: NewDatabase) -> HttpResponse:
     if body.jurisdiction or body.primary_location_hint:
         raise InvalidInput(
             "Temporary accounts have one location: leave out 'jurisdiction' and "
@@ -88,19 +86,19 @@ def _create(
     return envelope.success(d1_database_json(database))
 
 
-def _database(request: HttpRequest, database_id: str) -> D1Database:
+def _database(request: ApiRequest, database_id: str) -> D1Database:
     return d1.get_database(account=request.cloud_account, id_or_name=database_id)
 
 
 @operation(
     "One database, by uuid or name (7404 when missing).", tag=TAG, result=DATABASE
 )
-def _get(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+def _get(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     return envelope.success(d1_database_json(_database(request, database_id)))
 
 
 @operation("Delete a database and its file.", tag=TAG)
-def _delete(request: HttpRequest, account_id: str, database_id: str) -> HttpResponse:
+def _delete(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     d1.delete_database(account=request.cloud_account, id_or_name=database_id)
     return envelope.success(None)
 
@@ -114,7 +112,7 @@ def _delete(request: HttpRequest, account_id: str, database_id: str) -> HttpResp
     listing=True,
 )
 def _query(
-    request: HttpRequest, account_id: str, database_id: str, *, body: list[d1.Query]
+    request: ApiRequest, account_id: str, database_id: str, *, body: list[d1.Query]
 ) -> HttpResponse:
     database = _database(request, database_id)
     results = d1.run_queries(database=database, queries=body)
@@ -129,7 +127,7 @@ def _query(
     listing=True,
 )
 def _raw(
-    request: HttpRequest, account_id: str, database_id: str, *, body: list[d1.Query]
+    request: ApiRequest, account_id: str, database_id: str, *, body: list[d1.Query]
 ) -> HttpResponse:
     database = _database(request, database_id)
     results = d1.run_queries(database=database, queries=body)
@@ -143,7 +141,7 @@ def _raw(
     result=TRANSFER,
 )
 def _import(
-    request: HttpRequest, account_id: str, database_id: str, *, body: Import
+    request: ApiRequest, account_id: str, database_id: str, *, body: Import
 ) -> HttpResponse:
     """init -> (PUT the file to upload_url) -> ingest; the file runs at ingest, as
     one transaction, so no poll is ever needed."""
@@ -191,7 +189,7 @@ def _import_status(status: str, bookmark: str, errors: list[str]) -> dict:
     }
 
 
-def _link(request: HttpRequest, view: str, database: D1Database, token: str) -> str:
+def _link(request: ApiRequest, view: str, database: D1Database, token: str) -> str:
     """An absolute URL on the origin wrangler called, for its unauthenticated leg."""
     kwargs = {
         "account_id": database.account_id,
@@ -214,7 +212,7 @@ def _opened(
     return database, claims
 
 
-def _hide_token(request: HttpRequest) -> None:
+def _hide_token(request: ApiRequest) -> None:
     """From here on, a log line about this request (a 4xx is logged with its
     path) shows the link without its token."""
     request.path = request.path_info = request.path.rsplit("/", 1)[0] + "/<token>"
@@ -227,7 +225,7 @@ def _hide_token(request: HttpRequest) -> None:
     raw_body={"application/octet-stream": {"schema": {"type": "string"}}},
 )
 def _upload(
-    request: HttpRequest, account_id: str, database_id: str, token: str
+    request: ApiRequest, account_id: str, database_id: str, token: str
 ) -> HttpResponse:
     """The unauthenticated PUT of the SQL file; the signed URL is the permission."""
     _hide_token(request)
@@ -248,7 +246,7 @@ def _upload(
     result=TRANSFER,
 )
 def _export(
-    request: HttpRequest, account_id: str, database_id: str, *, body: Export
+    request: ApiRequest, account_id: str, database_id: str, *, body: Export
 ) -> HttpResponse:
     database = _database(request, database_id)
     options = body.dump_options or DumpOptions.parse({})
@@ -284,8 +282,8 @@ def _export(
     raw={"application/sql": {"schema": {"type": "string"}}},
 )
 def _download(
-    request: HttpRequest, account_id: str, database_id: str, token: str
-) -> HttpResponse:
+    request: ApiRequest, account_id: str, database_id: str, token: str
+) -> FileResponse:
     _hide_token(request)
     database, claims = _opened(token, "export", account_id, database_id)
     dump = d1.export_file(

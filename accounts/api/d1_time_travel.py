@@ -1,7 +1,7 @@
 """D1 time travel (``wrangler d1 time-travel info | restore``): bookmarks and
 restores, as Cloudflare's ``/time_travel/bookmark`` and ``/time_travel/restore``."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import InvalidInput
@@ -9,7 +9,7 @@ from accounts.services import d1, d1_time_travel
 
 from . import envelope
 from .inputs import Query, Text
-from .kit import endpoint, operation
+from .kit import ApiRequest, endpoint, operation
 
 TAG = "d1"
 
@@ -34,7 +34,7 @@ class RestorePoint(Moment):
     result={"type": "object", "properties": {"bookmark": {"type": "string"}}},
 )
 def _bookmark(
-    request: HttpRequest, account_id: str, database_id: str, *, query: Moment
+    request: ApiRequest, account_id: str, database_id: str, *, query: Moment
 ) -> HttpResponse:
     database = d1.get_database(account=request.cloud_account, id_or_name=database_id)
     raw = query.timestamp
@@ -61,7 +61,7 @@ def _bookmark(
     },
 )
 def _restore(
-    request: HttpRequest, account_id: str, database_id: str, *, query: RestorePoint
+    request: ApiRequest, account_id: str, database_id: str, *, query: RestorePoint
 ) -> HttpResponse:
     database = d1.get_database(account=request.cloud_account, id_or_name=database_id)
     bookmark, raw = query.bookmark, query.timestamp

@@ -1,7 +1,7 @@
 """Queue event subscriptions (``wrangler queues subscription ...``), as
 Cloudflare's ``/event_subscriptions/subscriptions``."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.models import EventSubscription
@@ -9,7 +9,7 @@ from accounts.services import event_subscriptions
 
 from . import envelope
 from .inputs import Boolean, Input, ListOf, Nested, Text
-from .kit import endpoint, operation
+from .kit import ApiRequest, endpoint, operation
 from .openapi import ref
 from .paging import Paging, paged_response
 from .serializers import iso
@@ -66,7 +66,7 @@ def subscription_json(subscription: EventSubscription) -> dict:
     result=SUBSCRIPTION,
     listing=True,
 )
-def _list(request: HttpRequest, account_id: str, *, query: Listing) -> HttpResponse:
+def _list(request: ApiRequest, account_id: str, *, query: Listing) -> HttpResponse:
     rows = event_subscriptions.list_subscriptions(
         account=request.cloud_account, queue_id=query.queue_id
     )
@@ -81,7 +81,7 @@ def _list(request: HttpRequest, account_id: str, *, query: Listing) -> HttpRespo
     result=SUBSCRIPTION,
 )
 def _create(
-    request: HttpRequest, account_id: str, *, body: NewSubscription
+    request: ApiRequest, account_id: str, *, body: NewSubscription
 ) -> HttpResponse:
     made = event_subscriptions.create_subscription(
         account=request.cloud_account,
@@ -96,7 +96,7 @@ def _create(
 
 
 @operation("One event subscription.", tag=TAG, result=SUBSCRIPTION)
-def _get(request: HttpRequest, account_id: str, subscription_id: str) -> HttpResponse:
+def _get(request: ApiRequest, account_id: str, subscription_id: str) -> HttpResponse:
     found = event_subscriptions.get_subscription(
         account=request.cloud_account, subscription_id=subscription_id
     )
@@ -110,7 +110,7 @@ def _get(request: HttpRequest, account_id: str, subscription_id: str) -> HttpRes
     result=SUBSCRIPTION,
 )
 def _update(
-    request: HttpRequest, account_id: str, subscription_id: str, *, body: Input
+    request: ApiRequest, account_id: str, subscription_id: str, *, body: Input
 ) -> HttpResponse:
     given = body.values()
     changed = event_subscriptions.update_subscription(
@@ -127,9 +127,7 @@ def _update(
 
 
 @operation("Delete an event subscription.", tag=TAG, result=SUBSCRIPTION)
-def _delete(
-    request: HttpRequest, account_id: str, subscription_id: str
-) -> HttpResponse:
+def _delete(request: ApiRequest, account_id: str, subscription_id: str) -> HttpResponse:
     found = event_subscriptions.get_subscription(
         account=request.cloud_account, subscription_id=subscription_id
     )

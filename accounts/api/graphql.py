@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from graphql.utilities import value_from_ast_untyped
@@ -14,7 +14,7 @@ from graphql.utilities import value_from_ast_untyped
 from accounts.exceptions import GraphQLNotSupported, InvalidInput
 from accounts.services import metrics
 
-from .kit import endpoint, json_object
+from .kit import ApiRequest, endpoint, json_object
 
 GROUPS = {"d1AnalyticsAdaptiveGroups", "d1QueriesAdaptiveGroups"}
 SUMS = {
@@ -27,8 +27,16 @@ SUMS = {
 }
 
 
-def _only(node: Any, name: str) -> FieldNode:
-    fields = [s for s in node.selection_set.selections if isinstance(s, FieldNode)]
+def _fields(node: OperationDefinitionNode | FieldNode) -> list[FieldNode]:
+    """The fields selected in ``node``; a leaf where the queries we answer select
+    fields is a query we do not answer."""
+    if node.selection_set is None:
+        raise GraphQLNotSupported()
+    return [s for s in node.selection_set.selections if isinstance(s, FieldNode)]
+
+
+def _only(node: OperationDefinitionNode | FieldNode, name: str) -> FieldNode:
+    fields = _fields(node)
     if len(fields) != 1 or fields[0].name.value != name:
         raise GraphQLNotSupported()
     return fields[0]
@@ -37,7 +45,7 @@ def _only(node: Any, name: str) -> FieldNode:
 def _args(field: FieldNode, variables: dict[str, Any]) -> dict[str, Any]:
     return {
         a.name.value: value_from_ast_untyped(a.value, variables)
-        for a in field.arguments
+        for a in field.arguments or ()
     }
 
 
@@ -51,7 +59,7 @@ def _moment(value: Any, default: datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _graphql(request: HttpRequest) -> HttpResponse:
+def _graphql(request: ApiRequest) -> HttpResponse:
     body = json_object(request)
     variables = body.get("variables") or {}
     if not isinstance(body.get("query"), str) or not isinstance(variables, dict):
@@ -94,7 +102,9 @@ def _graphql(request: HttpRequest) -> HttpResponse:
         for column in SUMS.values():
             bucket[column] += getattr(row, column)
     ordered = sorted(buckets.items(), key=lambda item: -item[1]["count"])
-    limit = args.get("limit") if isinstance(args.get("limit"), int) else 10000
+    limit = args.get("limit")
+    if not isinstance(limit, int):
+        limit = 10000
     answer = [
         _shape(group, key, bucket, by_query) for key, bucket in ordered[: max(limit, 0)]
     ]
@@ -102,8 +112,8 @@ def _graphql(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"data": data, "errors": None})
 
 
-def _name(node: Any) -> str:
-    fields = [s for s in node.selection_set.selections if isinstance(s, FieldNode)]
+def _name(node: FieldNode) -> str:
+    fields = _fields(node)
     return fields[0].name.value if len(fields) == 1 else ""
 
 
@@ -113,13 +123,13 @@ def _shape(
     """One group with exactly the fields the query selected."""
     count = bucket["count"] or 1
     out: dict[str, Any] = {}
-    for field in group.selection_set.selections:
+    for field in _fields(group):
         name = field.name.value
         if name == "count":
             out[name] = bucket["count"]
         elif name in {"sum", "avg"}:
             out[name] = {}
-            for sub in field.selection_set.selections:
+            for sub in _fields(field):
                 column = SUMS.get(sub.name.value)
                 if column is None:
                     raise GraphQLNotSupported(f"No field {sub.name.value} here.")
@@ -127,7 +137,7 @@ def _shape(
                 out[name][sub.name.value] = value if name == "sum" else value / count
         elif name == "dimensions":
             out[name] = {}
-            for sub in field.selection_set.selections:
+            for sub in _fields(field):
                 dimension = sub.name.value
                 if dimension == "datetimeHour" and not by_query:
                     out[name][dimension] = key[0].isoformat().replace("+00:00", "Z")

@@ -1,13 +1,13 @@
 """Hyperdrive endpoints (spec 2.7, 4.20). The origin password goes in, never out."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.services import hyperdrive
 
 from . import envelope
 from .inputs import HEX_ID, Boolean, Input, Integer, Nested, Text
-from .kit import endpoint, operation
+from .kit import ApiRequest, endpoint, operation
 from .openapi import ref
 from .paging import Paging, paged_response
 from .serializers import hyperdrive_json
@@ -71,13 +71,13 @@ def _config_kwargs(body: Input) -> dict:
 @operation(
     "List Hyperdrive configs.", tag=TAG, query=Paging, result=CONFIG, listing=True
 )
-def _list(request: HttpRequest, account_id: str, *, query: Paging) -> HttpResponse:
+def _list(request: ApiRequest, account_id: str, *, query: Paging) -> HttpResponse:
     rows = hyperdrive.list_configs(account=request.cloud_account)
     return paged_response(rows, query.page(default_size=100), hyperdrive_json)
 
 
 @operation("Create a config.", tag=TAG, body=NewConfig, result=CONFIG)
-def _create(request: HttpRequest, account_id: str, *, body: NewConfig) -> HttpResponse:
+def _create(request: ApiRequest, account_id: str, *, body: NewConfig) -> HttpResponse:
     config = hyperdrive.create_config(
         account=request.cloud_account, now=timezone.now(), **_config_kwargs(body)
     )
@@ -85,7 +85,7 @@ def _create(request: HttpRequest, account_id: str, *, body: NewConfig) -> HttpRe
 
 
 @operation("Get a config (never its password).", tag=TAG, result=CONFIG)
-def _get(request: HttpRequest, account_id: str, config_id: str) -> HttpResponse:
+def _get(request: ApiRequest, account_id: str, config_id: str) -> HttpResponse:
     config = hyperdrive.get_config(account=request.cloud_account, config_id=config_id)
     return envelope.success(hyperdrive_json(config))
 
@@ -97,7 +97,7 @@ def _get(request: HttpRequest, account_id: str, config_id: str) -> HttpResponse:
     result=CONFIG,
 )
 def _change(
-    request: HttpRequest, account_id: str, config_id: str, *, body: Input
+    request: ApiRequest, account_id: str, config_id: str, *, body: Input
 ) -> HttpResponse:
     config = hyperdrive.update_config(
         account=request.cloud_account,
@@ -110,7 +110,7 @@ def _change(
 
 @operation("Replace a config.", tag=TAG, body=NewConfig, result=CONFIG)
 def _replace(
-    request: HttpRequest, account_id: str, config_id: str, *, body: NewConfig
+    request: ApiRequest, account_id: str, config_id: str, *, body: NewConfig
 ) -> HttpResponse:
     config = hyperdrive.update_config(
         account=request.cloud_account,
@@ -123,7 +123,7 @@ def _replace(
 
 
 @operation("Delete a config.", tag=TAG)
-def _delete(request: HttpRequest, account_id: str, config_id: str) -> HttpResponse:
+def _delete(request: ApiRequest, account_id: str, config_id: str) -> HttpResponse:
     hyperdrive.delete_config(account=request.cloud_account, config_id=config_id)
     return envelope.success(None)
 

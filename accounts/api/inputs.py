@@ -66,7 +66,7 @@ class Field[T]:
         self.error_code = error_code
         self.required = required
         self.default = default
-        self.key = key
+        self.key: str = key or ""
         self.description = description
         self.name = ""
 
@@ -297,14 +297,14 @@ class MapOf(Field[dict]):
         return {"example": self.values.example()}
 
 
-class Nested(Field["Input"]):
+class Nested[I: "Input"](Field[I]):
     json_type = "object"
 
-    def __init__(self, input_class: "type[Input]", **kwargs: Any) -> None:
+    def __init__(self, input_class: type[I], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.input_class = input_class
 
-    def clean(self, value: Any, *, path: str, text: bool = False) -> "Input":
+    def clean(self, value: Any, *, path: str, text: bool = False) -> I:
         return self.input_class.parse(value, path=path)
 
     def schema(self) -> Schema:
@@ -386,17 +386,17 @@ class Input:
             if not field.required and "type" in schema:
                 schema["type"] = [schema["type"], "null"]
             properties[field.key] = schema
-        schema: Schema = {
+        described: Schema = {
             "type": "object",
             "properties": properties,
             "additionalProperties": cls.unknown != "refuse",
         }
         required = [f.key for f in cls.fields.values() if f.required]
         if required:
-            schema["required"] = required
+            described["required"] = required
         if cls.__doc__:
-            schema["description"] = " ".join(cls.__doc__.split())
-        return schema
+            described["description"] = " ".join(cls.__doc__.split())
+        return described
 
     @classmethod
     def example(cls) -> dict[str, Any]:
@@ -429,7 +429,11 @@ class Input:
             if isinstance(optional, Nested):
                 optional.input_class = optional.input_class.partial()
             fields[name] = optional
-        namespace = {"__doc__": cls.__doc__, "fields": {}, "unknown": cls.unknown}
+        namespace: dict[str, Any] = {
+            "__doc__": cls.__doc__,
+            "fields": {},
+            "unknown": cls.unknown,
+        }
         namespace.update(fields)
         return type(f"Partial{cls.__name__}", (Input,), namespace)
 

@@ -9,19 +9,31 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 
 from accounts.exceptions import DomainError, InvalidInput, PayloadTooLarge
+from accounts.models import ApiToken, CloudAccount
 from accounts.services.clients import note_agent_client
+from accounts.services.provisioning import ClientOrigin
 from accounts.services.tokens import authenticate_token
 
 from . import envelope
 from .failures import answering_failures
 from .inputs import Field, Input, ListOf, Nested, Schema, decode_json
 
-Handler = Callable[..., HttpResponse]
+Handler = Callable[..., HttpResponseBase]  # a file download streams
+
+
+class ApiRequest(HttpRequest):
+    """What the kit adds to a request. Only a type; Django builds the request."""
+
+    # With endpoint(auth=True): the token it came with and the account it opens.
+    api_token: ApiToken
+    cloud_account: CloudAccount
+    # Behind provisioning's admitted(): the caller, as the rate limits saw it.
+    client_origin: ClientOrigin
+
 
 # Points an agent that got a 401 to the instructions for getting a token.
 WWW_AUTHENTICATE = 'Bearer realm="claimportal", auth_md="/auth.md"'
@@ -133,8 +145,8 @@ def _envelope_failure(error: DomainError) -> HttpResponse:
 
 
 def endpoint(
-    *, auth: bool = True, gate: Callable[[HttpRequest], None] | None = None
-) -> Callable[[dict[str, Handler]], Handler]:
+    *, auth: bool = True, gate: Callable[[ApiRequest], None] | None = None
+) -> Callable[[dict[str, Handler]], "EndpointView"]:
     """Build one view from handlers keyed by HTTP method.
 
     With ``auth``, the bearer token must open the account named by the URL's
@@ -144,41 +156,53 @@ def endpoint(
     with ``operation`` gets its parsed inputs as keyword arguments; bad input
     never reaches it.
     """
+    return lambda handlers: EndpointView(handlers, auth=auth, gate=gate)
 
-    def build(handlers: dict[str, Handler]) -> Handler:
-        @csrf_exempt
-        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            handler = handlers.get(request.method or "")
-            if handler is None:
-                return envelope.failure(
-                    code=10405,
-                    message=f"{request.method} is not allowed here.",
-                    status=HTTPStatus.METHOD_NOT_ALLOWED,
+
+class EndpointView:
+    """One URL's view: the handler for each HTTP method it answers."""
+
+    csrf_exempt = True  # bearer tokens, no cookies: nothing to forge
+
+    def __init__(
+        self,
+        handlers: dict[str, Handler],
+        *,
+        auth: bool,
+        gate: Callable[[ApiRequest], None] | None = None,
+    ) -> None:
+        self.handlers = handlers  # the OpenAPI document reads what each declares
+        self.auth = auth
+        self.gate = gate
+
+    def __call__(
+        self, request: ApiRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        handler = self.handlers.get(request.method or "")
+        if handler is None:
+            return envelope.failure(
+                code=10405,
+                message=f"{request.method} is not allowed here.",
+                status=HTTPStatus.METHOD_NOT_ALLOWED,
+            )
+        where = f"{request.method} {request.path}"
+        with answering_failures(_envelope_failure, where=where) as failed:
+            if self.auth:
+                token = authenticate_token(
+                    raw_token=bearer_token(request),
+                    account_id=kwargs.get("account_id"),
+                    now=timezone.now(),
                 )
-            where = f"{request.method} {request.path}"
-            with answering_failures(_envelope_failure, where=where) as failed:
-                if auth:
-                    token = authenticate_token(
-                        raw_token=bearer_token(request),
-                        account_id=kwargs.get("account_id"),
-                        now=timezone.now(),
-                    )
-                    request.api_token = token
-                    request.cloud_account = token.account
-                    note_agent_client(
-                        account=token.account,
-                        user_agent=request.headers.get("User-Agent", ""),
-                    )
-                if gate is not None:
-                    gate(request)
-                operation = declared(handler)
-                if operation is not None:
-                    kwargs.update(operation.inputs(request))
-                return handler(request, *args, **kwargs)
-            return failed[0]
-
-        view.handlers = handlers  # the OpenAPI document reads what each declares
-        view.auth = auth
-        return view
-
-    return build
+                request.api_token = token
+                request.cloud_account = token.account
+                note_agent_client(
+                    account=token.account,
+                    user_agent=request.headers.get("User-Agent", ""),
+                )
+            if self.gate is not None:
+                self.gate(request)
+            operation = declared(handler)
+            if operation is not None:
+                kwargs.update(operation.inputs(request))
+            return handler(request, *args, **kwargs)
+        return failed[0]

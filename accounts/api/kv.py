@@ -5,7 +5,7 @@ import binascii
 import json
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import InvalidInput
@@ -15,7 +15,7 @@ from accounts.services.multipart import parse_form
 
 from . import envelope
 from .inputs import JSON, Boolean, Input, Integer, ListOf, Nested, Query, Text
-from .kit import endpoint, operation
+from .kit import ApiRequest, endpoint, operation
 from .openapi import ref
 from .paging import Paging, paged_response
 from .serializers import kv_key_json, kv_namespace_json
@@ -77,7 +77,7 @@ KEYS = ListOf(Text(max_length=kv.KEY_MAX_BYTES), max_items=kv.BULK_MAX_KEYS)
     listing=True,
 )
 def _list_namespaces(
-    request: HttpRequest, account_id: str, *, query: NamespaceListing
+    request: ApiRequest, account_id: str, *, query: NamespaceListing
 ) -> HttpResponse:
     rows = kv.list_namespaces(
         account=request.cloud_account,
@@ -91,7 +91,7 @@ def _list_namespaces(
     "Create a namespace (idempotent by title).", tag=TAG, body=Title, result=NAMESPACE
 )
 def _create_namespace(
-    request: HttpRequest, account_id: str, *, body: Title
+    request: ApiRequest, account_id: str, *, body: Title
 ) -> HttpResponse:
     namespace = kv.create_namespace(
         account=request.cloud_account, title=body.title, now=timezone.now()
@@ -101,7 +101,7 @@ def _create_namespace(
 
 @operation("One namespace.", tag=TAG, result=NAMESPACE)
 def _get_namespace(
-    request: HttpRequest, account_id: str, namespace_id: str
+    request: ApiRequest, account_id: str, namespace_id: str
 ) -> HttpResponse:
     namespace = kv.get_namespace(
         account=request.cloud_account, namespace_id=namespace_id
@@ -111,7 +111,7 @@ def _get_namespace(
 
 @operation("Rename a namespace.", tag=TAG, body=Title, result=NAMESPACE)
 def _rename_namespace(
-    request: HttpRequest, account_id: str, namespace_id: str, *, body: Title
+    request: ApiRequest, account_id: str, namespace_id: str, *, body: Title
 ) -> HttpResponse:
     namespace = kv.rename_namespace(
         account=request.cloud_account, namespace_id=namespace_id, title=body.title
@@ -121,7 +121,7 @@ def _rename_namespace(
 
 @operation("Delete a namespace and its keys.", tag=TAG)
 def _delete_namespace(
-    request: HttpRequest, account_id: str, namespace_id: str
+    request: ApiRequest, account_id: str, namespace_id: str
 ) -> HttpResponse:
     kv.delete_namespace(account=request.cloud_account, namespace_id=namespace_id)
     return envelope.success({})
@@ -136,7 +136,7 @@ namespace = endpoint()(
 # --- Keys and values -------------------------------------------------------------
 
 
-def _namespace(request: HttpRequest, namespace_id: str) -> KVNamespace:
+def _namespace(request: ApiRequest, namespace_id: str) -> KVNamespace:
     return kv.get_namespace(account=request.cloud_account, namespace_id=namespace_id)
 
 
@@ -146,7 +146,7 @@ def _namespace(request: HttpRequest, namespace_id: str) -> KVNamespace:
     raw={"application/octet-stream": {"schema": {}}},
 )
 def _get_value(
-    request: HttpRequest, account_id: str, namespace_id: str, key: str
+    request: ApiRequest, account_id: str, namespace_id: str, key: str
 ) -> HttpResponse:
     entry = kv.get_value(
         namespace=_namespace(request, namespace_id), key=key, now=timezone.now()
@@ -174,7 +174,7 @@ def _get_value(
     },
 )
 def _put_value(
-    request: HttpRequest, account_id: str, namespace_id: str, key: str, *, query: Expiry
+    request: ApiRequest, account_id: str, namespace_id: str, key: str, *, query: Expiry
 ) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
     metadata = None
@@ -194,7 +194,7 @@ def _put_value(
     return envelope.success({})
 
 
-def _value_and_metadata(request: HttpRequest) -> tuple[bytes, Any]:
+def _value_and_metadata(request: ApiRequest) -> tuple[bytes, Any]:
     """The ``value`` and ``metadata`` parts of ``kv key put --metadata``."""
     parts = {
         part.name: part
@@ -218,7 +218,7 @@ def _value_and_metadata(request: HttpRequest) -> tuple[bytes, Any]:
 
 @operation("Delete a key.", tag=TAG)
 def _delete_value(
-    request: HttpRequest, account_id: str, namespace_id: str, key: str
+    request: ApiRequest, account_id: str, namespace_id: str, key: str
 ) -> HttpResponse:
     kv.delete_key(namespace=_namespace(request, namespace_id), key=key)
     return envelope.success({})
@@ -226,7 +226,7 @@ def _delete_value(
 
 @operation("A key's metadata.", tag=TAG, result={})
 def _get_metadata(
-    request: HttpRequest, account_id: str, namespace_id: str, key: str
+    request: ApiRequest, account_id: str, namespace_id: str, key: str
 ) -> HttpResponse:
     entry = kv.get_value(
         namespace=_namespace(request, namespace_id), key=key, now=timezone.now()
@@ -242,7 +242,7 @@ def _get_metadata(
     listing=True,
 )
 def _list_keys(
-    request: HttpRequest, account_id: str, namespace_id: str, *, query: KeyListing
+    request: ApiRequest, account_id: str, namespace_id: str, *, query: KeyListing
 ) -> HttpResponse:
     page = kv.list_keys(
         namespace=_namespace(request, namespace_id),
@@ -264,7 +264,7 @@ def _list_keys(
     result=COUNTS,
 )
 def _bulk_put(
-    request: HttpRequest, account_id: str, namespace_id: str, *, body: list[Write]
+    request: ApiRequest, account_id: str, namespace_id: str, *, body: list[Write]
 ) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
     now = timezone.now()
@@ -295,7 +295,7 @@ def _bytes_of(item: Write) -> bytes:
 
 @operation("Delete many keys.", tag=TAG, body=KEYS, result=COUNTS)
 def _bulk_delete(
-    request: HttpRequest, account_id: str, namespace_id: str, *, body: list[str]
+    request: ApiRequest, account_id: str, namespace_id: str, *, body: list[str]
 ) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
     kv.bulk_delete(namespace=namespace, keys=body)
@@ -311,7 +311,7 @@ def _bulk_delete(
     result={"type": "object", "properties": {"values": {"type": "object"}}},
 )
 def _bulk_get(
-    request: HttpRequest, account_id: str, namespace_id: str, *, body: KVBulkGet
+    request: ApiRequest, account_id: str, namespace_id: str, *, body: KVBulkGet
 ) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
     found = kv.bulk_get(namespace=namespace, keys=body.keys, now=timezone.now())

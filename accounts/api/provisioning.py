@@ -10,17 +10,17 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import Forbidden, InvalidInput
 from accounts.http import request_origin
-from accounts.services import provisioning
+from accounts.services import claims, provisioning
 from accounts.services.tokens import token_for_status
 
 from . import envelope
 from .inputs import Input, Nested, Text
-from .kit import bearer_token, endpoint, operation
+from .kit import ApiRequest, bearer_token, endpoint, operation
 from .openapi import PROVISIONING_ERRORS, ref
 from .serializers import iso
 
@@ -44,12 +44,12 @@ class CredentialsRefused(Forbidden):
     )
 
 
-def admitted(action: str) -> Callable[[HttpRequest], None]:
+def admitted(action: str) -> Callable[[ApiRequest], None]:
     """A gate that lets through only a caller without credentials that the
     rate limits and the blocklist admit; every attempt counts, well formed or
     not. The handler finds the caller at ``request.client_origin``."""
 
-    def gate(request: HttpRequest) -> None:
+    def gate(request: ApiRequest) -> None:
         if any(name in request.headers for name in CREDENTIAL_HEADERS):
             raise CredentialsRefused()
         request.client_origin = request_origin(request)
@@ -112,7 +112,7 @@ class PreviewRequest(Input):
         "429": "Rate limited; see Retry-After.",
     },
 )
-def _challenge(request: HttpRequest) -> HttpResponse:
+def _challenge(request: ApiRequest) -> HttpResponse:
     challenge = provisioning.issue_provisioning_challenge(now=timezone.now())
     return envelope.success(
         {
@@ -132,7 +132,7 @@ def _challenge(request: HttpRequest) -> HttpResponse:
     result=ref("PreviewAccount"),
     errors=PROVISIONING_ERRORS,
 )
-def _create(request: HttpRequest, *, body: PreviewRequest) -> HttpResponse:
+def _create(request: ApiRequest, *, body: PreviewRequest) -> HttpResponse:
     if (body.accept_terms_of_service or "").lower() != "yes":
         raise InvalidInput(
             'Accept the terms of service with "acceptTermsOfService": "yes".'
@@ -156,7 +156,7 @@ def _create(request: HttpRequest, *, body: PreviewRequest) -> HttpResponse:
             "type": "standard",
             "apiToken": made.api_token,
             "tokenId": str(made.api_token_id),
-            "expiresAt": iso(account.expires_at),
+            "expiresAt": iso(account.claim_expires_at),
         },
         "claim": {"url": made.claim_url, "expiresAt": iso(account.claim_expires_at)},
     }
@@ -172,17 +172,19 @@ def _create(request: HttpRequest, *, body: PreviewRequest) -> HttpResponse:
     result=ref("PreviewStatus"),
     auth=True,
 )
-def _status(request: HttpRequest, account_id: str) -> HttpResponse:
+def _status(request: ApiRequest, account_id: str) -> HttpResponse:
     token = token_for_status(raw_token=bearer_token(request), account_id=account_id)
     account = token.account
     return envelope.success(
         {
             "id": account.id,
             "name": account.name,
-            "state": provisioning.agent_visible_state(
-                account=account, now=timezone.now()
-            ),
-            "expiresAt": iso(account.expires_at),
+            "state": claims.claim_page(
+                claims.account_claim_status(
+                    account=account, user=None, now=timezone.now()
+                )
+            ).agent_state,
+            "expiresAt": iso(account.claim_expires_at),
             "claim": {
                 "expiresAt": iso(account.claim_expires_at),
                 "claimedAt": iso(account.claimed_at),

@@ -1,6 +1,6 @@
 """Queues endpoints (spec 4.18): queues, their consumer, messages, purge."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import InvalidInput
@@ -8,8 +8,8 @@ from accounts.models import Queue
 from accounts.services import queues
 
 from . import envelope
-from .inputs import JSON, Boolean, Input, Integer, ListOf, Nested, Text
-from .kit import endpoint, operation
+from .inputs import JSON, Boolean, Field, Input, Integer, ListOf, Nested, Text
+from .kit import ApiRequest, endpoint, operation
 from .openapi import ref
 from .paging import Paging, paged_response
 from .serializers import iso, queue_consumer_json, queue_json, queue_message_json
@@ -19,17 +19,20 @@ QUEUE = ref("Queue")
 CONSUMER = ref("QueueConsumer")
 
 
-def _settings(name: str, bounds: dict[str, tuple[int, int]]) -> type[Input]:
+def _settings(
+    name: str, bounds: dict[str, tuple[int, int]], **more: Field
+) -> type[Input]:
     """The settings object of a queue or consumer, from the service's bounds
     (Cloudflare's, as wrangler also checks them)."""
-    fields = {
+    fields: dict[str, Field] = {
         key: Integer(minimum=low, maximum=high) for key, (low, high) in bounds.items()
     }
-    return type(name, (Input,), {"fields": {}, **fields})
+    return type(name, (Input,), {"fields": {}, **fields, **more})
 
 
-class QueueSettings(_settings("QueueSettingsBase", queues.QUEUE_SETTINGS)):
-    delivery_paused = Boolean()
+QueueSettings = _settings(
+    "QueueSettings", queues.QUEUE_SETTINGS, delivery_paused=Boolean()
+)
 
 
 ConsumerSettings = _settings("ConsumerSettings", queues.CONSUMER_SETTINGS)
@@ -106,7 +109,7 @@ def _consumer_kwargs(body: Consumer) -> dict:
 
 
 @operation("List queues.", tag=TAG, query=Listing, result=QUEUE, listing=True)
-def _list(request: HttpRequest, account_id: str, *, query: Listing) -> HttpResponse:
+def _list(request: ApiRequest, account_id: str, *, query: Listing) -> HttpResponse:
     account = request.cloud_account
     rows = queues.list_queues(account=account, names=query.name)
     producers = queues.producers_by_queue(account=account)
@@ -116,7 +119,7 @@ def _list(request: HttpRequest, account_id: str, *, query: Listing) -> HttpRespo
 
 
 @operation("Create a queue.", tag=TAG, body=NewQueue, result=QUEUE)
-def _create(request: HttpRequest, account_id: str, *, body: NewQueue) -> HttpResponse:
+def _create(request: ApiRequest, account_id: str, *, body: NewQueue) -> HttpResponse:
     if body.jurisdiction:
         raise InvalidInput(
             "Temporary accounts have one location: leave out 'jurisdiction'."
@@ -130,12 +133,12 @@ def _create(request: HttpRequest, account_id: str, *, body: NewQueue) -> HttpRes
     return envelope.success(queue_json(queue, {}))
 
 
-def _queue(request: HttpRequest, queue_id: str) -> Queue:
+def _queue(request: ApiRequest, queue_id: str) -> Queue:
     return queues.get_queue(account=request.cloud_account, queue_id=queue_id)
 
 
 @operation("One queue.", tag=TAG, result=QUEUE)
-def _get(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _get(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     queue = _queue(request, queue_id)
     producers = queues.producers_by_queue(account=request.cloud_account)
     return envelope.success(queue_json(queue, producers))
@@ -148,7 +151,7 @@ def _get(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
     result=QUEUE,
 )
 def _update(
-    request: HttpRequest, account_id: str, queue_id: str, *, body: QueueChange
+    request: ApiRequest, account_id: str, queue_id: str, *, body: QueueChange
 ) -> HttpResponse:
     queue = queues.update_queue(
         account=request.cloud_account,
@@ -163,7 +166,7 @@ def _update(
 
 
 @operation("Delete a queue and its messages.", tag=TAG)
-def _delete(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _delete(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     queues.delete_queue(account=request.cloud_account, queue_id=queue_id)
     return envelope.success({})
 
@@ -172,7 +175,7 @@ def _delete(request: HttpRequest, account_id: str, queue_id: str) -> HttpRespons
     "The queue's consumers (at most one).", tag=TAG, result=CONSUMER, listing=True
 )
 def _list_consumers(
-    request: HttpRequest, account_id: str, queue_id: str
+    request: ApiRequest, account_id: str, queue_id: str
 ) -> HttpResponse:
     queue = _queue(request, queue_id)
     return envelope.success(
@@ -187,7 +190,7 @@ def _list_consumers(
     result=CONSUMER,
 )
 def _add_consumer(
-    request: HttpRequest, account_id: str, queue_id: str, *, body: Consumer
+    request: ApiRequest, account_id: str, queue_id: str, *, body: Consumer
 ) -> HttpResponse:
     queue = _queue(request, queue_id)
     consumer = queues.add_consumer(
@@ -198,7 +201,7 @@ def _add_consumer(
 
 @operation("One consumer.", tag=TAG, result=CONSUMER)
 def _get_consumer(
-    request: HttpRequest, account_id: str, queue_id: str, consumer_id: str
+    request: ApiRequest, account_id: str, queue_id: str, consumer_id: str
 ) -> HttpResponse:
     queue = _queue(request, queue_id)
     consumer = queues.get_consumer(queue=queue, consumer_id=consumer_id)
@@ -207,7 +210,7 @@ def _get_consumer(
 
 @operation("Replace a consumer's settings.", tag=TAG, body=Consumer, result=CONSUMER)
 def _update_consumer(
-    request: HttpRequest,
+    request: ApiRequest,
     account_id: str,
     queue_id: str,
     consumer_id: str,
@@ -223,7 +226,7 @@ def _update_consumer(
 
 @operation("Remove a consumer.", tag=TAG)
 def _delete_consumer(
-    request: HttpRequest, account_id: str, queue_id: str, consumer_id: str
+    request: ApiRequest, account_id: str, queue_id: str, consumer_id: str
 ) -> HttpResponse:
     queues.delete_consumer(queue=_queue(request, queue_id), consumer_id=consumer_id)
     return envelope.success({})
@@ -239,7 +242,7 @@ def _outgoing(message: Message, *, delay: int | None) -> queues.OutgoingMessage:
 
 @operation("Send one message.", tag=TAG, body=Message)
 def _send(
-    request: HttpRequest, account_id: str, queue_id: str, *, body: Message
+    request: ApiRequest, account_id: str, queue_id: str, *, body: Message
 ) -> HttpResponse:
     queue = _queue(request, queue_id)
     message = _outgoing(body, delay=None)
@@ -249,7 +252,7 @@ def _send(
 
 @operation("Send messages, all or none.", tag=TAG, body=Batch)
 def _send_batch(
-    request: HttpRequest, account_id: str, queue_id: str, *, body: Batch
+    request: ApiRequest, account_id: str, queue_id: str, *, body: Batch
 ) -> HttpResponse:
     queue = _queue(request, queue_id)
     messages = [_outgoing(m, delay=body.delay_seconds) for m in body.messages]
@@ -265,7 +268,7 @@ def _send_batch(
     result={"type": "object", "properties": {"messages": {"type": "array"}}},
 )
 def _pull(
-    request: HttpRequest, account_id: str, queue_id: str, *, body: Pull
+    request: ApiRequest, account_id: str, queue_id: str, *, body: Pull
 ) -> HttpResponse:
     queue = _queue(request, queue_id)
     consumer = queue.consumers.first()
@@ -301,7 +304,7 @@ def _pull(
     result={"type": "object", "properties": {"ackCount": {"type": "integer"}}},
 )
 def _ack(
-    request: HttpRequest, account_id: str, queue_id: str, *, body: Acknowledgement
+    request: ApiRequest, account_id: str, queue_id: str, *, body: Acknowledgement
 ) -> HttpResponse:
     queue = _queue(request, queue_id)
     acked, retried = queues.acknowledge(
@@ -321,7 +324,7 @@ def _ack(
     result=QUEUE,
 )
 def _purge(
-    request: HttpRequest, account_id: str, queue_id: str, *, body: Purge
+    request: ApiRequest, account_id: str, queue_id: str, *, body: Purge
 ) -> HttpResponse:
     queue = _queue(request, queue_id)
     if not body.delete_messages_permanently:
@@ -335,7 +338,7 @@ def _purge(
     tag=TAG,
     result={"type": "object", "properties": {"completed": {"type": "boolean"}}},
 )
-def _purge_status(request: HttpRequest, account_id: str, queue_id: str) -> HttpResponse:
+def _purge_status(request: ApiRequest, account_id: str, queue_id: str) -> HttpResponse:
     _queue(request, queue_id)
     # Purges finish within their request, so none is ever still running.
     return envelope.success({"completed": True, "started_at": iso(timezone.now())})

@@ -18,7 +18,7 @@ from accounts.services.multipart import Part, parse_form
 
 from . import envelope
 from .inputs import Boolean, Input, ListOf, Nested, Text
-from .kit import endpoint, json_object, operation
+from .kit import ApiRequest, endpoint, json_object, operation
 from .paging import page_request, paged_response
 from .serializers import (
     durable_object_namespace_json,
@@ -47,37 +47,37 @@ def multipart_parts(request: HttpRequest) -> list[Part]:
     )
 
 
-def _actor(request: HttpRequest) -> str:
+def _actor(request: ApiRequest) -> str:
     return f"API token {request.api_token.prefix}…"
 
 
-def _script(request: HttpRequest, script_name: str):
+def _script(request: ApiRequest, script_name: str):
     return workers.get_script(account=request.cloud_account, name=script_name)
 
 
 # --- scripts and services ----------------------------------------------------------
 
 
-def _get_service(request: HttpRequest, account_id: str, script_name: str):
+def _get_service(request: ApiRequest, account_id: str, script_name: str):
     script = workers.get_script(
         account=request.cloud_account, name=script_name, code=10090
     )
     return envelope.success(worker_service_json(script))
 
 
-def _delete_service(request: HttpRequest, account_id: str, script_name: str):
+def _delete_service(request: ApiRequest, account_id: str, script_name: str):
     workers.delete_script(
         account=request.cloud_account, script_name=script_name, now=timezone.now()
     )
     return envelope.success({})
 
 
-def _list_scripts(request: HttpRequest, account_id: str):
+def _list_scripts(request: ApiRequest, account_id: str):
     scripts = workers.list_scripts(account=request.cloud_account)
     return envelope.success([worker_script_json(s) for s in scripts])
 
 
-def _upload(request: HttpRequest, script_name: str, *, deploy: bool):
+def _upload(request: ApiRequest, script_name: str, *, deploy: bool):
     return workers.upload_version(
         account=request.cloud_account,
         script_name=script_name,
@@ -88,7 +88,7 @@ def _upload(request: HttpRequest, script_name: str, *, deploy: bool):
     )
 
 
-def _put_script(request: HttpRequest, account_id: str, script_name: str):
+def _put_script(request: ApiRequest, account_id: str, script_name: str):
     uploaded = _upload(request, script_name, deploy=True)
     result = worker_script_json(uploaded.script)
     result["deployment_id"] = str(uploaded.version.pk)
@@ -96,7 +96,7 @@ def _put_script(request: HttpRequest, account_id: str, script_name: str):
     return envelope.success(result)
 
 
-def _get_script_content(request: HttpRequest, account_id: str, script_name: str):
+def _get_script_content(request: ApiRequest, account_id: str, script_name: str):
     """The deployed version's modules as multipart/form-data, one part per module
     named (and filed) by its name, as Cloudflare answers."""
     modules = workers.script_modules(script=_script(request, script_name))
@@ -117,7 +117,7 @@ def _get_script_content(request: HttpRequest, account_id: str, script_name: str)
     return HttpResponse(body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
-def _list_versions(request: HttpRequest, account_id: str, script_name: str):
+def _list_versions(request: ApiRequest, account_id: str, script_name: str):
     versions = workers.list_versions(script=_script(request, script_name))
     if request.GET.get("deployable"):
         # Cloudflare ignores paging here (rollback and versions deploy ask).
@@ -139,7 +139,7 @@ def _list_versions(request: HttpRequest, account_id: str, script_name: str):
     )
 
 
-def _post_version(request: HttpRequest, account_id: str, script_name: str):
+def _post_version(request: ApiRequest, account_id: str, script_name: str):
     uploaded = _upload(request, script_name, deploy=False)
     result = worker_version_json(uploaded.version)
     result["startup_time_ms"] = uploaded.version.startup_time_ms
@@ -147,7 +147,7 @@ def _post_version(request: HttpRequest, account_id: str, script_name: str):
 
 
 def _get_version(
-    request: HttpRequest, account_id: str, script_name: str, version_id: str
+    request: ApiRequest, account_id: str, script_name: str, version_id: str
 ):
     version = workers.get_version(
         script=_script(request, script_name), version_id=version_id
@@ -155,7 +155,7 @@ def _get_version(
     return envelope.success(worker_version_json(version))
 
 
-def _list_deployments(request: HttpRequest, account_id: str, script_name: str):
+def _list_deployments(request: ApiRequest, account_id: str, script_name: str):
     deployments = workers.list_deployments(script=_script(request, script_name))
     page = page_request(request, default_size=100, max_size=1000)
     items = [
@@ -174,7 +174,7 @@ def _list_deployments(request: HttpRequest, account_id: str, script_name: str):
     )
 
 
-def _post_deployment(request: HttpRequest, account_id: str, script_name: str):
+def _post_deployment(request: ApiRequest, account_id: str, script_name: str):
     deployment = workers.create_deployment(
         account=request.cloud_account,
         script_name=script_name,
@@ -189,12 +189,12 @@ def _script_settings(stored: dict[str, Any]) -> dict[str, Any]:
     return {**SCRIPT_SETTINGS_DEFAULTS, **stored}
 
 
-def _get_script_settings(request: HttpRequest, account_id: str, script_name: str):
+def _get_script_settings(request: ApiRequest, account_id: str, script_name: str):
     script = _script(request, script_name)
     return envelope.success(_script_settings(script.script_settings))
 
 
-def _patch_script_settings(request: HttpRequest, account_id: str, script_name: str):
+def _patch_script_settings(request: ApiRequest, account_id: str, script_name: str):
     updated = workers.update_script_settings(
         account=request.cloud_account,
         script_name=script_name,
@@ -204,7 +204,7 @@ def _patch_script_settings(request: HttpRequest, account_id: str, script_name: s
     return envelope.success(_script_settings(updated))
 
 
-def _get_settings(request: HttpRequest, account_id: str, script_name: str):
+def _get_settings(request: ApiRequest, account_id: str, script_name: str):
     script = _script(request, script_name)
     version = script.current_version
     metadata = version.metadata if version else {}
@@ -221,7 +221,7 @@ def _get_settings(request: HttpRequest, account_id: str, script_name: str):
     )
 
 
-def _get_references(request: HttpRequest, account_id: str, script_name: str):
+def _get_references(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success(workers.references(script=_script(request, script_name)))
 
 
@@ -232,12 +232,12 @@ def _secret_json(secret) -> dict[str, str]:
     return {"name": secret.name, "type": secret.type}
 
 
-def _list_secrets(request: HttpRequest, account_id: str, script_name: str):
+def _list_secrets(request: ApiRequest, account_id: str, script_name: str):
     script = _script(request, script_name)
     return envelope.success([_secret_json(s) for s in script.secrets.all()])
 
 
-def _put_secret(request: HttpRequest, account_id: str, script_name: str):
+def _put_secret(request: ApiRequest, account_id: str, script_name: str):
     body = json_object(request)
     name = body.get("name")
     if not isinstance(name, str):
@@ -246,7 +246,7 @@ def _put_secret(request: HttpRequest, account_id: str, script_name: str):
     return envelope.success({"name": name, "type": body.get("type", "secret_text")})
 
 
-def _change_secrets(request: HttpRequest, script_name: str, secrets: Any):
+def _change_secrets(request: ApiRequest, script_name: str, secrets: Any):
     return workers.change_secrets(
         account=request.cloud_account,
         script_name=script_name,
@@ -256,25 +256,25 @@ def _change_secrets(request: HttpRequest, script_name: str, secrets: Any):
     )
 
 
-def _get_secret(request: HttpRequest, account_id: str, script_name: str, name: str):
+def _get_secret(request: ApiRequest, account_id: str, script_name: str, name: str):
     secret = _script(request, script_name).secrets.filter(name=name).first()
     if secret is None:
         raise NotFound(f"This Worker has no secret named {name[:100]!r}.", code=10056)
     return envelope.success(_secret_json(secret))
 
 
-def _delete_secret(request: HttpRequest, account_id: str, script_name: str, name: str):
+def _delete_secret(request: ApiRequest, account_id: str, script_name: str, name: str):
     _change_secrets(request, script_name, {name: None})
     return envelope.success({})
 
 
-def _bulk_secrets(request: HttpRequest, account_id: str, script_name: str):
+def _bulk_secrets(request: ApiRequest, account_id: str, script_name: str):
     """``wrangler secret bulk``: a JSON merge patch of the secrets."""
     version = _change_secrets(request, script_name, json_object(request).get("secrets"))
     return envelope.success(worker_version_json(version))
 
 
-def _patch_latest_version(request: HttpRequest, account_id: str, script_name: str):
+def _patch_latest_version(request: ApiRequest, account_id: str, script_name: str):
     """``wrangler versions secret put | bulk | delete``."""
     version = workers.patch_latest_version(
         account=request.cloud_account,
@@ -294,7 +294,7 @@ def _tail_json(tail, url: str | None = None) -> dict[str, Any]:
     return {**result, "url": url} if url else result
 
 
-def _create_tail(request: HttpRequest, account_id: str, script_name: str):
+def _create_tail(request: ApiRequest, account_id: str, script_name: str):
     created = tail_service.create_tail(
         account=request.cloud_account,
         script_name=script_name,
@@ -305,14 +305,14 @@ def _create_tail(request: HttpRequest, account_id: str, script_name: str):
     return envelope.success(_tail_json(created.tail, created.url))
 
 
-def _list_tails(request: HttpRequest, account_id: str, script_name: str):
+def _list_tails(request: ApiRequest, account_id: str, script_name: str):
     found = tail_service.list_tails(
         account=request.cloud_account, script_name=script_name, now=timezone.now()
     )
     return envelope.success([_tail_json(t) for t in found])
 
 
-def _delete_tail(request: HttpRequest, account_id: str, script_name: str, tail_id: str):
+def _delete_tail(request: ApiRequest, account_id: str, script_name: str, tail_id: str):
     tail_service.delete_tail(
         account=request.cloud_account, script_name=script_name, tail_id=tail_id
     )
@@ -333,7 +333,7 @@ SCHEDULES_RESULT = {
 
 
 @operation("The Worker's cron triggers.", tag=TAG, result=SCHEDULES_RESULT)
-def _get_schedules(request: HttpRequest, account_id: str, script_name: str):
+def _get_schedules(request: ApiRequest, account_id: str, script_name: str):
     schedules = _script(request, script_name).cron_schedules
     return envelope.success({"schedules": schedules})
 
@@ -345,7 +345,7 @@ def _get_schedules(request: HttpRequest, account_id: str, script_name: str):
     result=SCHEDULES_RESULT,
 )
 def _put_schedules(
-    request: HttpRequest, account_id: str, script_name: str, *, body: list[Schedule]
+    request: ApiRequest, account_id: str, script_name: str, *, body: list[Schedule]
 ):
     schedules = workers.set_schedules(
         account=request.cloud_account,
@@ -378,7 +378,7 @@ WORKERS_DEV = {
 
 
 @operation("Whether the Worker's preview host is on.", tag=TAG, result=WORKERS_DEV)
-def _get_script_subdomain(request: HttpRequest, account_id: str, script_name: str):
+def _get_script_subdomain(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success(_workers_dev_json(_script(request, script_name)))
 
 
@@ -389,7 +389,7 @@ def _get_script_subdomain(request: HttpRequest, account_id: str, script_name: st
     result=WORKERS_DEV,
 )
 def _set_script_subdomain(
-    request: HttpRequest, account_id: str, script_name: str, *, body: WorkersDev
+    request: ApiRequest, account_id: str, script_name: str, *, body: WorkersDev
 ):
     script = workers.set_workers_dev(
         account=request.cloud_account,
@@ -400,7 +400,7 @@ def _set_script_subdomain(
     return envelope.success(_workers_dev_json(script))
 
 
-def _get_worker(request: HttpRequest, account_id: str, script_name: str):
+def _get_worker(request: ApiRequest, account_id: str, script_name: str):
     """wrangler prints the hostname of ``subdomain.url`` instead of a
     workers.dev URL, so it shows the real preview host (spec 4.12)."""
     script = _script(request, script_name)
@@ -424,7 +424,7 @@ SUBDOMAIN = {"type": "object", "properties": {"subdomain": {"type": "string"}}}
 
 
 @operation("The account's subdomain of the preview domain.", tag=TAG, result=SUBDOMAIN)
-def _get_account_subdomain(request: HttpRequest, account_id: str):
+def _get_account_subdomain(request: ApiRequest, account_id: str):
     return envelope.success({"subdomain": request.cloud_account.subdomain})
 
 
@@ -434,14 +434,14 @@ def _get_account_subdomain(request: HttpRequest, account_id: str):
     body=Subdomain,
     result=SUBDOMAIN,
 )
-def _put_account_subdomain(request: HttpRequest, account_id: str, *, body: Subdomain):
+def _put_account_subdomain(request: ApiRequest, account_id: str, *, body: Subdomain):
     account = workers.change_subdomain(
         account=request.cloud_account, subdomain=body.subdomain, now=timezone.now()
     )
     return envelope.success({"subdomain": account.subdomain})
 
 
-def _subdomain_availability(request: HttpRequest, account_id: str, name: str):
+def _subdomain_availability(request: ApiRequest, account_id: str, name: str):
     if name == request.cloud_account.subdomain:
         return envelope.success({"subdomain": name})
     if workers.subdomain_is_available(name=name):
@@ -454,12 +454,12 @@ def _subdomain_availability(request: HttpRequest, account_id: str, name: str):
     raise Conflict("The subdomain is taken or not valid.", code=10031)
 
 
-def _tail_producers(request: HttpRequest, account_id: str, script_name: str):
+def _tail_producers(request: ApiRequest, account_id: str, script_name: str):
     names = workers.tail_producers(account=request.cloud_account, consumer=script_name)
     return envelope.success([{"service": name} for name in names])
 
 
-def _durable_object_namespaces(request: HttpRequest, account_id: str):
+def _durable_object_namespaces(request: ApiRequest, account_id: str):
     return paged_response(
         workers.durable_object_namespaces(account=request.cloud_account),
         page_request(request),

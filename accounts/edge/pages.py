@@ -89,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)  # the connection stays usable
         if "Transfer-Encoding" in self.headers:
             self.close_connection = True  # the body is not read: start afresh
-        host = self.headers.get("X-Forwarded-Host") or self.headers.get("Host", "")
+        host = self.headers.get("X-Forwarded-Host") or self.headers.get("Host") or ""
         host = host.lower().rsplit(":", 1)[0] if "]" not in host else host.lower()
         try:
             kind, detail = self.server.lookup(host)

@@ -32,6 +32,7 @@ from accounts.api.inputs import (
 )
 from accounts.api.wire import KVBulkGet, Queries
 from accounts.exceptions import DomainError
+from accounts.models import D1Database, KVNamespace, Queue
 from accounts.services import d1, kv, queues, tails
 from accounts.services.previews.bindings import (
     BindingCall,
@@ -53,6 +54,14 @@ class Call:
         self.query = {k: v[-1] for k, v in parse_qs(raw.query).items()}
         self.allowed = allowed
         self.now = timezone.now()
+
+    def resource[R: (KVNamespace, D1Database, Queue)](self, kind: type[R]) -> R:
+        """The resource the call may use, as the kind its handler speaks
+        (HANDLERS picks the handler by the kind that was authorized)."""
+        resource = self.allowed.resource
+        if not isinstance(resource, kind):
+            raise TypeError(f"this call is not on a {kind.__name__}")
+        return resource
 
     def body(self, declared: Field, *, empty: Any) -> Any:
         """The JSON body, checked by its declaration (``empty`` when none)."""
@@ -124,7 +133,7 @@ def _kv_value_json(entry: kv.KVEntry | None, kind: str, with_metadata: bool) -> 
 
 
 def kv_binding(call: Call) -> HttpResponse:
-    namespace = call.allowed.resource
+    namespace = call.resource(KVNamespace)
     if call.method == "POST" and call.path == "/bulk/get":
         body = call.body(Nested(KVBulkGet), empty={})
         entries = kv.bulk_get(namespace=namespace, keys=body.keys, now=call.now)
@@ -198,7 +207,9 @@ def d1_binding(call: Call) -> HttpResponse:
         queries = call.body(Queries(), empty=None)
         answers = []
         for query in queries:  # one result per query, as the binding expects
-            results = d1.run_queries(database=call.allowed.resource, queries=[query])
+            results = d1.run_queries(
+                database=call.resource(D1Database), queries=[query]
+            )
             answers += [r.as_raw() if raw else r.as_objects() for r in results]
     except DomainError as error:
         return JsonResponse({"success": False, "error": error.message})
@@ -213,7 +224,7 @@ def d1_binding(call: Call) -> HttpResponse:
 
 
 def _metrics(call: Call) -> dict[str, Any]:
-    return queues.queue_metrics(queue=call.allowed.resource, now=call.now)
+    return queues.queue_metrics(queue=call.resource(Queue), now=call.now)
 
 
 class Message(Input):
@@ -242,7 +253,7 @@ def _either(given: Any, default: Any) -> Any:
 
 
 def queue_binding(call: Call) -> HttpResponse:
-    queue = call.allowed.resource
+    queue = call.resource(Queue)
     default_delay = call.allowed.binding.get("delivery_delay")
     if call.method == "GET" and call.path == "/metrics":
         return JsonResponse(_metrics(call))

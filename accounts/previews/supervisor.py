@@ -98,8 +98,15 @@ class Slot:
     cells: int = 0  # cgroups made for it so far (each process has its own)
 
     @property
+    def running(self) -> subprocess.Popen | None:
+        """The process, while it runs."""
+        if self.process is not None and self.process.poll() is None:
+            return self.process
+        return None
+
+    @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.running is not None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -107,7 +114,7 @@ class Slot:
             "version_id": self.version_id,
             "startup_ms": self.startup_ms,
             "error": self.error,
-            "pid": self.process.pid if self.alive else None,
+            "pid": running.pid if (running := self.running) else None,
             "exit_reason": self.exit_reason,
         }
 
@@ -208,6 +215,7 @@ class Supervisor:
                 str(threads),
                 "--keep-alive",
                 "0",
+                "--no-control-socket",
                 "--timeout",
                 str(settings.CLAIMPORTAL_D1_QUERY_SECONDS + 30),
                 "--log-level",
@@ -505,13 +513,16 @@ class Supervisor:
         except WorkerConfigInvalid as invalid:
             self._failed(slot, target, invalid.message)
             return
-        if slot.http is None:
+        http, admin = slot.http, slot.admin
+        if http is None or admin is None:  # made, and closed, together
             owner = (cell.identity.uid, self.edge_gid) if cell else None
-            slot.http = process.unix_listener(slot.directory / "http.sock", owner=owner)
-            slot.admin = process.unix_listener(
+            http = slot.http = process.unix_listener(
+                slot.directory / "http.sock", owner=owner
+            )
+            admin = slot.admin = process.unix_listener(
                 slot.directory / "admin.sock", owner=(0, 0) if cell else None
             )
-        old = slot.process if slot.alive else None
+        old = slot.running
         if old is not None and target.has_durable_objects:
             # Two processes must never share one Durable Object's SQLite file:
             # stop first; visitors wait in the socket's queue meanwhile.
@@ -524,7 +535,7 @@ class Supervisor:
         try:
             started = process.spawn(
                 config=config,
-                sockets={"http": slot.http, "admin": slot.admin},
+                sockets={"http": http, "admin": admin},
                 log=log,
                 cell=cell,
                 timeout=settings.CLAIMPORTAL_PREVIEW_STARTUP_TIMEOUT_SECONDS,
@@ -617,14 +628,18 @@ class Supervisor:
         except subprocess.TimeoutExpired:
             self.retiring.append((old, time.monotonic() + DRAIN_SECONDS))
 
-    def _close(self, slot: Slot) -> None:
-        """Stop the process and remove the sockets: the edge then sends the
-        Worker's visitors to our pages, which say why."""
+    def _end_process(self, slot: Slot) -> None:
+        """Stop the slot's process, if it has one, and remove its cell."""
         if slot.process is not None:
             process.stop(slot.process, grace=0)
             if isinstance(slot.process, sandbox.Jailed):
                 slot.process.cgroup.remove()
             slot.process = None
+
+    def _close(self, slot: Slot) -> None:
+        """Stop the process and remove the sockets: the edge then sends the
+        Worker's visitors to our pages, which say why."""
+        self._end_process(slot)
         for name in ("http", "admin"):
             listener = getattr(slot, name)
             if listener is not None:
@@ -635,10 +650,7 @@ class Supervisor:
     def _pause(self, slot: Slot) -> None:
         """Stop the process but keep its sockets: the next visitor waits in
         their queue until ``wake_visited`` starts it again."""
-        process.stop(slot.process, grace=0)
-        if isinstance(slot.process, sandbox.Jailed):
-            slot.process.cgroup.remove()
-        slot.process = None
+        self._end_process(slot)
         slot.state = "stopped"
 
     def _remove(self, slot: Slot) -> None:
@@ -649,11 +661,15 @@ class Supervisor:
         """Notice processes that died: restart Workers, or give up after a
         crash loop."""
         now = time.monotonic()
-        self.retiring = [
-            (old, deadline)
-            for old, deadline in self.retiring
-            if old.poll() is None and not (now > deadline and old.kill() is None)
-        ]
+        draining = []
+        for old, deadline in self.retiring:
+            if old.poll() is not None:
+                continue
+            if now > deadline:
+                old.kill()
+            else:
+                draining.append((old, deadline))
+        self.retiring = draining
         for slot in self.slots.values():
             if slot.process is None or slot.process.poll() is None:
                 continue
@@ -682,9 +698,10 @@ class Supervisor:
             return
         now = time.monotonic()
         for slot in self.slots.values():
-            if not slot.alive:
+            running = slot.running
+            if running is None:
                 continue
-            used = process.used_cpu(slot.process)
+            used = process.used_cpu(running)
             if used != slot.cpu_used:
                 slot.cpu_used, slot.last_active = used, now
             elif now - slot.last_active > idle:
@@ -799,13 +816,14 @@ class Supervisor:
         has no CPU limit), so kill it; ``reap`` starts a fresh one."""
         slot = self.slots.get(command.arg)
         limit = settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS
+        running = slot.running if slot is not None else None
         if (
             slot is not None
-            and slot.alive
+            and running is not None
             and time.monotonic() - slot.started_at >= limit
         ):
             self.say(f"preview {slot.key}: stuck for {limit} s, restarting")
-            slot.process.kill()
-            slot.process.wait()
+            running.kill()
+            running.wait()
             self.reap()
         return {"state": slot.state if slot else "absent"}

@@ -5,11 +5,14 @@ there: the public web server's URLconf does not know them.
 """
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
+from django.http import HttpRequest, HttpResponseBase
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimportal.settings.dev")
 get_wsgi_application()  # sets Django up
@@ -25,13 +28,19 @@ class InternalHandler(WSGIHandler):
     """Django without middleware: binding calls carry no session, cookie or
     CSRF token, and their Host is the runtime's, not one of ALLOWED_HOSTS."""
 
+    # Django's own members this sets; its stubs describe the public ones only.
+    _view_middleware: list[Callable[..., Any]]
+    _template_response_middleware: list[Callable[..., Any]]
+    _exception_middleware: list[Callable[..., Any]]
+    _get_response: Callable[[HttpRequest], HttpResponseBase]
+
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware = []
         self._template_response_middleware = []
         self._exception_middleware = []
         self._middleware_chain = convert_exception_to_response(self._get_response)
 
-    def get_response(self, request):
+    def get_response(self, request: HttpRequest) -> HttpResponseBase:
         request.urlconf = "accounts.previews.urls"
         return super().get_response(request)
 

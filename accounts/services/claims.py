@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from http import HTTPStatus
 
 from django.db import transaction
 from django.db.models import Q
@@ -41,42 +42,103 @@ class ClaimStatus(StrEnum):
     SUSPENDED = "suspended"
 
 
-def claim_status(
-    *,
-    link: ClaimLink | None,
-    user: User | None,
-    now: datetime,
-    declined: bool = False,
+def account_claim_status(
+    *, account: CloudAccount, user: User | None, now: datetime
 ) -> ClaimStatus:
-    """What the holder of ``link`` may do with it now. The one place these
-    rules live: pages read it, and the services re-check it under lock."""
-    if link is None:
-        return ClaimStatus.UNKNOWN
-    account = link.account
+    """Where ``account`` stands for claiming, read from its row alone (never
+    from the audit trail): what the edge, the admin and the API show."""
     if account.state == CloudAccount.State.SUSPENDED:
         return ClaimStatus.SUSPENDED
     if account.state == CloudAccount.State.CLAIMED:
         mine = user is not None and account.owner_id == user.pk
         return ClaimStatus.YOURS if mine else ClaimStatus.TAKEN
-    if declined:
+    if account.declined_at is not None:
         return ClaimStatus.DELETED
     if not account.is_claimable(now):
-        return ClaimStatus.EXPIRED
-    if link.state != ClaimLink.State.ACTIVE:
-        return ClaimStatus.UNKNOWN  # withdrawn while its account lives on
-    if not link.is_usable(now):
         return ClaimStatus.EXPIRED
     return ClaimStatus.OPEN
 
 
-_ERRORS: dict[ClaimStatus, type[ClaimError]] = {
-    ClaimStatus.UNKNOWN: ClaimLinkUnknown,
-    ClaimStatus.EXPIRED: ClaimExpired,
-    ClaimStatus.DELETED: ClaimExpired,
-    ClaimStatus.YOURS: AlreadyClaimed,
-    ClaimStatus.TAKEN: AlreadyClaimed,
-    ClaimStatus.SUSPENDED: AccountSuspended,
+def claim_status(
+    *, link: ClaimLink | None, user: User | None, now: datetime
+) -> ClaimStatus:
+    """What the holder of ``link`` may do with it now. The one place these
+    rules live: pages read it, and the services re-check it under lock."""
+    if link is None:
+        return ClaimStatus.UNKNOWN
+    status = account_claim_status(account=link.account, user=user, now=now)
+    if status is ClaimStatus.OPEN and link.state != ClaimLink.State.ACTIVE:
+        return ClaimStatus.UNKNOWN  # withdrawn while its account lives on
+    return status
+
+
+@dataclass(frozen=True)
+class ClaimPage:
+    """How one claim status is shown, wherever it is shown."""
+
+    status: ClaimStatus
+    http_status: HTTPStatus  # of the claim page
+    label: str  # a few words, for the admin
+    agent_state: str  # the API's account status
+    refusal: type[ClaimError] | None = None  # what confirming or declining raises
+
+    @property
+    def template(self) -> str:
+        name = "claim" if self.status is ClaimStatus.OPEN else f"claim_{self.status}"
+        return f"accounts/{name}.html"
+
+    @property
+    def edge_page(self) -> str | None:
+        """The edge's page for the account's preview hosts, which no longer serve."""
+        return str(self.status) if self.status in _GONE_AT_THE_EDGE else None
+
+
+_GONE_AT_THE_EDGE = {ClaimStatus.EXPIRED, ClaimStatus.DELETED, ClaimStatus.SUSPENDED}
+
+# The one table from a claim status to its pages. (UNKNOWN concerns a link,
+# never an account: the account it names, if any, is still waiting.)
+CLAIM_PAGES: dict[ClaimStatus, ClaimPage] = {
+    page.status: page
+    for page in [
+        ClaimPage(ClaimStatus.OPEN, HTTPStatus.OK, "Waiting for a claim", "pending"),
+        ClaimPage(
+            ClaimStatus.UNKNOWN,
+            HTTPStatus.NOT_FOUND,
+            "Link withdrawn",
+            "pending",
+            ClaimLinkUnknown,
+        ),
+        ClaimPage(
+            ClaimStatus.EXPIRED, HTTPStatus.GONE, "Expired", "expired", ClaimExpired
+        ),
+        ClaimPage(
+            ClaimStatus.DELETED,
+            HTTPStatus.GONE,
+            "Declined and deleted",
+            "expired",
+            ClaimExpired,
+        ),
+        ClaimPage(
+            ClaimStatus.YOURS, HTTPStatus.OK, "Claimed", "claimed", AlreadyClaimed
+        ),
+        ClaimPage(
+            ClaimStatus.TAKEN, HTTPStatus.CONFLICT, "Claimed", "claimed", AlreadyClaimed
+        ),
+        ClaimPage(
+            ClaimStatus.SUSPENDED,
+            HTTPStatus.FORBIDDEN,
+            "Suspended",
+            "suspended",
+            AccountSuspended,
+        ),
+    ]
 }
+
+
+def claim_page(status: ClaimStatus) -> ClaimPage:
+    """The page, label, API state and error of ``status``: the one mapping the
+    claim views, the edge, the admin and the API read."""
+    return CLAIM_PAGES[status]
 
 
 def _lock_open_link(
@@ -97,9 +159,9 @@ def _lock_open_link(
     if account is None or link is None:
         raise ClaimLinkUnknown()
     link.account = account
-    status = claim_status(link=link, user=user, now=now)
-    if status is not ClaimStatus.OPEN:
-        raise _ERRORS[status]()
+    refusal = claim_page(claim_status(link=link, user=user, now=now)).refusal
+    if refusal is not None:
+        raise refusal()
     return link
 
 
@@ -212,8 +274,8 @@ def decline_claim(
         account = link.account
         account.state = CloudAccount.State.EXPIRED
         account.claim_expires_at = now
-        account.expires_at = min(account.expires_at, now)
-        account.save(update_fields=["state", "claim_expires_at", "expires_at"])
+        account.declined_at = now
+        account.save(update_fields=["state", "claim_expires_at", "declined_at"])
         link.state = ClaimLink.State.REVOKED
         link.save(update_fields=["state"])
         revoke_tokens(account=account, because=ApiToken.RevokedBecause.EXPIRED, now=now)

@@ -14,7 +14,7 @@ def check_database() -> bool:
         return False
 
 
-def check_broker(*, timeout: float = 2.0) -> bool:
+def check_broker(*, timeout: int = 2) -> bool:
     try:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)

@@ -354,7 +354,7 @@ def list_keys(
         rows = rows.filter(key__startswith=prefix)
     if cursor:
         rows = rows.filter(byte_key__gt=_decode_cursor(cursor))
-    entries = list(rows[: limit + 1])
+    entries: list[KVEntry] = list(rows[: limit + 1])
     more = len(entries) > limit
     entries = entries[:limit]
     return KeyPage(

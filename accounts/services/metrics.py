@@ -6,6 +6,7 @@ the call committed; a failure to count never fails the query.
 """
 
 import logging
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -75,7 +76,13 @@ def stats(
     rows = D1QueryStats.objects.filter(
         database__account_id=account_id, hour__gte=since, hour__lte=until
     )
-    return rows.filter(database_id=database_id) if database_id else rows
+    if not database_id:
+        return rows
+    try:
+        wanted = uuid.UUID(database_id)
+    except ValueError:
+        return rows.none()  # no database has an id that is no UUID
+    return rows.filter(database_id=wanted)
 
 
 def totals(*, database: D1Database, since: datetime) -> dict[str, float]:

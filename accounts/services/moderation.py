@@ -99,9 +99,8 @@ def unsuspend_account(*, account_id: str, actor: User, now: datetime) -> CloudAc
 def extend_claim_window(
     *, account_id: str, actor: User, now: datetime, by: timedelta
 ) -> CloudAccount:
-    """Give the person more time to claim: the deadline (and the account's
-    lifetime and claim link, if shorter) moves ``by`` later, to at most
-    CLAIMPORTAL_MAX_EXTENSION from now. A window that has closed stays closed.
+    """Give the person more time to claim: the deadline moves ``by`` later, to
+    at most CLAIMPORTAL_MAX_EXTENSION from now. A window that has closed stays closed.
 
     Raises InvalidInput (``by`` not positive, or past the bound) and Conflict
     (not waiting for a claim).
@@ -120,9 +119,7 @@ def extend_claim_window(
             "from now."
         )
     account.claim_expires_at = new_deadline
-    account.expires_at = max(account.expires_at, new_deadline)
-    account.save(update_fields=["claim_expires_at", "expires_at"])
-    account.claim_links.filter(state="active").update(expires_at=new_deadline)
+    account.save(update_fields=["claim_expires_at"])
     record_event(
         account=account,
         kind=AuditEvent.Kind.EXTENDED,
@@ -150,16 +147,7 @@ def expire_account_now(*, account_id: str, actor: User, now: datetime) -> CloudA
     account.state = State.EXPIRED
     account.state_before_suspension = ""
     account.claim_expires_at = min(account.claim_expires_at, now)
-    account.expires_at = min(account.expires_at, now)
-    account.save(
-        update_fields=[
-            "state",
-            "state_before_suspension",
-            "claim_expires_at",
-            "expires_at",
-        ]
-    )
-    account.claim_links.filter(expires_at__gt=now).update(expires_at=now)
+    account.save(update_fields=["state", "state_before_suspension", "claim_expires_at"])
     revoke_tokens(account=account, because=ApiToken.RevokedBecause.EXPIRED, now=now)
     record_event(
         account=account,

@@ -82,18 +82,20 @@ def issue_challenge(*, now: datetime, k: int, g: int, ttl: timedelta) -> Challen
     """A fresh signed challenge that expires ``ttl`` after ``now``."""
     if k <= 0 or g <= 0 or k * g > MAX_ITERATIONS:
         raise ValueError(f"Difficulty k={k}, g={g} is outside what wrangler solves.")
-    seed = base64.urlsafe_b64encode(secrets.token_bytes(SEED_BYTES)).rstrip(b"=")
+    seed = (
+        base64.urlsafe_b64encode(secrets.token_bytes(SEED_BYTES)).rstrip(b"=").decode()
+    )
     expires_at = now + ttl
     payload = {
         "id": secrets.token_hex(16),
-        "seed": seed.decode(),
+        "seed": seed,
         "k": k,
         "g": g,
         "exp": math.ceil(expires_at.timestamp()),
     }
     return Challenge(
         token=signing.dumps(payload, salt=_SALT, compress=False),
-        seed=payload["seed"],
+        seed=seed,
         k=k,
         g=g,
         expires_at=expires_at,

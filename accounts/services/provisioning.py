@@ -2,6 +2,7 @@
 and the gate in front of it for unauthenticated callers (proof of work, rate
 limits, the blocklist, event codes and their quotas)."""
 
+import functools
 import ipaddress
 import logging
 import re
@@ -72,15 +73,13 @@ def create_temporary_account(
     claim_window: timedelta | None = None,
 ) -> ProvisionedAccount:
     """Create a pending account with a workers.dev-style subdomain, a temporary
-    API token and a claim link; both deadlines are real server-side times.
+    API token and a claim link, ending at one real server-side deadline.
 
     ``claim_window`` overrides the configured window (an event brings its own).
     """
     window = claim_window or settings.CLAIMPORTAL_CLAIM_WINDOW
-    lifetime = max(window, settings.CLAIMPORTAL_ACCOUNT_LIFETIME)
     fields = {
         "created_at": now,
-        "expires_at": now + lifetime,
         "claim_expires_at": now + window,
         "origin_hash": origin_hash,
         "origin_hint": origin_hint,
@@ -110,7 +109,6 @@ def create_temporary_account(
                     account=account,
                     key_hash=tokens.hash_secret(claim_key),
                     created_at=now,
-                    expires_at=account.claim_expires_at,
                 )
                 record_event(
                     account=account,
@@ -233,7 +231,11 @@ def _read_blocklist(now: datetime) -> Blocklist:
     for network, blocked_hash, until in rows:
         if blocked_hash:
             known = hashes.get(blocked_hash, now)
-            hashes[blocked_hash] = None if None in (known, until) else max(known, until)
+            # None is "for good", and outlasts any time.
+            if known is None or until is None:
+                hashes[blocked_hash] = None
+            else:
+                hashes[blocked_hash] = max(known, until)
         if not network:
             continue
         try:
@@ -425,31 +427,22 @@ def provision_account(
         now=now,
         spot_checks=settings.CLAIMPORTAL_POW_SPOT_CHECKS,
     )
-    fields = {
-        "now": now,
-        "origin_hash": origin.origin_hash,
-        "origin_hint": origin.hint,
-        "user_agent": user_agent,
-        "terms_of_service_url": terms_of_service_url,
-        "privacy_policy_url": privacy_policy_url,
-        "terms_accepted": True,
-    }
+    create = functools.partial(
+        create_temporary_account,
+        now=now,
+        origin_hash=origin.origin_hash,
+        origin_hint=origin.hint,
+        user_agent=user_agent,
+        terms_of_service_url=terms_of_service_url,
+        privacy_policy_url=privacy_policy_url,
+        terms_accepted=True,
+    )
     if event_code is None:
-        return create_temporary_account(**fields)
+        return create()
     try:
         with transaction.atomic():
             event = take_event_seat(code=event_code, now=now)
-            return create_temporary_account(
-                **fields, event=event, claim_window=event.claim_window
-            )
+            return create(event=event, claim_window=event.claim_window)
     except (DatabaseError, OverflowError, RuntimeError) as exc:
         logger.exception("could not create an account for an event")
         raise EventAccountFailed() from exc
-
-
-def agent_visible_state(*, account: CloudAccount, now: datetime) -> str:
-    """What the agent is told: pending, claimed, expired or suspended. A pending
-    account past its deadline is expired already, before the purge reaches it."""
-    if account.is_ended(now):
-        return CloudAccount.State.EXPIRED.value
-    return str(account.state)

@@ -162,14 +162,12 @@ class _Due(NamedTuple):
     id: str
     state: str
     claim_expires_at: datetime
-    expires_at: datetime
 
     def lag_seconds(self, now: datetime) -> float:
-        deadline = min(self.claim_expires_at, self.expires_at)
-        return max((now - deadline).total_seconds(), 0.0)
+        return max((now - self.claim_expires_at).total_seconds(), 0.0)
 
 
-_DUE_FIELDS = ("pk", "state", "claim_expires_at", "expires_at")
+_DUE_FIELDS = ("pk", "state", "claim_expires_at")
 
 
 def _lock_due(*, now: datetime, limit: int) -> list[_Due]:
@@ -348,7 +346,7 @@ def purge_expired_accounts(
 
 
 def purge_account_now(
-    *, account: CloudAccount, now: datetime, actor: User
+    *, account: CloudAccount, now: datetime, actor: User | None
 ) -> PurgeResult:
     """Purge one unclaimed account at once, whatever its deadline (a
     moderator's "purge now"). Purging a purged account does nothing.

@@ -12,7 +12,8 @@ from accounts.models import ApiToken, CloudAccount
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 _LOGOUT_HINT = "Run `wrangler logout` to forget the old temporary account."
-REVOKED_MESSAGES = {
+# Keyed by the stored reason, a RevokedBecause value.
+REVOKED_MESSAGES: dict[str, str] = {
     ApiToken.RevokedBecause.CLAIMED: (
         "This temporary account has been claimed by its owner, so its temporary "
         "token no longer works. " + _LOGOUT_HINT

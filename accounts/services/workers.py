@@ -150,9 +150,10 @@ def get_version(*, script: WorkerScript, version_id: str) -> WorkerVersion:
 def script_modules(*, script: WorkerScript) -> QuerySet[WorkerModule]:
     """The modules of the deployed version, the main one first. Raises
     WorkerNotFound for a script with nothing deployed."""
-    if script.current_version_id is None:
+    version = script.current_version
+    if version is None:
         raise WorkerNotFound("This Worker has no deployed version.")
-    return script.current_version.modules.order_by("id")
+    return version.modules.order_by("id")
 
 
 def list_deployments(*, script: WorkerScript) -> QuerySet[WorkerDeployment]:

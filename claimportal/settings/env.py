@@ -8,10 +8,17 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import overload
 
 from django.core.exceptions import ImproperlyConfigured
 
 
+@overload
+def text(name: str) -> str | None: ...
+@overload
+def text(name: str, default: str) -> str: ...
+@overload
+def text(name: str, default: str | None) -> str | None: ...
 def text(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default

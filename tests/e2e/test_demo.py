@@ -221,7 +221,7 @@ def test_wrangler_deploys_the_sample_and_an_unclaimed_one_is_purged(
     assert_claim_page_lists_everything(claim_url)
 
     # Nobody claims it: after the window, the purge leaves nothing behind.
-    later = timezone.now() + settings.CLAIMPORTAL_ACCOUNT_LIFETIME
+    later = timezone.now() + settings.CLAIMPORTAL_CLAIM_WINDOW
     purge.purge_expired_accounts(now=later + timedelta(seconds=1), batch_size=10)
     assert not WorkerScript.objects.filter(account=account).exists()
     assert not D1Database.objects.filter(account=account).exists()

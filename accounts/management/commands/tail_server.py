@@ -24,12 +24,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 from websockets.protocol import State
+from websockets.typing import Subprotocol
 
 from accounts.services import tails
 
 logger = logging.getLogger("claimportal.tail")
 
-PROTOCOL = "trace-v1"
+PROTOCOL = Subprotocol("trace-v1")
 POLL_SECONDS = 0.1
 CHECK_SECONDS = 2.0
 QUEUE_LIMIT = 1000  # events waiting for a slow client; beyond it they are dropped

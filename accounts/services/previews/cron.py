@@ -15,7 +15,13 @@ from typing import NamedTuple
 MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()  # noqa: SIM905
 DAYS = "SUN MON TUE WED THU FRI SAT".split()  # noqa: SIM905
 # (lowest, highest, names numbered from 1)
-FIELDS = ((0, 59, []), (0, 23, []), (1, 31, []), (1, 12, MONTHS), (0, 7, DAYS))
+FIELDS: tuple[tuple[int, int, list[str]], ...] = (
+    (0, 59, []),
+    (0, 23, []),
+    (1, 31, []),
+    (1, 12, MONTHS),
+    (0, 7, DAYS),
+)
 
 
 class CronInvalid(ValueError):

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, QuerySet
 
 from accounts.models import CloudAccount, QueueConsumer, QueueMessage, WorkerScript
 from accounts.services import queues
@@ -39,13 +39,10 @@ Send = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 def _live_scripts(now: datetime) -> QuerySet[WorkerScript]:
     """Deployed scripts of accounts whose previews run."""
-    state = CloudAccount.State
-    serving = Q(account__state=state.CLAIMED) | Q(
-        account__state=state.PENDING,
-        account__expires_at__gt=now,
-        account__claim_expires_at__gt=now,
+    return WorkerScript.objects.filter(
+        account__in=CloudAccount.objects.live(now).values("pk"),
+        current_version__isnull=False,
     )
-    return WorkerScript.objects.filter(serving, current_version__isnull=False)
 
 
 def _script_of(consumer: QueueConsumer, now: datetime) -> WorkerScript | None:
@@ -56,7 +53,7 @@ def _script_of(consumer: QueueConsumer, now: datetime) -> WorkerScript | None:
     )
 
 
-def due_consumers(*, now: datetime) -> list[int]:
+def due_consumers(*, now: datetime) -> list[str]:
     """Ids of the Worker consumers with a batch due whose Worker is live."""
     waiting = QueueConsumer.objects.filter(
         type="worker", queue__messages__visible_at__lte=now
@@ -79,7 +76,7 @@ def _trigger_slot(account_id: str):
     )
 
 
-def deliver_batch(*, consumer_id: int, now: datetime) -> int | None:
+def deliver_batch(*, consumer_id: str, now: datetime) -> int | None:
     """Deliver one due batch of the consumer to its Worker. Returns how many
     messages were delivered, or None when the account has as many batches and
     crons under way as it may, or the runtime is not answering (the next
@@ -90,7 +87,7 @@ def deliver_batch(*, consumer_id: int, now: datetime) -> int | None:
         .first()
     )
     script = _script_of(consumer, now) if consumer is not None else None
-    if script is None:
+    if consumer is None or script is None:
         return 0
     if runtime_status() is None:  # down or restarting: spend no attempt
         return None

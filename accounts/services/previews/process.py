@@ -20,6 +20,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -216,7 +217,7 @@ def spawn(
     ]
     began = time.monotonic()
     with open(log, "ab") as output:
-        options = {
+        options: dict[str, Any] = {
             "pass_fds": fds,
             "stdin": subprocess.DEVNULL,
             "stdout": output,

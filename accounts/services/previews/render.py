@@ -184,7 +184,7 @@ def _module(index: int, module: Module) -> str:
 def _assets_config(config: dict[str, Any]) -> dict[str, Any]:
     """wrangler's uploaded assets config in the shape workerd's assets service
     reads: the text of ``_headers`` and ``_redirects`` under its own keys."""
-    out = {
+    out: dict[str, Any] = {
         key: config[key]
         for key in ("html_handling", "not_found_handling", "run_worker_first")
         if key in config

@@ -12,7 +12,8 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from accounts.models import AuditEvent, CloudAccount, WorkerScript, ended_condition
+from accounts.models import CloudAccount, WorkerScript, ended_condition
+from accounts.services.claims import account_claim_status, claim_page
 
 # How long the edge keeps saying "expired" for a deleted account's subdomain.
 GONE_RETENTION = timedelta(days=7)
@@ -64,36 +65,31 @@ def banner_html(*, account: CloudAccount) -> str:
         'font:13px/1.4 system-ui,sans-serif;border-top:1px solid #e0c96b">'
         "Unclaimed preview, expires at {} · "
         '<a href="{}" style="color:#0645ad">report abuse</a></div>',
-        _when(account.expires_at),
+        _when(account.claim_expires_at),
         report_url(account=account),
     )
 
 
+_ENDED_AT = {"deleted": "It was deleted at {}.", "expired": "It expired at {}."}
+
+
 def _gone(now: datetime) -> dict[str, tuple[str, str]]:
+    """The edge's page for each suspended or recently ended account's
+    subdomain, as the claim status on its row names it."""
     state = CloudAccount.State
     ended = ended_condition(now)
     recent = Q(claim_expires_at__gte=now - GONE_RETENTION)
-    accounts = CloudAccount.objects.filter(Q(state=state.SUSPENDED) | ended & recent)
+    accounts = CloudAccount.objects.filter(
+        Q(state=state.SUSPENDED) | ended & recent
+    ).only("subdomain", "state", "owner", "claim_expires_at", "declined_at")
     gone = {}
-    ended_accounts = list(
-        accounts.only("subdomain", "state", "expires_at", "claim_expires_at")
-    )
-    # Deleted by the holder of the claim link ("Delete it now"), not expired.
-    declined = set(
-        AuditEvent.objects.filter(
-            kind=AuditEvent.Kind.DECLINED,
-            account_id__in=[a.pk for a in ended_accounts if a.state == state.EXPIRED],
-        ).values_list("account_id", flat=True)
-    )
-    for account in ended_accounts:
-        if account.state == state.SUSPENDED:
-            gone[account.subdomain] = ("suspended", "")
-        elif account.pk in declined:
-            when = _when(account.claim_expires_at)
-            gone[account.subdomain] = ("deleted", f"It was deleted at {when}.")
-        else:
-            ended_at = min(account.expires_at, account.claim_expires_at)
-            gone[account.subdomain] = ("expired", f"It expired at {_when(ended_at)}.")
+    for account in accounts:
+        status = account_claim_status(account=account, user=None, now=now)
+        page = claim_page(status).edge_page
+        if page is not None:
+            # An account ends at its deadline: a decline moves it to that moment.
+            detail = _ENDED_AT.get(page, "").format(_when(account.claim_expires_at))
+            gone[account.subdomain] = (page, detail)
     return gone
 
 
@@ -115,7 +111,7 @@ class _Slots:
 
     def take(self, account: CloudAccount) -> str:
         """Take one slot for a Worker of ``account``; why not, if it may not run."""
-        keys = [("account", account.pk)]
+        keys: list[tuple[str, Any]] = [("account", account.pk)]
         if self._count(keys[0]) >= self.per_account:
             return (
                 f"This account already has {self.per_account} live previews, "
@@ -162,7 +158,6 @@ def desired_previews(*, now: datetime) -> Desired:
             "account__state",
             "account__owner",
             "account__origin_hash",
-            "account__expires_at",
             "account__claim_expires_at",
         )
         .order_by("created_at", "pk")
