@@ -89,6 +89,7 @@ ERROR_CODES: dict[int, ErrorCode] = {
     10405: ErrorCode(S.METHOD_NOT_ALLOWED, "the method is not allowed here"),
     10413: ErrorCode(S.REQUEST_ENTITY_TOO_LARGE, "the request is too large"),
     10429: ErrorCode(S.TOO_MANY_REQUESTS, "too many requests"),
+    10500: ErrorCode(S.INTERNAL_SERVER_ERROR, "something unexpected failed here"),
     10503: ErrorCode(S.SERVICE_UNAVAILABLE, "briefly unavailable"),
     11000: ErrorCode(S.NOT_FOUND, "no such queue"),
     11001: ErrorCode(S.NOT_FOUND, "no such queue consumer"),
@@ -198,6 +199,14 @@ class Forbidden(DomainError):
     code = 10403
     status = HTTPStatus.FORBIDDEN
     message = "This operation is not allowed."
+
+
+class UnexpectedError(DomainError):
+    """What any exception we did not foresee is answered with: logged in full,
+    told to the caller without a detail of it."""
+
+    code = 10500
+    message = "Something unexpected went wrong on our side; it has been logged."
 
 
 class ServiceUnavailable(DomainError):

@@ -34,6 +34,11 @@ LAYER_OF_PREFIX = {
     "accounts.discovery": "pages",
     "accounts.templatetags": "pages",
     "accounts.api": "api",
+    # The part of the API kit the Worker-binding endpoints share: declared
+    # inputs, the wire shapes both APIs read, and the mapping of failures.
+    "accounts.api.inputs": "kit",
+    "accounts.api.wire": "kit",
+    "accounts.api.failures": "kit",
     "accounts.edge": "runtime",
     # The preview runtime: a core that knows no Django (processes, cells,
     # routes, config rendering, the supervisor loop), its model-backed
@@ -58,9 +63,10 @@ MAY_IMPORT: dict[str, set[str]] = {
     # What pages and the API share about a request (its origin).
     "web": {"core", "services", "web"},
     "pages": BELOW_EDGES | {"web", "pages"},
-    "api": BELOW_EDGES | {"web", "api"},
+    "api": BELOW_EDGES | {"web", "api", "kit"},
+    "kit": {"core", "services", "kit"},
     # The preview runtime's Django side: binding endpoints and the edge.
-    "runtime": BELOW_EDGES | {"runtime", "runtime-core"},
+    "runtime": BELOW_EDGES | {"runtime", "runtime-core", "kit"},
     # Tasks, admin and commands call services; the commands that run the
     # preview runtime and the edge also wire them up.
     "edges": BELOW_EDGES | {"runtime-core"},
@@ -253,6 +259,10 @@ BROKEN = {
         "accounts.api.workers",
         "from preview_runtime import supervisor",
     ),
+    "the kit imports the envelope": (
+        "accounts.api.inputs",
+        "from accounts.api.envelope import failure",
+    ),
     "the runtime imports pages": (
         "preview_runtime.endpoints.urls",
         "from accounts.views import home",
@@ -294,6 +304,10 @@ ALLOWED = {
         "accounts.management.commands.preview_runtime",
         "from preview_runtime.supervisor import Supervisor\n"
         "from preview_runtime.services import wiring",
+    ),
+    "the binding endpoints use the kit": (
+        "preview_runtime.endpoints.api",
+        "from accounts.api.inputs import Input\nfrom accounts.api.failures import x",
     ),
     "the API reads a request's origin": (
         "accounts.api.provisioning",

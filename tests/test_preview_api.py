@@ -228,3 +228,30 @@ def test_the_public_site_does_not_know_these_urls(client, setup):
     *_, namespace, _db, _queue, token = setup
     answer = call(client, "kv", namespace.pk, "/k", token=token)
     assert answer.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "body", "names"),
+    [
+        ("kv", "/bulk/get", {"keys": "one-key"}, "keys"),
+        ("kv", "/bulk/get", {"keys": ["a"], "type": "xml"}, "type"),
+        ("queue", "/batch", {"messages": [{"body": "not base64!"}]}, "body"),
+    ],
+)
+def test_bad_binding_input_is_a_400_naming_the_field(
+    client, setup, kind, path, body, names
+):
+    _account, _script, namespace, _db, queue, token = setup
+    resource = namespace.pk if kind == "kv" else queue.name
+    response = call(
+        client,
+        kind,
+        resource,
+        path,
+        token=token,
+        method="post",
+        data=json.dumps(body),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert names in response.content.decode()

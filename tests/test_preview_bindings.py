@@ -110,11 +110,9 @@ def resources(account, now):
     queue = queues.create_queue(account=account, name="jobs", now=now)
     queues.add_consumer(
         queue=queue,
-        body={
-            "type": "worker",
-            "script_name": "full",
-            "settings": {"batch_size": 5, "max_wait_time_ms": 0, "max_retries": 3},
-        },
+        type="worker",
+        script_name="full",
+        consumer_settings={"batch_size": 5, "max_wait_time_ms": 0, "max_retries": 3},
         now=now,
     )
     return namespace, database, queue

@@ -264,11 +264,9 @@ def test_a_queue_batch_or_cron_starts_a_worker_stopped_while_idle(runtime, accou
     jobs = queues.create_queue(account=account, name="triggered-jobs", now=now)
     consumer = queues.add_consumer(
         queue=jobs,
-        body={
-            "type": "worker",
-            "script_name": "triggered",
-            "settings": {"batch_size": 1, "max_wait_time_ms": 0},
-        },
+        type="worker",
+        script_name="triggered",
+        consumer_settings={"batch_size": 1, "max_wait_time_ms": 0},
         now=now,
     )
     binding = {"name": "KV", "type": "kv_namespace", "namespace_id": namespace.pk}

@@ -54,11 +54,9 @@ def worker_with_queue(account, name: str, source: str):
     queue = queues.create_queue(account=account, name=f"{name}-jobs", now=now)
     queues.add_consumer(
         queue=queue,
-        body={
-            "type": "worker",
-            "script_name": name,
-            "settings": {"batch_size": 1, "max_wait_time_ms": 0},
-        },
+        type="worker",
+        script_name=name,
+        consumer_settings={"batch_size": 1, "max_wait_time_ms": 0},
         now=now,
     )
     script = make_worker(

@@ -224,7 +224,7 @@ def test_a_tampered_segment_is_refused(agent, settings):
         ({"acceptTermsOfService": None}, "acceptTermsOfService"),
         ({"acceptTermsOfService": "no"}, "acceptTermsOfService"),
         ({"challengeToken": None}, "challengeToken"),
-        ({"solution": None}, "solution.checkpoints"),
+        ({"solution": None}, "solution"),
         ({"solution": {"checkpoints": 12}}, "solution.checkpoints"),
         ({"termsOfService": "javascript:alert(1)"}, "termsOfService"),
         ({"privacyPolicy": "https://x.test/" + "p" * 600}, "privacyPolicy"),

@@ -61,21 +61,19 @@ def writers(pem: str):
         ),
         "Hyperdrive config": lambda a, now, n: hyperdrive.create_config(
             account=a,
-            body={
-                "name": f"pg-{n}",
-                "origin": {
-                    "host": "db.example.com",
-                    "port": 5432,
-                    "database": "shop",
-                    "user": "app",
-                    "password": "pw",
-                    "scheme": "postgres",
-                },
+            name=f"pg-{n}",
+            origin={
+                "host": "db.example.com",
+                "port": 5432,
+                "database": "shop",
+                "user": "app",
+                "scheme": "postgres",
             },
+            password="pw",
             now=now,
         ),
         "certificate": lambda a, now, n: certificates.upload_certificate(
-            account=a, body={"ca": True, "certificates": pem, "name": f"c{n}"}, now=now
+            account=a, ca=True, certificates=pem, name=f"c{n}", now=now
         ),
         "asset upload": lambda a, now, n: assets.open_upload_session(
             account=a, script_name=f"w{n}", manifest=MANIFEST, now=now

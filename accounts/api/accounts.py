@@ -1,23 +1,34 @@
 """Account-level endpoints: which account a token opens."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 
 from accounts.exceptions import NotFound
 
-from .kit import ApiRequest, endpoint
-from .paging import page_request, paged_response
+from .inputs import Integer
+from .kit import ApiRequest, endpoint, operation
+from .openapi import ref
+from .paging import Paging, paged_response
 from .serializers import account_json
 
 
-def _list_accounts(request: ApiRequest) -> HttpResponse:
+class Listing(Paging):
+    per_page = Integer(minimum=1, maximum=50)
+
+
+@operation(
+    "The account the token opens (one; past page 1 is empty).",
+    tag="accounts",
+    query=Listing,
+    result=ref("Account"),
+    listing=True,
+)
+def _list_accounts(request: ApiRequest, *, query: Listing) -> HttpResponse:
     # A token opens one account; past page 1 is empty, so clients that page
     # until an empty page (the official SDK) stop.
-    return paged_response(
-        [request.cloud_account], page_request(request, max_size=50), account_json
-    )
+    return paged_response([request.cloud_account], query.page(), account_json)
 
 
-def _unknown_route(request: HttpRequest, path: str = "") -> HttpResponse:
+def _unknown_route(request: ApiRequest, path: str = "") -> HttpResponse:
     raise NotFound(f"No route for {request.method} /client/v4/{path}", code=7000)
 
 

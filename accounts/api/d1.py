@@ -3,38 +3,85 @@ import and export flows of ``wrangler d1 execute --file`` and ``d1 export``."""
 
 import secrets
 
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.exceptions import InvalidInput
 from accounts.models import D1Database
 from accounts.services import d1
-from accounts.services.validation import clean_text
 
 from . import envelope
-from .kit import ApiRequest, endpoint, json_body, json_object
-from .paging import page_request, paged_response
+from .inputs import Boolean, Input, Integer, ListOf, Nested, Text
+from .kit import ApiRequest, endpoint, operation
+from .openapi import ref
+from .paging import Paging, paged_response
 from .serializers import d1_database_json
+from .wire import Queries
+
+TAG = "d1"
+DATABASE = ref("D1Database")
+TRANSFER = ref("D1Transfer")
 
 
-def _list(request: ApiRequest, account_id: str) -> HttpResponse:
-    page = page_request(request, default_size=1000, max_size=10000)
-    rows = d1.list_databases(
-        account=request.cloud_account, name=request.GET.get("name", "")
-    )
-    return paged_response(rows, page, d1_database_json)
+class Listing(Paging):
+    name = Text(blank=True, max_length=255, default="", description="Only this one.")
+    per_page = Integer(minimum=1, maximum=10_000)
 
 
-def _create(request: ApiRequest, account_id: str) -> HttpResponse:
-    body = json_object(request)
-    if body.get("jurisdiction") or body.get("primary_location_hint"):
+class NewDatabase(Input):
+    name = Text(required=True, max_length=255)
+    jurisdiction = Text(blank=True, max_length=32, description="Refused if given.")
+    primary_location_hint = Text(blank=True, max_length=32, description="Refused.")
+
+
+class Import(Input):
+    """One step of an import: init (get an upload URL), ingest, poll."""
+
+    action = Text(required=True, choices=("init", "ingest", "poll"))
+    etag = Text(blank=True, max_length=32, default="", description="MD5, hex.")
+    filename = Text(blank=True, max_length=255)
+    current_bookmark = Text(blank=True, max_length=255)
+
+
+class DumpOptions(Input):
+    no_schema = Boolean(default=False)
+    no_data = Boolean(default=False)
+    tables = ListOf(Text(max_length=255), max_items=1000, default=[])
+
+
+class Export(Input):
+    output_format = Text(blank=True, max_length=32)
+    dump_options = Nested(DumpOptions)
+    current_bookmark = Text(blank=True, max_length=255)
+
+
+@operation(
+    "List databases (a page past the end is empty).",
+    tag=TAG,
+    query=Listing,
+    result=DATABASE,
+    listing=True,
+)
+def _list(request: ApiRequest, account_id: str, *, query: Listing) -> HttpResponse:
+    rows = d1.list_databases(account=request.cloud_account, name=query.name)
+    return paged_response(rows, query.page(default_size=1000), d1_database_json)
+
+
+@operation(
+    "Create a database (7502 when the name is taken, 7406 at the limit).",
+    tag=TAG,
+    body=NewDatabase,
+    result=DATABASE,
+)
+def _create(request: ApiRequest, account_id: str, *, body: NewDatabase) -> HttpResponse:
+    if body.jurisdiction or body.primary_location_hint:
         raise InvalidInput(
             "Temporary accounts have one location: leave out 'jurisdiction' and "
             "the location hint."
         )
     database = d1.create_database(
-        account=request.cloud_account, name=body.get("name"), now=timezone.now()
+        account=request.cloud_account, name=body.name, now=timezone.now()
     )
     return envelope.success(d1_database_json(database))
 
@@ -43,38 +90,63 @@ def _database(request: ApiRequest, database_id: str) -> D1Database:
     return d1.get_database(account=request.cloud_account, id_or_name=database_id)
 
 
+@operation(
+    "One database, by uuid or name (7404 when missing).", tag=TAG, result=DATABASE
+)
 def _get(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     return envelope.success(d1_database_json(_database(request, database_id)))
 
 
+@operation("Delete a database and its file.", tag=TAG)
 def _delete(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
     d1.delete_database(account=request.cloud_account, id_or_name=database_id)
     return envelope.success(None)
 
 
-def _query(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
+@operation(
+    "Run SQL as one transaction; rows as objects, one result per statement "
+    "(7500 with SQLite's message on failure).",
+    tag=TAG,
+    body=Queries(),
+    result=ref("D1Result"),
+    listing=True,
+)
+def _query(
+    request: ApiRequest, account_id: str, database_id: str, *, body: list[d1.Query]
+) -> HttpResponse:
     database = _database(request, database_id)
-    results = d1.run_queries(
-        database=database, queries=d1.parse_queries(json_body(request))
-    )
+    results = d1.run_queries(database=database, queries=body)
     return envelope.success([result.as_objects() for result in results])
 
 
-def _raw(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
+@operation(
+    "Run SQL as one transaction; rows as arrays with the column names.",
+    tag=TAG,
+    body=Queries(),
+    result=ref("D1Result"),
+    listing=True,
+)
+def _raw(
+    request: ApiRequest, account_id: str, database_id: str, *, body: list[d1.Query]
+) -> HttpResponse:
     database = _database(request, database_id)
-    results = d1.run_queries(
-        database=database, queries=d1.parse_queries(json_body(request))
-    )
+    results = d1.run_queries(database=database, queries=body)
     return envelope.success([result.as_raw() for result in results])
 
 
-def _import(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
+@operation(
+    "Import a SQL file: init (get upload_url), PUT the file, ingest.",
+    tag=TAG,
+    body=Import,
+    result=TRANSFER,
+)
+def _import(
+    request: ApiRequest, account_id: str, database_id: str, *, body: Import
+) -> HttpResponse:
     """init -> (PUT the file to upload_url) -> ingest; the file runs at ingest, as
     one transaction, so no poll is ever needed."""
     database = _database(request, database_id)
-    body = json_object(request)
-    action = body.get("action")
-    etag = clean_text(body.get("etag"), field="etag", max_length=32, required=False)
+    action, etag = body.action, body.etag
     if action == "init":
         if len(etag) != 32:
             raise InvalidInput("'etag' must be the MD5 of the file, in hex.")
@@ -103,7 +175,7 @@ def _import(request: ApiRequest, account_id: str, database_id: str) -> HttpRespo
                 "error", bookmark, ["No import is running: ingest it again."]
             )
         )
-    raise InvalidInput("'action' must be one of init, ingest or poll.")
+    raise AssertionError(action)  # the declared choices are all answered above
 
 
 def _import_status(status: str, bookmark: str, errors: list[str]) -> dict:
@@ -117,7 +189,7 @@ def _import_status(status: str, bookmark: str, errors: list[str]) -> dict:
     }
 
 
-def _link(request: HttpRequest, view: str, database: D1Database, token: str) -> str:
+def _link(request: ApiRequest, view: str, database: D1Database, token: str) -> str:
     """An absolute URL on the origin wrangler called, for its unauthenticated leg."""
     kwargs = {
         "account_id": database.account_id,
@@ -140,14 +212,20 @@ def _opened(
     return database, claims
 
 
-def _hide_token(request: HttpRequest) -> None:
+def _hide_token(request: ApiRequest) -> None:
     """From here on, a log line about this request (a 4xx is logged with its
     path) shows the link without its token."""
     request.path = request.path_info = request.path.rsplit("/", 1)[0] + "/<token>"
 
 
+@operation(
+    "The SQL file's bytes; the signed URL from init is the permission. "
+    "Answers with the file's MD5 as ETag.",
+    tag=TAG,
+    raw_body={"application/octet-stream": {"schema": {"type": "string"}}},
+)
 def _upload(
-    request: HttpRequest, account_id: str, database_id: str, token: str
+    request: ApiRequest, account_id: str, database_id: str, token: str
 ) -> HttpResponse:
     """The unauthenticated PUT of the SQL file; the signed URL is the permission."""
     _hide_token(request)
@@ -160,22 +238,25 @@ def _upload(
     return response
 
 
-def _export(request: ApiRequest, account_id: str, database_id: str) -> HttpResponse:
+@operation(
+    "Export as SQL: answers with a signed download URL.",
+    tag=TAG,
+    body=Export,
+    body_required=False,
+    result=TRANSFER,
+)
+def _export(
+    request: ApiRequest, account_id: str, database_id: str, *, body: Export
+) -> HttpResponse:
     database = _database(request, database_id)
-    body = json_object(request, required=False)
-    options = body.get("dump_options") or {}
-    if not isinstance(options, dict):
-        raise InvalidInput("'dump_options' must be an object.")
-    tables = options.get("tables") or []
-    if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
-        raise InvalidInput("'dump_options.tables' must be a list of table names.")
+    options = body.dump_options or DumpOptions.parse({})
     token = d1.sign_link(
         database=database,
         purpose="export",
         now=timezone.now(),
-        tables=tables,
-        no_schema=options.get("no_schema") is True,
-        no_data=options.get("no_data") is True,
+        tables=options.tables,
+        no_schema=options.no_schema,
+        no_data=options.no_data,
     )
     url = _link(request, "api-d1-export-download", database, token)
     bookmark = secrets.token_hex(8)
@@ -195,8 +276,13 @@ def _export(request: ApiRequest, account_id: str, database_id: str) -> HttpRespo
     )
 
 
+@operation(
+    "The SQL dump (signed URL from export, valid for an hour).",
+    tag=TAG,
+    raw={"application/sql": {"schema": {"type": "string"}}},
+)
 def _download(
-    request: HttpRequest, account_id: str, database_id: str, token: str
+    request: ApiRequest, account_id: str, database_id: str, token: str
 ) -> FileResponse:
     _hide_token(request)
     database, claims = _opened(token, "export", account_id, database_id)

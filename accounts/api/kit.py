@@ -1,32 +1,26 @@
 """The small kit every client/v4 endpoint stands on: method dispatch, bearer
-authentication, JSON bodies whatever their Content-Type, and one mapping from
-domain errors (and anything unforeseen) to the envelope."""
+authentication, declared inputs (``operation``), JSON bodies whatever their
+Content-Type, and one mapping from domain errors (and anything unforeseen) to
+an answer, which the binding endpoints share."""
 
-import json
-import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 
-from accounts.exceptions import (
-    DomainError,
-    InvalidInput,
-    PayloadTooLarge,
-    ServiceUnavailable,
-)
+from accounts.exceptions import DomainError, InvalidInput, PayloadTooLarge
 from accounts.models import ApiToken, CloudAccount
 from accounts.services.clients import note_agent_client
 from accounts.services.provisioning import ClientOrigin
 from accounts.services.tokens import authenticate_token
 
 from . import envelope
-
-logger = logging.getLogger("claimportal.api")
+from .failures import answering_failures
+from .inputs import Field, Input, ListOf, Nested, Schema, decode_json
 
 Handler = Callable[..., HttpResponseBase]  # a file download streams
 
@@ -63,15 +57,7 @@ def json_body(request: HttpRequest, *, default: Any = None) -> Any:
         if default is not None:
             return default
         raise InvalidInput("A JSON request body is required.")
-    try:
-        return json.loads(raw, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise InvalidInput("The request body is not valid JSON.") from exc
-
-
-def _refuse_constant(name: str) -> None:
-    # NaN and Infinity are not JSON, and PostgreSQL's jsonb cannot store them.
-    raise ValueError(f"{name} is not a JSON value")
+    return decode_json(raw)
 
 
 def json_object(request: HttpRequest, *, required: bool = True) -> dict[str, Any]:
@@ -81,14 +67,96 @@ def json_object(request: HttpRequest, *, required: bool = True) -> dict[str, Any
     return body
 
 
-def endpoint(*, auth: bool = True) -> Callable[[dict[str, Handler]], "EndpointView"]:
+@dataclass(frozen=True)
+class Operation:
+    """What one handler takes and answers, declared next to it.
+
+    ``body`` is an ``Input`` class (a JSON object) or a ``Field`` (a JSON array
+    of them, say); ``query`` an ``Input`` read from the query string. The kit
+    hands the parsed values to the handler as ``body=`` and ``query=``; the
+    OpenAPI document is built from the same declaration. ``raw_body`` names a
+    body that is not JSON (bytes, multipart) and is read by the handler.
+    """
+
+    summary: str
+    tag: str
+    body: Field | None = None
+    body_required: bool = True
+    query: type[Input] | None = None
+    result: Schema | None = None
+    listing: bool = False
+    raw: Schema | None = None
+    raw_body: Schema | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    auth: bool | None = None  # the document's word on a token, when not the view's
+
+    def inputs(self, request: HttpRequest) -> dict[str, Any]:
+        parsed: dict[str, Any] = {}
+        if self.query is not None:
+            parsed["query"] = self.query.parse(
+                _query_data(request, self.query), text=True
+            )
+        if self.body is not None:
+            data = json_body(request, default=None if self.body_required else {})
+            parsed["body"] = self.body.clean(data, path="")
+        return parsed
+
+
+def _query_data(request: HttpRequest, query: type[Input]) -> dict[str, Any]:
+    """The query string as a dict: a list field takes every value of its key
+    (``?name=a&name=b``), any other field the last."""
+    data: dict[str, Any] = dict(request.GET.items())
+    for declared_field in query.fields.values():
+        key = declared_field.key
+        if isinstance(declared_field, ListOf) and key in request.GET:
+            data[key] = request.GET.getlist(key)
+    return data
+
+
+def operation(
+    summary: str,
+    *,
+    tag: str,
+    body: type[Input] | Field | None = None,
+    **declared: Any,
+) -> Callable[[Handler], Handler]:
+    """Declare a handler's inputs and answer (see ``Operation``)."""
+    if isinstance(body, type):
+        body = Nested(body)
+
+    def declare(handler: Handler) -> Handler:
+        handler.operation = Operation(summary, tag, body, **declared)  # type: ignore[attr-defined]
+        return handler
+
+    return declare
+
+
+def declared(handler: Handler) -> Operation | None:
+    return getattr(handler, "operation", None)
+
+
+def _envelope_failure(error: DomainError) -> HttpResponse:
+    response = envelope.from_error(error)
+    # Every 401 (no token, an unknown one, a claimed account's old one) tells
+    # the agent where to get a token.
+    if response.status_code == HTTPStatus.UNAUTHORIZED:
+        response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
+def endpoint(
+    *, auth: bool = True, gate: Callable[[ApiRequest], None] | None = None
+) -> Callable[[dict[str, Handler]], "EndpointView"]:
     """Build one view from handlers keyed by HTTP method.
 
     With ``auth``, the bearer token must open the account named by the URL's
     ``account_id``; handlers then get ``request.api_token`` and
-    ``request.cloud_account``.
+    ``request.cloud_account``. ``gate`` runs next, before any input is read
+    (a rate limit counts every attempt, well formed or not). A handler declared
+    with ``operation`` gets its parsed inputs as keyword arguments; bad input
+    never reaches it.
     """
-    return lambda handlers: EndpointView(handlers, auth=auth)
+    return lambda handlers: EndpointView(handlers, auth=auth, gate=gate)
 
 
 class EndpointView:
@@ -96,9 +164,16 @@ class EndpointView:
 
     csrf_exempt = True  # bearer tokens, no cookies: nothing to forge
 
-    def __init__(self, handlers: dict[str, Handler], *, auth: bool) -> None:
-        self.handlers = handlers  # the OpenAPI test reads which methods exist
+    def __init__(
+        self,
+        handlers: dict[str, Handler],
+        *,
+        auth: bool,
+        gate: Callable[[ApiRequest], None] | None = None,
+    ) -> None:
+        self.handlers = handlers  # the OpenAPI document reads what each declares
         self.auth = auth
+        self.gate = gate
 
     def __call__(
         self, request: ApiRequest, *args: Any, **kwargs: Any
@@ -110,7 +185,8 @@ class EndpointView:
                 message=f"{request.method} is not allowed here.",
                 status=HTTPStatus.METHOD_NOT_ALLOWED,
             )
-        try:
+        where = f"{request.method} {request.path}"
+        with answering_failures(_envelope_failure, where=where) as failed:
             if self.auth:
                 token = authenticate_token(
                     raw_token=bearer_token(request),
@@ -123,16 +199,10 @@ class EndpointView:
                     account=token.account,
                     user_agent=request.headers.get("User-Agent", ""),
                 )
+            if self.gate is not None:
+                self.gate(request)
+            operation = declared(handler)
+            if operation is not None:
+                kwargs.update(operation.inputs(request))
             return handler(request, *args, **kwargs)
-        except DomainError as error:
-            response = envelope.from_error(error)
-            # Every 401 (no token, an unknown one, a claimed account's old
-            # one) tells the agent where to get a token.
-            if response.status_code == HTTPStatus.UNAUTHORIZED:
-                response["WWW-Authenticate"] = WWW_AUTHENTICATE
-            return response
-        except RequestDataTooBig:
-            return envelope.from_error(PayloadTooLarge())
-        except DatabaseError:
-            logger.exception("database error on %s", request.method)
-            return envelope.from_error(ServiceUnavailable())
+        return failed[0]

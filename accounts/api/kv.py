@@ -1,43 +1,105 @@
 """Workers KV endpoints (spec 4.16): namespaces, and the keys inside them."""
 
 import base64
+import binascii
 import json
-from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import InvalidInput
 from accounts.models import KVEntry, KVNamespace
 from accounts.services import kv
 from accounts.services.multipart import parse_form
-from accounts.services.validation import whole_number
 
 from . import envelope
-from .kit import ApiRequest, endpoint, json_body, json_object
-from .paging import page_request, paged_response
+from .inputs import JSON, Boolean, Input, Integer, ListOf, Nested, Query, Text
+from .kit import ApiRequest, endpoint, operation
+from .openapi import ref
+from .paging import Paging, paged_response
 from .serializers import kv_key_json, kv_namespace_json
+from .wire import KVBulkGet
+
+TAG = "kv"
+NAMESPACE = ref("KVNamespace")
+COUNTS = {
+    "type": "object",
+    "properties": {
+        "successful_key_count": {"type": "integer"},
+        "unsuccessful_keys": {"type": "array", "items": {"type": "string"}},
+    },
+}
 
 
-def _list_namespaces(request: ApiRequest, account_id: str) -> HttpResponse:
-    page = page_request(request, default_size=20, max_size=1000)
+class NamespaceListing(Paging):
+    order = Text(choices=tuple(kv.NAMESPACE_ORDERINGS), default="title")
+    direction = Text(choices=("asc", "desc"), default="asc")
+
+
+class Title(Input):
+    title = Text(required=True, max_length=kv.TITLE_MAX_LENGTH)
+
+
+class Expiry(Query):
+    expiration = Integer(minimum=1, description="Unix seconds.")
+    expiration_ttl = Integer(minimum=1, description="Seconds from now.")
+
+
+class KeyListing(Query):
+    prefix = Text(blank=True, max_length=kv.KEY_MAX_BYTES, default="")
+    cursor = Text(blank=True, default="", description="From the previous page.")
+    limit = Integer(minimum=10, maximum=kv.LIST_MAX_KEYS, default=kv.LIST_MAX_KEYS)
+
+
+class Write(Input):
+    """One key of ``kv bulk put``. Other fields of the file are ignored, as
+    Cloudflare ignores them."""
+
+    unknown = "ignore"
+    key = Text(required=True, max_length=kv.KEY_MAX_BYTES)
+    value = Text(required=True, blank=True, storable=False, max_length=2**31)
+    base64 = Boolean(default=False, description="The value is base64 bytes.")
+    expiration = Integer(minimum=1)
+    expiration_ttl = Integer(minimum=1)
+    metadata = JSON(max_bytes=kv.METADATA_MAX_BYTES)
+
+
+METADATA = JSON(max_bytes=kv.METADATA_MAX_BYTES)
+KEYS = ListOf(Text(max_length=kv.KEY_MAX_BYTES), max_items=kv.BULK_MAX_KEYS)
+
+
+@operation(
+    "List namespaces (a page past the end is empty).",
+    tag=TAG,
+    query=NamespaceListing,
+    result=NAMESPACE,
+    listing=True,
+)
+def _list_namespaces(
+    request: ApiRequest, account_id: str, *, query: NamespaceListing
+) -> HttpResponse:
     rows = kv.list_namespaces(
         account=request.cloud_account,
-        order=request.GET.get("order", "title"),
-        descending=request.GET.get("direction") == "desc",
+        order=query.order,
+        descending=query.direction == "desc",
     )
-    return paged_response(rows, page, kv_namespace_json)
+    return paged_response(rows, query.page(default_size=20), kv_namespace_json)
 
 
-def _create_namespace(request: ApiRequest, account_id: str) -> HttpResponse:
-    body = json_object(request)
+@operation(
+    "Create a namespace (idempotent by title).", tag=TAG, body=Title, result=NAMESPACE
+)
+def _create_namespace(
+    request: ApiRequest, account_id: str, *, body: Title
+) -> HttpResponse:
     namespace = kv.create_namespace(
-        account=request.cloud_account, title=body.get("title"), now=timezone.now()
+        account=request.cloud_account, title=body.title, now=timezone.now()
     )
     return envelope.success(kv_namespace_json(namespace))
 
 
+@operation("One namespace.", tag=TAG, result=NAMESPACE)
 def _get_namespace(
     request: ApiRequest, account_id: str, namespace_id: str
 ) -> HttpResponse:
@@ -47,18 +109,17 @@ def _get_namespace(
     return envelope.success(kv_namespace_json(namespace))
 
 
+@operation("Rename a namespace.", tag=TAG, body=Title, result=NAMESPACE)
 def _rename_namespace(
-    request: ApiRequest, account_id: str, namespace_id: str
+    request: ApiRequest, account_id: str, namespace_id: str, *, body: Title
 ) -> HttpResponse:
-    body = json_object(request)
     namespace = kv.rename_namespace(
-        account=request.cloud_account,
-        namespace_id=namespace_id,
-        title=body.get("title"),
+        account=request.cloud_account, namespace_id=namespace_id, title=body.title
     )
     return envelope.success(kv_namespace_json(namespace))
 
 
+@operation("Delete a namespace and its keys.", tag=TAG)
 def _delete_namespace(
     request: ApiRequest, account_id: str, namespace_id: str
 ) -> HttpResponse:
@@ -79,6 +140,11 @@ def _namespace(request: ApiRequest, namespace_id: str) -> KVNamespace:
     return kv.get_namespace(account=request.cloud_account, namespace_id=namespace_id)
 
 
+@operation(
+    "A value's raw bytes (not enveloped).",
+    tag=TAG,
+    raw={"application/octet-stream": {"schema": {}}},
+)
 def _get_value(
     request: ApiRequest, account_id: str, namespace_id: str, key: str
 ) -> HttpResponse:
@@ -92,8 +158,23 @@ def _get_value(
     return response
 
 
+@operation(
+    "Write a value: raw bytes, or multipart with value and metadata.",
+    tag=TAG,
+    query=Expiry,
+    raw_body={
+        "application/octet-stream": {"schema": {}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["value"],
+                "properties": {"value": {}, "metadata": {"description": "JSON."}},
+            }
+        },
+    },
+)
 def _put_value(
-    request: ApiRequest, account_id: str, namespace_id: str, key: str
+    request: ApiRequest, account_id: str, namespace_id: str, key: str, *, query: Expiry
 ) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
     metadata = None
@@ -106,14 +187,14 @@ def _put_value(
         key=key,
         value=value,
         metadata=metadata,
-        expiration=request.GET.get("expiration"),
-        expiration_ttl=request.GET.get("expiration_ttl"),
+        expiration=query.expiration,
+        expiration_ttl=query.expiration_ttl,
         now=timezone.now(),
     )
     return envelope.success({})
 
 
-def _value_and_metadata(request: HttpRequest) -> tuple[bytes, Any]:
+def _value_and_metadata(request: ApiRequest) -> tuple[bytes, Any]:
     """The ``value`` and ``metadata`` parts of ``kv key put --metadata``."""
     parts = {
         part.name: part
@@ -131,9 +212,11 @@ def _value_and_metadata(request: HttpRequest) -> tuple[bytes, Any]:
             metadata = json.loads(parts["metadata"].data)
         except ValueError as exc:
             raise InvalidInput("The 'metadata' part must be JSON.") from exc
+        metadata = METADATA.clean(metadata, path="metadata")
     return parts["value"].data, metadata
 
 
+@operation("Delete a key.", tag=TAG)
 def _delete_value(
     request: ApiRequest, account_id: str, namespace_id: str, key: str
 ) -> HttpResponse:
@@ -141,6 +224,7 @@ def _delete_value(
     return envelope.success({})
 
 
+@operation("A key's metadata.", tag=TAG, result={})
 def _get_metadata(
     request: ApiRequest, account_id: str, namespace_id: str, key: str
 ) -> HttpResponse:
@@ -150,19 +234,22 @@ def _get_metadata(
     return envelope.success(entry.metadata)
 
 
-def _list_keys(request: ApiRequest, account_id: str, namespace_id: str) -> HttpResponse:
-    limit = whole_number(
-        request.GET.get("limit", kv.LIST_MAX_KEYS),
-        field="limit",
-        minimum=10,
-        maximum=kv.LIST_MAX_KEYS,
-    )
+@operation(
+    "List keys, with cursor paging.",
+    tag=TAG,
+    query=KeyListing,
+    result=ref("KVKey"),
+    listing=True,
+)
+def _list_keys(
+    request: ApiRequest, account_id: str, namespace_id: str, *, query: KeyListing
+) -> HttpResponse:
     page = kv.list_keys(
         namespace=_namespace(request, namespace_id),
         now=timezone.now(),
-        prefix=request.GET.get("prefix", ""),
-        cursor=request.GET.get("cursor", ""),
-        limit=limit,
+        prefix=query.prefix,
+        cursor=query.cursor,
+        limit=query.limit,
     )
     keys = [kv_key_json(entry) for entry in page.entries]
     return envelope.success(
@@ -170,64 +257,72 @@ def _list_keys(request: ApiRequest, account_id: str, namespace_id: str) -> HttpR
     )
 
 
-def _bulk_put(request: ApiRequest, account_id: str, namespace_id: str) -> HttpResponse:
+@operation(
+    "Write many keys, all or none.",
+    tag=TAG,
+    body=ListOf(Nested(Write), max_items=kv.BULK_MAX_KEYS),
+    result=COUNTS,
+)
+def _bulk_put(
+    request: ApiRequest, account_id: str, namespace_id: str, *, body: list[Write]
+) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
-    items = _json_list(request)
     now = timezone.now()
-    writes = [_bulk_write(item, now=now) for item in items]
+    writes = [
+        kv.new_write(
+            key=item.key,
+            value=_bytes_of(item),
+            now=now,
+            metadata=item.metadata,
+            expiration=item.expiration,
+            expiration_ttl=item.expiration_ttl,
+        )
+        for item in body
+    ]
     count = kv.bulk_put(namespace=namespace, writes=writes, now=now)
     return envelope.success({"successful_key_count": count, "unsuccessful_keys": []})
 
 
-def _bulk_write(item: Any, *, now: datetime) -> kv.KVWrite:
-    if not isinstance(item, dict) or not isinstance(item.get("value"), str):
-        raise InvalidInput(
-            'Each item must be an object like {"key": "k", "value": "v"}.'
-        )
-    value = item["value"]
-    if item.get("base64") is True:
-        try:
-            data = base64.b64decode(value, validate=True)
-        except ValueError as exc:
-            raise InvalidInput(
-                f"The value of '{item.get('key')}' is not base64."
-            ) from exc
-    else:
-        data = value.encode()
-    return kv.new_write(
-        key=item.get("key"),
-        value=data,
-        now=now,
-        metadata=item.get("metadata"),
-        expiration=item.get("expiration"),
-        expiration_ttl=item.get("expiration_ttl"),
-    )
+def _bytes_of(item: Write) -> bytes:
+    try:
+        if item.base64:
+            return base64.b64decode(item.value, validate=True)
+        return item.value.encode()
+    except (ValueError, binascii.Error) as exc:
+        how = "base64" if item.base64 else "UTF-8 text"
+        raise InvalidInput(f"The value of '{item.key}' is not {how}.") from exc
 
 
+@operation("Delete many keys.", tag=TAG, body=KEYS, result=COUNTS)
 def _bulk_delete(
-    request: ApiRequest, account_id: str, namespace_id: str
+    request: ApiRequest, account_id: str, namespace_id: str, *, body: list[str]
 ) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
-    keys = _json_list(request)
-    kv.bulk_delete(namespace=namespace, keys=keys)
+    kv.bulk_delete(namespace=namespace, keys=body)
     return envelope.success(
-        {"successful_key_count": len(keys), "unsuccessful_keys": []}
+        {"successful_key_count": len(body), "unsuccessful_keys": []}
     )
 
 
-def _bulk_get(request: ApiRequest, account_id: str, namespace_id: str) -> HttpResponse:
+@operation(
+    "Read many keys (at most 100).",
+    tag=TAG,
+    body=KVBulkGet,
+    result={"type": "object", "properties": {"values": {"type": "object"}}},
+)
+def _bulk_get(
+    request: ApiRequest, account_id: str, namespace_id: str, *, body: KVBulkGet
+) -> HttpResponse:
     namespace = _namespace(request, namespace_id)
-    body = json_object(request)
-    keys = body.get("keys")
-    if not isinstance(keys, list):
-        raise InvalidInput("'keys' must be a list of key names.")
-    as_json = body.get("type") == "json"
-    with_metadata = body.get("withMetadata") is True
-    found = kv.bulk_get(namespace=namespace, keys=keys, now=timezone.now())
+    found = kv.bulk_get(namespace=namespace, keys=body.keys, now=timezone.now())
     values = {}
     for key, entry in found.items():
-        value = None if entry is None else _bulk_value(entry, key, as_json=as_json)
-        if with_metadata:
+        value = (
+            None
+            if entry is None
+            else _bulk_value(entry, key, as_json=body.type == "json")
+        )
+        if body.with_metadata:
             value = (
                 None
                 if entry is None
@@ -249,13 +344,6 @@ def _bulk_value(entry: KVEntry, key: str, *, as_json: bool) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise InvalidInput(f"The value of '{key}' is not JSON.") from exc
-
-
-def _json_list(request: HttpRequest) -> list:
-    body = json_body(request)
-    if not isinstance(body, list):
-        raise InvalidInput("The request body must be a JSON array.")
-    return body
 
 
 values = endpoint()({"GET": _get_value, "PUT": _put_value, "DELETE": _delete_value})

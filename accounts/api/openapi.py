@@ -1,17 +1,21 @@
 """The OpenAPI 3.1 description of client/v4, served at /client/v4/openapi.json.
 
-To describe a new endpoint, add its path to PATHS with one ``operation()`` per
-method (reuse or add a schema in SCHEMAS). tests/test_openapi.py fails while a
-route in urls.py is not described here, or a path here does not resolve to a
-view that answers the described methods.
+The document is generated: it walks accounts/api/urls.py and describes each
+handler from its ``kit.operation`` declaration (its body and query inputs, its
+result, which reuses a shape from SCHEMAS). A handler not declared yet is
+described by its entry in UNDECLARED, written by hand; tests/test_openapi.py
+fails while a route is described by neither, and checks every declared body
+against what the code accepts.
 """
 
+import re
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from .kit import endpoint
+from .inputs import INVALID_INPUT_CODE
+from .kit import Operation, declared, endpoint
 
 Schema = dict[str, Any]
 
@@ -393,20 +397,12 @@ def multipart(op: Schema) -> Schema:
     return op
 
 
-KV = "/accounts/{account_id}/storage/kv/namespaces"
-KV_NS = KV + "/{namespace_id}"
 ACCOUNT_PATH = "/accounts/{account_id}"
-D1 = ACCOUNT_PATH + "/d1/database"
-D1_DB = D1 + "/{database_id}"
 DATABASE_ID = param("database_id", "The database's uuid, or its name.")
 D1_TOKEN = param("token", "The signed token from the import or export call.")
-QUEUES = ACCOUNT_PATH + "/queues"
-QUEUE = QUEUES + "/{queue_id}"
 QUEUE_ID = param("queue_id", "The queue's id.", HEX_ID)
 CONSUMER_ID = param("consumer_id", "The consumer's id.", HEX_ID)
-HYPERDRIVE = ACCOUNT_PATH + "/hyperdrive/configs"
 CONFIG_ID = param("config_id", "The Hyperdrive config's id.", HEX_ID)
-CERTIFICATES = ACCOUNT_PATH + "/mtls_certificates"
 CERTIFICATE_ID = param("certificate_id", "The certificate's id.", HEX_ID)
 ALL_METHODS = ["get", "head", "post", "put", "patch", "delete"]
 
@@ -433,7 +429,7 @@ R2_REFUSED = operation(
     errors={"400": "Always: R2 is not available on temporary accounts."},
 )
 
-PATHS: dict[str, Schema] = {
+UNDECLARED: dict[str, Schema] = {
     "/graphql": {
         "post": operation(
             "D1 analytics (d1AnalyticsAdaptiveGroups, d1QueriesAdaptiveGroups) as "
@@ -452,571 +448,6 @@ PATHS: dict[str, Schema] = {
             errors={},
             raw={"application/json": {"schema": {"type": "object"}}},
         )
-    },
-    "/accounts": {
-        "get": operation(
-            "The account the token opens.",
-            tag="accounts",
-            result=ref("Account"),
-            listing=True,
-        )
-    },
-    # --- Provisioning -----------------------------------------------------------
-    "/provisioning/previews/challenge": {
-        "post": operation(
-            "A proof-of-work challenge for a temporary account.",
-            tag="provisioning",
-            auth=False,
-            result=ref("Challenge"),
-            errors={
-                "403": "Credentials sent, or origin blocked.",
-                "429": "Rate limited; see Retry-After.",
-            },
-        )
-    },
-    "/provisioning/previews": {
-        "post": operation(
-            "A temporary account, its API token and its claim URL.",
-            tag="provisioning",
-            auth=False,
-            body=ref("PreviewRequest"),
-            result=ref("PreviewAccount"),
-            errors=PROVISIONING_ERRORS,
-        )
-    },
-    "/provisioning/previews/{account_id}": {
-        "get": operation(
-            "Claim status for the agent, with the temporary token even after the "
-            "claim or expiry.",
-            tag="provisioning",
-            parameters=[ACCOUNT_ID],
-            result=ref("PreviewStatus"),
-        )
-    },
-    # --- KV -----------------------------------------------------------------------
-    KV: {
-        "get": operation(
-            "List namespaces (a page past the end is empty).",
-            tag="kv",
-            parameters=[
-                ACCOUNT_ID,
-                query("page", "Page number from 1.", INTEGER),
-                query("per_page", "Page size.", INTEGER),
-                query("order", "id or title."),
-                query("direction", "asc or desc."),
-            ],
-            result=ref("KVNamespace"),
-            listing=True,
-        ),
-        "post": operation(
-            "Create a namespace (idempotent by title).",
-            tag="kv",
-            parameters=[ACCOUNT_ID],
-            body=obj(["title"], title=STRING),
-            result=ref("KVNamespace"),
-        ),
-    },
-    KV_NS: {
-        "get": operation(
-            "One namespace.",
-            tag="kv",
-            parameters=[ACCOUNT_ID, NAMESPACE_ID],
-            result=ref("KVNamespace"),
-        ),
-        "put": operation(
-            "Rename a namespace.",
-            tag="kv",
-            parameters=[ACCOUNT_ID, NAMESPACE_ID],
-            body=obj(["title"], title=STRING),
-            result=ref("KVNamespace"),
-        ),
-        "delete": operation(
-            "Delete a namespace and its keys.",
-            tag="kv",
-            parameters=[ACCOUNT_ID, NAMESPACE_ID],
-        ),
-    },
-    KV_NS + "/values/{key}": {
-        "get": operation(
-            "A value's raw bytes (not enveloped).",
-            tag="kv",
-            parameters=[ACCOUNT_ID, NAMESPACE_ID, KV_KEY],
-            raw={"application/octet-stream": {"schema": {}}},
-        ),
-        "put": operation(
-            "Write a value: raw bytes, or multipart with value and metadata.",
-            tag="kv",
-            parameters=[
-                ACCOUNT_ID,
-                NAMESPACE_ID,
-                KV_KEY,
-                query("expiration", "Unix seconds.", INTEGER),
-                query("expiration_ttl", "Seconds from now.", INTEGER),
-            ],
-        ),
-        "delete": operation(
-            "Delete a key.", tag="kv", parameters=[ACCOUNT_ID, NAMESPACE_ID, KV_KEY]
-        ),
-    },
-    KV_NS + "/metadata/{key}": {
-        "get": operation(
-            "A key's metadata.", tag="kv", parameters=[ACCOUNT_ID, NAMESPACE_ID, KV_KEY]
-        )
-    },
-    KV_NS + "/keys": {
-        "get": operation(
-            "List keys, with cursor paging.",
-            tag="kv",
-            parameters=[
-                ACCOUNT_ID,
-                NAMESPACE_ID,
-                query("prefix", "Only keys starting with this."),
-                query("cursor", "From the previous page's result_info."),
-                query("limit", "Page size.", INTEGER),
-            ],
-            result=ref("KVKey"),
-            listing=True,
-        )
-    },
-    KV_NS + "/bulk": {
-        "put": operation(
-            "Write many keys.",
-            tag="kv",
-            parameters=[ACCOUNT_ID, NAMESPACE_ID],
-            body={"type": "array", "items": ref("KVWrite")},
-        ),
-        "delete": operation(
-            "Delete many keys.",
-            tag="kv",
-            parameters=[ACCOUNT_ID, NAMESPACE_ID],
-            body={"type": "array", "items": STRING},
-        ),
-    },
-    KV_NS + "/bulk/get": {
-        "post": operation(
-            "Read many keys.",
-            tag="kv",
-            parameters=[ACCOUNT_ID, NAMESPACE_ID],
-            body=obj(["keys"], keys={"type": "array", "items": STRING}),
-            result=obj(values={"type": "object"}),
-        )
-    },
-    KV_NS + "/bulk/delete": {
-        "post": operation(
-            "Delete many keys.",
-            tag="kv",
-            parameters=[ACCOUNT_ID, NAMESPACE_ID],
-            body={"type": "array", "items": STRING},
-        )
-    },
-    # --- D1 -----------------------------------------------------------------------
-    D1: {
-        "get": operation(
-            "List databases (a page past the end is empty).",
-            tag="d1",
-            parameters=[
-                ACCOUNT_ID,
-                query("name", "Only the database of this name."),
-                query("page", "Page number from 1.", INTEGER),
-                query("per_page", "Page size.", INTEGER),
-            ],
-            result=ref("D1Database"),
-            listing=True,
-        ),
-        "post": operation(
-            "Create a database (7502 when the name is taken, 7406 at the limit).",
-            tag="d1",
-            parameters=[ACCOUNT_ID],
-            body=obj(["name"], name=STRING),
-            result=ref("D1Database"),
-        ),
-    },
-    D1_DB: {
-        "get": operation(
-            "One database, by uuid or name (7404 when missing).",
-            tag="d1",
-            parameters=[ACCOUNT_ID, DATABASE_ID],
-            result=ref("D1Database"),
-        ),
-        "delete": operation(
-            "Delete a database and its file.",
-            tag="d1",
-            parameters=[ACCOUNT_ID, DATABASE_ID],
-        ),
-    },
-    D1_DB + "/query": {
-        "post": operation(
-            "Run SQL as one transaction; rows as objects, one result per statement "
-            "(7500 with SQLite's message on failure).",
-            tag="d1",
-            parameters=[ACCOUNT_ID, DATABASE_ID],
-            body=ref("D1Query"),
-            result=ref("D1Result"),
-            listing=True,
-        )
-    },
-    D1_DB + "/raw": {
-        "post": operation(
-            "Run SQL as one transaction; rows as arrays with the column names.",
-            tag="d1",
-            parameters=[ACCOUNT_ID, DATABASE_ID],
-            body=ref("D1Query"),
-            result=ref("D1Result"),
-            listing=True,
-        )
-    },
-    D1_DB + "/import": {
-        "post": operation(
-            "Import a SQL file: init (get upload_url), PUT the file, ingest.",
-            tag="d1",
-            parameters=[ACCOUNT_ID, DATABASE_ID],
-            body=obj(
-                ["action"],
-                action={"enum": ["init", "ingest", "poll"]},
-                etag={**STRING, "description": "MD5 of the file, hex."},
-                filename=STRING,
-            ),
-            result=ref("D1Transfer"),
-        )
-    },
-    D1_DB + "/import-upload/{token}": {
-        "put": operation(
-            "The SQL file's bytes; the signed URL from init is the permission. "
-            "Answers with the file's MD5 as ETag.",
-            tag="d1",
-            auth=False,
-            parameters=[ACCOUNT_ID, DATABASE_ID, D1_TOKEN],
-        )
-    },
-    D1_DB + "/export": {
-        "post": operation(
-            "Export as SQL: answers with a signed download URL.",
-            tag="d1",
-            parameters=[ACCOUNT_ID, DATABASE_ID],
-            body=obj(
-                output_format=STRING,
-                dump_options=obj(
-                    no_schema=BOOLEAN,
-                    no_data=BOOLEAN,
-                    tables={"type": "array", "items": STRING},
-                ),
-            ),
-            result=ref("D1Transfer"),
-        )
-    },
-    D1_DB + "/export-download/{token}": {
-        "get": operation(
-            "The SQL dump (signed URL from export, valid for an hour).",
-            tag="d1",
-            auth=False,
-            parameters=[ACCOUNT_ID, DATABASE_ID, D1_TOKEN],
-            raw={"application/sql": {"schema": STRING}},
-        )
-    },
-    D1_DB + "/time_travel/bookmark": {
-        "get": operation(
-            "The bookmark of the state at the start of timestamp's minute (the "
-            "current state without one).",
-            tag="d1",
-            parameters=[
-                ACCOUNT_ID,
-                DATABASE_ID,
-                query("timestamp", "RFC 3339 time or Unix seconds.", TIMESTAMP),
-            ],
-            result=obj(["bookmark"], bookmark=STRING),
-        )
-    },
-    D1_DB + "/time_travel/restore": {
-        "post": operation(
-            "Restore the database, in one transaction, to a bookmark or to the "
-            "start of a timestamp's minute; previous_bookmark undoes it.",
-            tag="d1",
-            parameters=[
-                ACCOUNT_ID,
-                DATABASE_ID,
-                query("bookmark", "A bookmark from /time_travel/bookmark."),
-                query("timestamp", "RFC 3339 time or Unix seconds.", TIMESTAMP),
-            ],
-            result=obj(
-                ["bookmark", "previous_bookmark", "message"],
-                bookmark=STRING,
-                previous_bookmark=STRING,
-                message=STRING,
-            ),
-        )
-    },
-    ACCOUNT_PATH + "/event_subscriptions/subscriptions": {
-        "get": operation(
-            "List event subscriptions (queue_id filters).",
-            tag="queues",
-            parameters=[
-                ACCOUNT_ID,
-                query("queue_id", "Only subscriptions delivering to this queue."),
-                query("page", "Page number from 1.", INTEGER),
-                query("per_page", "Page size.", INTEGER),
-            ],
-            result=ref("EventSubscription"),
-            listing=True,
-        ),
-        "post": operation(
-            "Subscribe a queue to a source's events; one per source per account, "
-            "and only sources claimportal has (kv).",
-            tag="queues",
-            parameters=[ACCOUNT_ID],
-            body=ref("EventSubscription"),
-            result=ref("EventSubscription"),
-        ),
-    },
-    ACCOUNT_PATH + "/event_subscriptions/subscriptions/{subscription_id}": {
-        method: operation(
-            summary,
-            tag="queues",
-            parameters=[ACCOUNT_ID, param("subscription_id", "The subscription.")],
-            body=ref("EventSubscription") if method == "patch" else None,
-            result=ref("EventSubscription"),
-        )
-        for method, summary in (
-            ("get", "One event subscription."),
-            ("patch", "Change name, events, enabled or destination."),
-            ("delete", "Delete an event subscription."),
-        )
-    },
-    # --- Queues ---------------------------------------------------------------------
-    QUEUES: {
-        "get": operation(
-            "List queues; name may repeat and filters.",
-            tag="queues",
-            parameters=[
-                ACCOUNT_ID,
-                query("name", "Only queues of this name (repeatable)."),
-                query("page", "Page number from 1.", INTEGER),
-                query("per_page", "Page size.", INTEGER),
-            ],
-            result=ref("Queue"),
-            listing=True,
-        ),
-        "post": operation(
-            "Create a queue.",
-            tag="queues",
-            parameters=[ACCOUNT_ID],
-            body=obj(["queue_name"], queue_name=STRING, settings={"type": "object"}),
-            result=ref("Queue"),
-        ),
-    },
-    QUEUE: {
-        "get": operation(
-            "One queue.",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-            result=ref("Queue"),
-        ),
-        "patch": operation(
-            "Change settings (delivery_delay, message_retention_period, "
-            "delivery_paused); queues keep their name.",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-            body=obj(queue_name=STRING, settings={"type": "object"}),
-            result=ref("Queue"),
-        ),
-        "put": operation(
-            "Replace settings.",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-            body=obj(queue_name=STRING, settings={"type": "object"}),
-            result=ref("Queue"),
-        ),
-        "delete": operation(
-            "Delete a queue, its consumer and messages.",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-        ),
-    },
-    QUEUE + "/consumers": {
-        "get": operation(
-            "The queue's consumer (at most one).",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-            result=ref("QueueConsumer"),
-            listing=True,
-        ),
-        "post": operation(
-            "Attach a worker or http_pull consumer (the same Worker again updates).",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-            body=ref("QueueConsumer"),
-            result=ref("QueueConsumer"),
-        ),
-    },
-    QUEUE + "/consumers/{consumer_id}": {
-        "get": operation(
-            "One consumer.",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID, CONSUMER_ID],
-            result=ref("QueueConsumer"),
-        ),
-        "put": operation(
-            "Update a consumer.",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID, CONSUMER_ID],
-            body=ref("QueueConsumer"),
-            result=ref("QueueConsumer"),
-        ),
-        "delete": operation(
-            "Remove a consumer.",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID, CONSUMER_ID],
-        ),
-    },
-    QUEUE + "/messages": {
-        "post": operation(
-            "Send a message.",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-            body=ref("QueueMessage"),
-        )
-    },
-    QUEUE + "/messages/batch": {
-        "post": operation(
-            "Send up to 100 messages, all or none.",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-            body=obj(
-                ["messages"],
-                messages={"type": "array", "items": ref("QueueMessage")},
-                delay_seconds=INTEGER,
-            ),
-        )
-    },
-    QUEUE + "/messages/pull": {
-        "post": operation(
-            "Lease messages (http_pull consumers).",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-            body=obj(batch_size=INTEGER, visibility_timeout_ms=INTEGER),
-            result=obj(
-                messages={
-                    "type": "array",
-                    "items": obj(
-                        id=STRING,
-                        body=STRING,
-                        attempts=INTEGER,
-                        timestamp_ms=INTEGER,
-                        lease_id=STRING,
-                        metadata={"type": "object"},
-                    ),
-                },
-                message_backlog_count=INTEGER,
-            ),
-        )
-    },
-    QUEUE + "/messages/ack": {
-        "post": operation(
-            "Acknowledge leased messages, or retry them after a delay.",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-            body=obj(
-                acks={"type": "array", "items": obj(["lease_id"], lease_id=STRING)},
-                retries={
-                    "type": "array",
-                    "items": obj(["lease_id"], lease_id=STRING, delay_seconds=INTEGER),
-                },
-            ),
-            result=obj(
-                ackCount=INTEGER, retryCount=INTEGER, warnings={"type": "array"}
-            ),
-        )
-    },
-    QUEUE + "/purge": {
-        "post": operation(
-            "Delete every message (needs delete_messages_permanently: true).",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-            body=obj(
-                ["delete_messages_permanently"], delete_messages_permanently=BOOLEAN
-            ),
-            result=ref("Queue"),
-        ),
-        "get": operation(
-            "Purge status (purges finish within their request).",
-            tag="queues",
-            parameters=[ACCOUNT_ID, QUEUE_ID],
-            result=obj(completed=BOOLEAN, started_at=TIMESTAMP),
-        ),
-    },
-    # --- Hyperdrive and certificates -------------------------------------------------
-    HYPERDRIVE: {
-        "get": operation(
-            "List Hyperdrive configs (never with passwords).",
-            tag="hyperdrive",
-            parameters=[ACCOUNT_ID],
-            result=ref("Hyperdrive"),
-            listing=True,
-        ),
-        "post": operation(
-            "Create a config; the origin password is write-only.",
-            tag="hyperdrive",
-            parameters=[ACCOUNT_ID],
-            body=ref("Hyperdrive"),
-            result=ref("Hyperdrive"),
-        ),
-    },
-    HYPERDRIVE + "/{config_id}": {
-        "get": operation(
-            "One config.",
-            tag="hyperdrive",
-            parameters=[ACCOUNT_ID, CONFIG_ID],
-            result=ref("Hyperdrive"),
-        ),
-        "patch": operation(
-            "Change what the body names; an origin without a password keeps it.",
-            tag="hyperdrive",
-            parameters=[ACCOUNT_ID, CONFIG_ID],
-            body=ref("Hyperdrive"),
-            result=ref("Hyperdrive"),
-        ),
-        "put": operation(
-            "Replace the whole config.",
-            tag="hyperdrive",
-            parameters=[ACCOUNT_ID, CONFIG_ID],
-            body=ref("Hyperdrive"),
-            result=ref("Hyperdrive"),
-        ),
-        "delete": operation(
-            "Delete a config.", tag="hyperdrive", parameters=[ACCOUNT_ID, CONFIG_ID]
-        ),
-    },
-    CERTIFICATES: {
-        "get": operation(
-            "List certificates (ca=true|false filters; never with keys).",
-            tag="certificates",
-            parameters=[
-                ACCOUNT_ID,
-                query("ca", "true: CA chains only; false: mTLS only.", BOOLEAN),
-                query("name", "Only certificates of this name."),
-            ],
-            result=ref("Certificate"),
-            listing=True,
-        ),
-        "post": operation(
-            "Upload an mTLS certificate with its key, or a CA chain (ca: true).",
-            tag="certificates",
-            parameters=[ACCOUNT_ID],
-            body=ref("Certificate"),
-            result=ref("Certificate"),
-        ),
-    },
-    CERTIFICATES + "/{certificate_id}": {
-        "get": operation(
-            "One certificate.",
-            tag="certificates",
-            parameters=[ACCOUNT_ID, CERTIFICATE_ID],
-            result=ref("Certificate"),
-        ),
-        "delete": operation(
-            "Delete a certificate no Hyperdrive config or Worker uses.",
-            tag="certificates",
-            parameters=[ACCOUNT_ID, CERTIFICATE_ID],
-        ),
     },
     # R2 is not offered: every call is a 400 with code 10042 and the reason.
     R2: dict.fromkeys(["get", "head", "post", "put", "patch", "delete"], R2_REFUSED),
@@ -1207,30 +638,6 @@ PATHS: dict[str, Schema] = {
             parameters=[ACCOUNT_ID, SCRIPT_NAME, TAIL_ID],
         )
     },
-    SCRIPT + "/schedules": {
-        "get": operation(
-            "Cron triggers.", tag="workers", parameters=[ACCOUNT_ID, SCRIPT_NAME]
-        ),
-        "put": operation(
-            "Replace the cron triggers.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body={"type": "array", "items": obj(["cron"], cron=STRING)},
-        ),
-    },
-    SCRIPT + "/subdomain": {
-        "get": operation(
-            "Whether the preview host is on.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        ),
-        "post": operation(
-            "Turn the preview host on or off.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["enabled"], enabled=BOOLEAN, previews_enabled=BOOLEAN),
-        ),
-    },
     SCRIPT + "/assets-upload-session": {
         "post": operation(
             "Announce an asset manifest; get the buckets still missing and a token.",
@@ -1272,17 +679,6 @@ PATHS: dict[str, Schema] = {
             parameters=[ACCOUNT_ID, SCRIPT_NAME],
         )
     },
-    WORKERS + "/subdomain": {
-        "get": operation(
-            "The account's subdomain.", tag="workers", parameters=[ACCOUNT_ID]
-        ),
-        "put": operation(
-            "Change the account's subdomain.",
-            tag="workers",
-            parameters=[ACCOUNT_ID],
-            body=obj(["subdomain"], subdomain=STRING),
-        ),
-    },
     WORKERS + "/subdomains/{name}": {
         "get": operation(
             "Availability: 404 code 10032 = available, 10031 = taken.",
@@ -1309,6 +705,100 @@ PATHS: dict[str, Schema] = {
 }
 
 
+PATH_PARAMETERS = {
+    p["name"]: p
+    for p in (
+        ACCOUNT_ID,
+        NAMESPACE_ID,
+        KV_KEY,
+        SCRIPT_NAME,
+        TAIL_ID,
+        DATABASE_ID,
+        D1_TOKEN,
+        QUEUE_ID,
+        CONSUMER_ID,
+        CONFIG_ID,
+        CERTIFICATE_ID,
+        param("subscription_id", "The event subscription's id.", HEX_ID),
+    )
+}
+BAD_INPUT = (
+    f"Bad input: code {INVALID_INPUT_CODE}, the message names the field "
+    "(a JSON body is parsed whatever its Content-Type)."
+)
+
+
+def describe(op: Operation, *, path: str, auth: bool) -> Schema:
+    """The OpenAPI operation of one declared handler."""
+    names = re.findall(r"\{(\w+)\}", path)
+    parameters = [
+        PATH_PARAMETERS.get(name) or param(name, f"The {name}.") for name in names
+    ]
+    if op.query is not None:
+        parameters += list(op.query.query_parameters())
+    described = operation(
+        op.summary,
+        tag=op.tag,
+        result=op.result,
+        listing=op.listing,
+        raw=op.raw,
+        auth=auth,
+        parameters=parameters,
+        errors={**ERROR_STATUSES, **op.errors},
+    )
+    if op.body is not None or op.query is not None:
+        bad = described["responses"].setdefault("400", {})
+        bad.update({"description": BAD_INPUT, "x-error-codes": [INVALID_INPUT_CODE]})
+        bad.setdefault("content", {"application/json": {"schema": ref("Envelope")}})
+    if op.body is not None:
+        described["requestBody"] = {
+            "required": op.body_required,
+            "content": {"application/json": {"schema": op.body.schema()}},
+        }
+    elif op.raw_body is not None:
+        described["requestBody"] = {"required": True, "content": op.raw_body}
+    return described
+
+
+def _routes(patterns: list, prefix: str = "") -> list[tuple[str, Any]]:
+    from django.urls import URLResolver
+
+    found = []
+    for entry in patterns:
+        text = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            found += _routes(entry.url_patterns, text)
+        elif entry.name != "api-unknown":
+            found.append((text, entry.callback))
+    return found
+
+
+def openapi_path(route: str) -> str:
+    """``accounts/<str:account_id>/x`` (or a regex) -> ``/accounts/{account_id}/x``."""
+    route = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route)
+    route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+    return "/" + route.lstrip("^").rstrip("$")
+
+
+def paths() -> dict[str, Schema]:
+    """Every route of client/v4, each method from its declaration (or, not
+    declared yet, from UNDECLARED)."""
+    from . import urls
+
+    found: dict[str, Schema] = {}
+    for route, view in _routes(urls.urlpatterns):
+        path = openapi_path(route)
+        item = found.setdefault(path, {})
+        for method, handler in view.handlers.items():
+            op = declared(handler)
+            if op is not None:
+                auth = getattr(view, "auth", True) if op.auth is None else op.auth
+                item[method.lower()] = describe(op, path=path, auth=auth)
+            elif method.lower() in UNDECLARED.get(path, {}):
+                item[method.lower()] = UNDECLARED[path][method.lower()]
+    return found
+
+
 def document() -> Schema:
     return {
         "openapi": "3.1.0",
@@ -1323,7 +813,7 @@ def document() -> Schema:
         },
         "servers": [{"url": f"{settings.PUBLIC_BASE_URL}/client/v4"}],
         "security": [{"bearer": []}],
-        "paths": PATHS,
+        "paths": paths(),
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

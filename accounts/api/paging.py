@@ -14,6 +14,7 @@ from django.http import HttpRequest, JsonResponse
 from accounts.services.validation import whole_number
 
 from . import envelope
+from .inputs import Integer, Query
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,16 @@ class PageRequest:
     @property
     def offset(self) -> int:
         return (self.number - 1) * self.size
+
+
+class Paging(Query):
+    """``page`` and ``per_page`` of a page-number listing."""
+
+    page_number = Integer(key="page", minimum=1, maximum=10**6, default=1)
+    per_page = Integer(minimum=1, maximum=1000)
+
+    def page(self, *, default_size: int = 20) -> PageRequest:
+        return PageRequest(number=self.page_number, size=self.per_page or default_size)
 
 
 def page_request(

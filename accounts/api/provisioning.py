@@ -6,12 +6,11 @@ so every refusal there picks a status whose text tells the reason.
 """
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import Forbidden, InvalidInput
@@ -20,8 +19,12 @@ from accounts.services import claims, provisioning
 from accounts.services.tokens import token_for_status
 
 from . import envelope
-from .kit import ApiRequest, Handler, bearer_token, endpoint, json_object
+from .inputs import Input, Nested, Text
+from .kit import ApiRequest, bearer_token, endpoint, operation
+from .openapi import PROVISIONING_ERRORS, ref
 from .serializers import iso
+
+TAG = "provisioning"
 
 CREDENTIAL_HEADERS = (
     "Authorization",
@@ -41,51 +44,75 @@ class CredentialsRefused(Forbidden):
     )
 
 
-def admitted(action: str) -> Callable[[Handler], Handler]:
-    """Run a handler only for a caller without credentials that the rate
-    limits and the blocklist let through; every attempt counts, well formed or
+def admitted(action: str) -> Callable[[ApiRequest], None]:
+    """A gate that lets through only a caller without credentials that the
+    rate limits and the blocklist admit; every attempt counts, well formed or
     not. The handler finds the caller at ``request.client_origin``."""
 
-    def wrap(handler: Handler) -> Handler:
-        @wraps(handler)
-        def gated(request: ApiRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if any(name in request.headers for name in CREDENTIAL_HEADERS):
-                raise CredentialsRefused()
-            request.client_origin = request_origin(request)
-            provisioning.admit_client(
-                action=action, origin=request.client_origin, now=timezone.now()
-            )
-            return handler(request, *args, **kwargs)
+    def gate(request: ApiRequest) -> None:
+        if any(name in request.headers for name in CREDENTIAL_HEADERS):
+            raise CredentialsRefused()
+        request.client_origin = request_origin(request)
+        provisioning.admit_client(
+            action=action, origin=request.client_origin, now=timezone.now()
+        )
 
-        return gated
-
-    return wrap
+    return gate
 
 
-def _optional_url(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if value is None:
-        return ""
-    try:
-        if not isinstance(value, str) or len(value) > URL_MAX_LENGTH:
-            raise ValidationError("")
-        URLValidator(schemes=["http", "https"])(value)
-    except ValidationError as exc:
-        raise InvalidInput(f"{name} must be an http(s) URL.") from exc
-    return value
+class HttpUrl(Text):
+    def clean(self, value: Any, *, path: str, text: bool = False) -> str:
+        try:
+            if not isinstance(value, str) or len(value) > self.limit():
+                raise ValidationError("")
+            URLValidator(schemes=["http", "https"])(value)
+        except ValidationError as exc:
+            raise InvalidInput(f"{path} must be an http(s) URL.") from exc
+        return value
+
+    def constraints(self) -> dict[str, Any]:
+        return {"format": "uri", "maxLength": self.limit()}
 
 
-def _required_string(body: dict[str, Any], *path: str) -> str:
-    value: Any = body
-    for name in path:
-        value = value.get(name) if isinstance(value, dict) else None
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{'.'.join(path)} is required and must be a string.")
-    return value
+class Solution(Input):
+    unknown = "ignore"
+    checkpoints = Text(
+        required=True,
+        max_length=1 << 20,
+        description="Standard base64 of the k+1 32-byte checkpoints.",
+    )
 
 
-@admitted("challenge")
-def _challenge(request: HttpRequest) -> HttpResponse:
+class PreviewRequest(Input):
+    """What wrangler sends for a temporary account (spec 4.2). Fields a newer
+    wrangler may add are ignored."""
+
+    unknown = "ignore"
+    accept_terms_of_service = Text(
+        key="acceptTermsOfService", max_length=16, description='"yes".'
+    )
+    terms_of_service = HttpUrl(key="termsOfService", max_length=URL_MAX_LENGTH)
+    privacy_policy = HttpUrl(key="privacyPolicy", max_length=URL_MAX_LENGTH)
+    challenge_token = Text(key="challengeToken", required=True, max_length=4096)
+    solution = Nested(Solution, required=True)
+    event_code = Text(
+        key="eventCode",
+        max_length=256,
+        error_code=provisioning.EventCodeMalformed.code,
+        description="Only with --event-code; malformed is 1035.",
+    )
+
+
+@operation(
+    "A proof-of-work challenge for a temporary account.",
+    tag=TAG,
+    result=ref("Challenge"),
+    errors={
+        "403": "Credentials sent, or origin blocked.",
+        "429": "Rate limited; see Retry-After.",
+    },
+)
+def _challenge(request: ApiRequest) -> HttpResponse:
     challenge = provisioning.issue_provisioning_challenge(now=timezone.now())
     return envelope.success(
         {
@@ -98,24 +125,27 @@ def _challenge(request: HttpRequest) -> HttpResponse:
     )
 
 
-@admitted("previews")
-def _create(request: ApiRequest) -> HttpResponse:
-    body = json_object(request)
-    if str(body.get("acceptTermsOfService", "")).lower() != "yes":
+@operation(
+    "A temporary account for a solved challenge: its token and claim URL.",
+    tag=TAG,
+    body=PreviewRequest,
+    result=ref("PreviewAccount"),
+    errors=PROVISIONING_ERRORS,
+)
+def _create(request: ApiRequest, *, body: PreviewRequest) -> HttpResponse:
+    if (body.accept_terms_of_service or "").lower() != "yes":
         raise InvalidInput(
             'Accept the terms of service with "acceptTermsOfService": "yes".'
         )
-    event_code = body.get("eventCode")
-    if event_code is not None and not isinstance(event_code, str):
-        raise provisioning.EventCodeMalformed()
+    event_code = body.event_code
     made = provisioning.provision_account(
         origin=request.client_origin,
         now=timezone.now(),
-        challenge_token=_required_string(body, "challengeToken"),
-        checkpoints=_required_string(body, "solution", "checkpoints"),
+        challenge_token=body.challenge_token,
+        checkpoints=body.solution.checkpoints,
         user_agent=request.headers.get("User-Agent", ""),
-        terms_of_service_url=_optional_url(body, "termsOfService"),
-        privacy_policy_url=_optional_url(body, "privacyPolicy"),
+        terms_of_service_url=body.terms_of_service or "",
+        privacy_policy_url=body.privacy_policy or "",
         event_code=event_code,
     )
     account = made.account
@@ -135,7 +165,14 @@ def _create(request: ApiRequest) -> HttpResponse:
     return envelope.success(result)
 
 
-def _status(request: HttpRequest, account_id: str) -> HttpResponse:
+@operation(
+    "Claim status for the agent, with the temporary token even after the "
+    "claim or expiry.",
+    tag=TAG,
+    result=ref("PreviewStatus"),
+    auth=True,
+)
+def _status(request: ApiRequest, account_id: str) -> HttpResponse:
     token = token_for_status(raw_token=bearer_token(request), account_id=account_id)
     account = token.account
     return envelope.success(
@@ -156,6 +193,6 @@ def _status(request: HttpRequest, account_id: str) -> HttpResponse:
     )
 
 
-challenge = endpoint(auth=False)({"POST": _challenge})
-previews = endpoint(auth=False)({"POST": _create})
+challenge = endpoint(auth=False, gate=admitted("challenge"))({"POST": _challenge})
+previews = endpoint(auth=False, gate=admitted("previews"))({"POST": _create})
 preview_status = endpoint(auth=False)({"GET": _status})

@@ -18,7 +18,8 @@ from accounts.services import workers
 from accounts.services.multipart import Part, parse_form
 
 from . import envelope
-from .kit import ApiRequest, endpoint, json_body, json_object
+from .inputs import Boolean, Input, ListOf, Nested, Text
+from .kit import ApiRequest, endpoint, json_object, operation
 from .paging import page_request, paged_response
 from .serializers import (
     durable_object_namespace_json,
@@ -29,6 +30,7 @@ from .serializers import (
     worker_version_json,
 )
 
+TAG = "workers"
 SCRIPT_SETTINGS_DEFAULTS = {
     "logpush": False,
     "observability": {"enabled": False},
@@ -321,16 +323,37 @@ def _delete_tail(request: ApiRequest, account_id: str, script_name: str, tail_id
 # --- triggers and the workers.dev-style preview host ------------------------------
 
 
-def _schedules(request: ApiRequest, account_id: str, script_name: str):
-    if request.method == "PUT":
-        schedules = workers.set_schedules(
-            account=request.cloud_account,
-            script_name=script_name,
-            schedules=json_body(request),
-            now=timezone.now(),
-        )
-    else:
-        schedules = _script(request, script_name).cron_schedules
+class Schedule(Input):
+    cron = Text(required=True, max_length=100, description="Five cron fields.")
+
+
+SCHEDULES_RESULT = {
+    "type": "object",
+    "properties": {"schedules": {"type": "array", "items": {"type": "object"}}},
+}
+
+
+@operation("The Worker's cron triggers.", tag=TAG, result=SCHEDULES_RESULT)
+def _get_schedules(request: ApiRequest, account_id: str, script_name: str):
+    schedules = _script(request, script_name).cron_schedules
+    return envelope.success({"schedules": schedules})
+
+
+@operation(
+    "Replace the Worker's cron triggers (10074 past the limit).",
+    tag=TAG,
+    body=ListOf(Nested(Schedule), max_items=1000),
+    result=SCHEDULES_RESULT,
+)
+def _put_schedules(
+    request: ApiRequest, account_id: str, script_name: str, *, body: list[Schedule]
+):
+    schedules = workers.set_schedules(
+        account=request.cloud_account,
+        script_name=script_name,
+        crons=[entry.cron for entry in body],
+        now=timezone.now(),
+    )
     return envelope.success({"schedules": schedules})
 
 
@@ -341,15 +364,40 @@ def _workers_dev_json(script) -> dict[str, bool]:
     }
 
 
-def _script_subdomain(request: ApiRequest, account_id: str, script_name: str):
-    if request.method == "POST":
-        script = workers.set_workers_dev(
-            account=request.cloud_account,
-            script_name=script_name,
-            body=json_object(request),
-        )
-    else:
-        script = _script(request, script_name)
+class WorkersDev(Input):
+    enabled = Boolean(required=True)
+    previews_enabled = Boolean(description="Follows enabled when left out.")
+
+
+WORKERS_DEV = {
+    "type": "object",
+    "properties": {
+        "enabled": {"type": "boolean"},
+        "previews_enabled": {"type": "boolean"},
+    },
+}
+
+
+@operation("Whether the Worker's preview host is on.", tag=TAG, result=WORKERS_DEV)
+def _get_script_subdomain(request: ApiRequest, account_id: str, script_name: str):
+    return envelope.success(_workers_dev_json(_script(request, script_name)))
+
+
+@operation(
+    "Turn the Worker's preview host on or off.",
+    tag=TAG,
+    body=WorkersDev,
+    result=WORKERS_DEV,
+)
+def _set_script_subdomain(
+    request: ApiRequest, account_id: str, script_name: str, *, body: WorkersDev
+):
+    script = workers.set_workers_dev(
+        account=request.cloud_account,
+        script_name=script_name,
+        enabled=body.enabled,
+        previews=body.previews_enabled,
+    )
     return envelope.success(_workers_dev_json(script))
 
 
@@ -371,14 +419,28 @@ def _get_worker(request: ApiRequest, account_id: str, script_name: str):
     )
 
 
-def _account_subdomain(request: ApiRequest, account_id: str):
-    account = request.cloud_account
-    if request.method == "PUT":
-        account = workers.change_subdomain(
-            account=account,
-            subdomain=json_object(request).get("subdomain"),
-            now=timezone.now(),
-        )
+class Subdomain(Input):
+    subdomain = Text(required=True, max_length=63)
+
+
+SUBDOMAIN = {"type": "object", "properties": {"subdomain": {"type": "string"}}}
+
+
+@operation("The account's subdomain of the preview domain.", tag=TAG, result=SUBDOMAIN)
+def _get_account_subdomain(request: ApiRequest, account_id: str):
+    return envelope.success({"subdomain": request.cloud_account.subdomain})
+
+
+@operation(
+    "Move the account to another subdomain (10031 when taken).",
+    tag=TAG,
+    body=Subdomain,
+    result=SUBDOMAIN,
+)
+def _put_account_subdomain(request: ApiRequest, account_id: str, *, body: Subdomain):
+    account = workers.change_subdomain(
+        account=request.cloud_account, subdomain=body.subdomain, now=timezone.now()
+    )
     return envelope.success({"subdomain": account.subdomain})
 
 
@@ -427,10 +489,14 @@ secrets_bulk = endpoint()({"PATCH": _bulk_secrets})
 latest_version = endpoint()({"PATCH": _patch_latest_version})
 tails = endpoint()({"GET": _list_tails, "POST": _create_tail})
 tail = endpoint()({"DELETE": _delete_tail})
-schedules = endpoint()({"GET": _schedules, "PUT": _schedules})
-script_subdomain = endpoint()({"GET": _script_subdomain, "POST": _script_subdomain})
+schedules = endpoint()({"GET": _get_schedules, "PUT": _put_schedules})
+script_subdomain = endpoint()(
+    {"GET": _get_script_subdomain, "POST": _set_script_subdomain}
+)
 worker = endpoint()({"GET": _get_worker})
-account_subdomain = endpoint()({"GET": _account_subdomain, "PUT": _account_subdomain})
+account_subdomain = endpoint()(
+    {"GET": _get_account_subdomain, "PUT": _put_account_subdomain}
+)
 subdomain_availability = endpoint()({"GET": _subdomain_availability})
 tail_producers = endpoint()({"GET": _tail_producers})
 durable_object_namespaces = endpoint()({"GET": _durable_object_namespaces})

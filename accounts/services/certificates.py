@@ -11,7 +11,6 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -21,7 +20,7 @@ from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
 from accounts.models import Certificate, CloudAccount, WorkerScript
 from accounts.services.inventory import changes_inventory
 from accounts.services.locking import lock_live_account
-from accounts.services.validation import clean_text, is_hex_id
+from accounts.services.validation import is_hex_id
 
 CERTIFICATE_BLOCK = re.compile(
     r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----"
@@ -54,9 +53,7 @@ def list_certificates(
     rows = account.certificates.order_by("uploaded_on", "id")
     if ca is not None:
         rows = rows.filter(kind=Certificate.Kind.CA if ca else Certificate.Kind.MTLS)
-    if not name:
-        return rows
-    return rows.filter(name=clean_text(name, field="name", max_length=255))
+    return rows.filter(name=name) if name else rows
 
 
 def get_certificate(*, account: CloudAccount, certificate_id: str) -> Certificate:
@@ -70,24 +67,6 @@ def _certificates(account: CloudAccount, certificate_id: str) -> QuerySet[Certif
     if not is_hex_id(certificate_id):
         return account.certificates.none()
     return account.certificates.filter(pk=certificate_id)
-
-
-def pem_text(value: Any, *, field: str) -> str:
-    """PEM as text. wrangler sends file contents as a Node Buffer, which JSON
-    turns into ``{"type": "Buffer", "data": [bytes]}``; plain strings work too."""
-    if isinstance(value, dict) and value.get("type") == "Buffer":
-        data = value.get("data")
-        if not isinstance(data, list) or not all(
-            isinstance(b, int) and 0 <= b < 256 for b in data
-        ):
-            raise InvalidInput(f"'{field}' is not a valid byte buffer.")
-        try:
-            value = bytes(data).decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"'{field}' must be PEM text.") from exc
-    return clean_text(
-        value, field=field, max_length=settings.CLAIMPORTAL_CERTIFICATE_MAX_BYTES
-    )
 
 
 @dataclass(frozen=True)
@@ -147,22 +126,29 @@ def _read_pem(chain: str, private_key: str | None) -> LeafDetails:
 
 @changes_inventory
 def upload_certificate(
-    *, account: CloudAccount, body: dict[str, Any], now: datetime
+    *,
+    account: CloudAccount,
+    certificates: str,
+    now: datetime,
+    ca: bool = False,
+    name: str = "",
+    private_key: str | None = None,
 ) -> Certificate:
-    """Store an mTLS certificate with its key (``ca`` false) or a CA chain.
+    """Store an mTLS certificate with its key (``ca`` false) or a CA chain;
+    ``certificates`` and ``private_key`` are PEM text.
 
     Raises InvalidInput (not PEM, key missing or not matching, a key sent with a
     CA), TooManyCertificates.
     """
-    ca = body.get("ca") is True
-    name = clean_text(body.get("name"), field="name", max_length=255, required=False)
-    chain = pem_text(body.get("certificates"), field="certificates")
+    chain = certificates
     key = None
     if ca:
-        if body.get("private_key"):
+        if private_key:
             raise InvalidInput("A CA certificate is uploaded without a private key.")
     else:
-        key = pem_text(body.get("private_key"), field="private_key")
+        if not private_key:
+            raise InvalidInput("'private_key' is required for an mTLS certificate.")
+        key = private_key
         if not PRIVATE_KEY_BLOCK.search(key):
             raise InvalidInput(
                 "'private_key' must be an unencrypted PEM private key "

@@ -202,25 +202,6 @@ class StatementResult:
         }
 
 
-def parse_queries(body: Any) -> list[Query]:
-    """``{"sql", "params"?}`` or ``{"batch": [...]}`` or a list of the first, as
-    Query values. Raises InvalidInput."""
-    if isinstance(body, dict) and "batch" in body:
-        body = body["batch"]
-    entries = body if isinstance(body, list) else [body]
-    if not entries:
-        raise InvalidInput("Send at least one query.")
-    queries = []
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("sql"), str):
-            raise InvalidInput('Each query must be an object like {"sql": "SELECT 1"}.')
-        params = entry.get("params") or []
-        if not isinstance(params, list):
-            raise InvalidInput("'params' must be a list.")
-        queries.append(Query(sql=entry["sql"], params=params))
-    return queries
-
-
 def run_queries(*, database: D1Database, queries: list[Query]) -> list[StatementResult]:
     """Run every statement of ``queries`` in order, all or nothing, and return one
     result per statement (a query's SQL may hold several).

@@ -22,10 +22,10 @@ from accounts.exceptions import (
     SubscriptionExists,
     SubscriptionNotFound,
 )
-from accounts.models import CloudAccount, EventSubscription, Queue
+from accounts.models import CloudAccount, EventSubscription
 from accounts.services import queues
 from accounts.services.locking import lock_live_account
-from accounts.services.validation import clean_text, is_hex_id
+from accounts.services.validation import is_hex_id
 
 logger = logging.getLogger("claimportal.events")
 
@@ -51,69 +51,55 @@ def get_subscription(
     return found
 
 
-def _source(raw: Any) -> tuple[str, dict[str, Any]]:
-    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
-        raise InvalidInput('\'source\' must be an object like {"type": "kv"}.')
-    kind = clean_text(raw["type"], field="source.type", max_length=64)
+def _source(kind: str) -> dict[str, Any]:
     if kind not in OFFERED:
         raise EventSourceNotOffered(
             f"The event source '{kind}' is not available on temporary accounts: "
             f"only {', '.join(sorted(OFFERED))} publishes events here."
         )
-    return kind, {"type": kind}
+    return {"type": kind}
 
 
-def _events(kind: str, raw: Any) -> list[str]:
-    if not isinstance(raw, list) or not raw or not all(isinstance(e, str) for e in raw):
-        raise InvalidInput("'events' must be a non-empty list of event names.")
-    unknown = sorted(set(raw) - set(OFFERED[kind]))
+def _events(kind: str, events: list[str]) -> list[str]:
+    unknown = sorted(set(events) - set(OFFERED[kind]))
     if unknown:
         raise InvalidInput(
             f"The source '{kind}' has no event {', '.join(unknown)}; it has "
             f"{', '.join(OFFERED[kind])}."
         )
-    return list(dict.fromkeys(raw))
-
-
-def _queue(account: CloudAccount, raw: Any) -> Queue:
-    if not isinstance(raw, dict) or raw.get("type", "queues.queue") != "queues.queue":
-        raise InvalidInput(
-            '\'destination\' must be {"type": "queues.queue", "queue_id": ...}.'
-        )
-    return queues.get_queue(account=account, queue_id=str(raw.get("queue_id", "")))
-
-
-def _name(raw: Any) -> str:
-    return clean_text(raw, field="name", max_length=255)
-
-
-def _enabled(raw: Any) -> bool:
-    if not isinstance(raw, bool):
-        raise InvalidInput("'enabled' must be true or false.")
-    return raw
+    return list(dict.fromkeys(events))
 
 
 def create_subscription(
-    *, account: CloudAccount, body: dict[str, Any], now: datetime
+    *,
+    account: CloudAccount,
+    name: str,
+    source_type: str,
+    events: list[str],
+    queue_id: str,
+    now: datetime,
+    enabled: bool = True,
 ) -> EventSubscription:
-    """Raises EventSourceNotOffered (naming the source), InvalidInput,
-    QueueNotFound, SubscriptionExists (one per source per account)."""
-    kind, source = _source(body.get("source"))
+    """Deliver ``events`` of the source to the account's queue. Raises
+    EventSourceNotOffered (naming the source), InvalidInput (an event the
+    source has not), QueueNotFound, SubscriptionExists (one per source per
+    account)."""
+    source = _source(source_type)
     subscription = EventSubscription(
         account=account,
-        name=_name(body.get("name")),
-        source_type=kind,
+        name=name,
+        source_type=source_type,
         source=source,
-        events=_events(kind, body.get("events")),
-        queue=_queue(account, body.get("destination")),
-        enabled=_enabled(body.get("enabled", True)),
+        events=_events(source_type, events),
+        queue=queues.get_queue(account=account, queue_id=queue_id),
+        enabled=enabled,
         created_at=now,
         modified_at=now,
     )
     try:
         with transaction.atomic():
             lock_live_account(account_id=account.pk, now=now)
-            if account.event_subscriptions.filter(source_type=kind).exists():
+            if account.event_subscriptions.filter(source_type=source_type).exists():
                 raise SubscriptionExists()
             subscription.save()
     except IntegrityError as exc:
@@ -125,25 +111,30 @@ def update_subscription(
     *,
     account: CloudAccount,
     subscription_id: str,
-    body: dict[str, Any],
     now: datetime,
+    name: str | None = None,
+    events: list[str] | None = None,
+    enabled: bool | None = None,
+    queue_id: str | None = None,
+    source_type: str | None = None,
 ) -> EventSubscription:
-    """Change name, events, enabled or destination (the source is fixed)."""
+    """Change what is given (None: keep it); the source is fixed, so a
+    ``source_type`` other than the subscription's is refused."""
     with transaction.atomic():
         lock_live_account(account_id=account.pk, now=now)
         subscription = get_subscription(
             account=account, subscription_id=subscription_id
         )
-        if "source" in body and body["source"] != subscription.source:
+        if source_type is not None and source_type != subscription.source_type:
             raise InvalidInput("A subscription's source cannot change.")
-        if "name" in body:
-            subscription.name = _name(body["name"])
-        if "events" in body:
-            subscription.events = _events(subscription.source_type, body["events"])
-        if "enabled" in body:
-            subscription.enabled = _enabled(body["enabled"])
-        if "destination" in body:
-            subscription.queue = _queue(account, body["destination"])
+        if name is not None:
+            subscription.name = name
+        if events is not None:
+            subscription.events = _events(subscription.source_type, events)
+        if enabled is not None:
+            subscription.enabled = enabled
+        if queue_id is not None:
+            subscription.queue = queues.get_queue(account=account, queue_id=queue_id)
         subscription.modified_at = now
         subscription.save()
     return subscription

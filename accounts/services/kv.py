@@ -27,10 +27,8 @@ from accounts.services import event_subscriptions
 from accounts.services.inventory import changes_inventory
 from accounts.services.locking import lock_live_account
 from accounts.services.validation import (
-    clean_json,
     clean_text,
     is_hex_id,
-    whole_number,
 )
 
 TITLE_MAX_LENGTH = 512
@@ -78,7 +76,6 @@ def create_namespace(
     redeploy cannot inherit them (spec 3), and a duplicate error would abort it.
     Raises InvalidInput (bad title) and TooManyNamespaces.
     """
-    title = clean_text(title, field="title", max_length=TITLE_MAX_LENGTH)
     with transaction.atomic():
         lock_live_account(account_id=account.pk, now=now)
         existing = account.kv_namespaces.filter(title=title).first()
@@ -102,7 +99,6 @@ def rename_namespace(
     *, account: CloudAccount, namespace_id: str, title: str
 ) -> KVNamespace:
     """Give a namespace a new title. Raises NamespaceNotFound, Conflict."""
-    title = clean_text(title, field="title", max_length=TITLE_MAX_LENGTH)
     lock_live_account(account_id=account.pk)
     namespace = _namespaces(account, namespace_id).select_for_update().first()
     if namespace is None:
@@ -194,8 +190,8 @@ def new_write(
     value: bytes,
     now: datetime,
     metadata: Any = None,
-    expiration: Any = None,
-    expiration_ttl: Any = None,
+    expiration: int | None = None,
+    expiration_ttl: int | None = None,
 ) -> KVWrite:
     """Check one write as Cloudflare does; ``expiration_ttl`` wins over
     ``expiration``, and either must lie at least 60 s ahead.
@@ -209,19 +205,17 @@ def new_write(
             f"The value of '{key}' is {len(value)} bytes; KV values may be at most "
             f"{limit} bytes."
         )
-    if metadata is not None:
-        metadata = clean_json(metadata, field="metadata", max_bytes=METADATA_MAX_BYTES)
     at = None
-    if expiration_ttl not in (None, ""):
-        ttl = whole_number(expiration_ttl, field="expiration_ttl", minimum=1)
+    if expiration_ttl is not None:
+        ttl = expiration_ttl
         if ttl < MIN_TTL_SECONDS:
             raise InvalidInput(
                 f"Invalid expiration_ttl of {ttl}: it must be at least "
                 f"{MIN_TTL_SECONDS} seconds."
             )
         at = _epoch(now) + ttl
-    elif expiration not in (None, ""):
-        at = whole_number(expiration, field="expiration", minimum=1)
+    elif expiration is not None:
+        at = expiration
         if at < _epoch(now) + MIN_TTL_SECONDS:
             raise InvalidInput(
                 f"Invalid expiration of {at}: it must be at least "
@@ -279,8 +273,8 @@ def put_value(
     value: bytes,
     now: datetime,
     metadata: Any = None,
-    expiration: Any = None,
-    expiration_ttl: Any = None,
+    expiration: int | None = None,
+    expiration_ttl: int | None = None,
 ) -> None:
     """Write one key (see ``new_write`` for the rules)."""
     write = new_write(

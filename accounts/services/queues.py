@@ -82,9 +82,7 @@ def list_queues(
     rows = account.queues.prefetch_related("consumers").order_by("created_at", "name")
     if not names:
         return rows
-    return rows.filter(
-        name__in=[clean_text(n, field="name", max_length=63) for n in names]
-    )
+    return rows.filter(name__in=names)
 
 
 def get_queue(*, account: CloudAccount, queue_id: str) -> Queue:
@@ -123,35 +121,18 @@ def _check_name(name: Any) -> str:
     return name
 
 
-def _check_settings(raw: Any, bounds: dict[str, tuple[int, int]]) -> dict[str, Any]:
-    """Known settings within their bounds; unset (null) ones are left out."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidInput("'settings' must be an object.")
-    checked: dict[str, Any] = {}
-    for key, value in raw.items():
-        if value is None:
-            continue
-        if key == "delivery_paused":
-            if not isinstance(value, bool):
-                raise InvalidInput("'delivery_paused' must be true or false.")
-            checked[key] = value
-        elif key in bounds:
-            low, high = bounds[key]
-            checked[key] = whole_number(value, field=key, minimum=low, maximum=high)
-        else:
-            raise InvalidInput(f"Unknown setting '{key}'.")
-    return checked
-
-
 @changes_inventory
 def create_queue(
-    *, account: CloudAccount, name: Any, now: datetime, queue_settings: Any = None
+    *,
+    account: CloudAccount,
+    name: str,
+    now: datetime,
+    queue_settings: dict[str, Any] | None = None,
 ) -> Queue:
-    """Raises InvalidInput, Conflict (the name is taken), TooManyQueues."""
+    """``queue_settings`` are within QUEUE_SETTINGS' bounds (the API checks
+    them). Raises InvalidInput (name), Conflict (taken), TooManyQueues."""
     name = _check_name(name)
-    checked = _check_settings(queue_settings, QUEUE_SETTINGS)
+    checked = queue_settings or {}
     try:
         with transaction.atomic():
             lock_live_account(account_id=account.pk, now=now)
@@ -177,8 +158,8 @@ def update_queue(
     account: CloudAccount,
     queue_id: str,
     now: datetime,
-    name: Any = None,
-    queue_settings: Any = None,
+    name: str | None = None,
+    queue_settings: dict[str, Any] | None = None,
     replace: bool = False,
 ) -> Queue:
     """Change a queue's settings (PATCH merges, PUT ``replace``s). Queues keep
@@ -189,7 +170,7 @@ def update_queue(
         raise QueueNotFound()
     if name is not None and name != queue.name:
         raise InvalidInput("A queue cannot be renamed; create a new one instead.")
-    checked = _check_settings(queue_settings, QUEUE_SETTINGS)
+    checked = queue_settings or {}
     queue.settings = checked if replace else {**queue.settings, **checked}
     queue.modified_at = now
     queue.save(update_fields=["settings", "modified_at"])
@@ -219,34 +200,46 @@ def get_consumer(*, queue: Queue, consumer_id: str) -> QueueConsumer:
     return consumer
 
 
-def _consumer_fields(body: dict[str, Any]) -> dict[str, Any]:
-    kind = body.get("type", "worker")
-    if kind not in CONSUMER_TYPES:
-        raise InvalidInput("A consumer's 'type' is 'worker' or 'http_pull'.")
-    script = ""
-    if kind == "worker":
-        script = clean_text(
-            body.get("script_name") or body.get("script"),
-            field="script_name",
-            max_length=63,
-        )
-    dead_letter = body.get("dead_letter_queue")
-    if dead_letter not in (None, ""):
-        dead_letter = _check_name(dead_letter)
+def _consumer_fields(
+    *,
+    type: str,
+    script_name: str,
+    dead_letter_queue: str,
+    consumer_settings: dict[str, Any],
+) -> dict[str, Any]:
+    if type == "worker" and not script_name:
+        raise InvalidInput("A Worker consumer needs 'script_name'.")
     return {
-        "type": kind,
-        "script_name": script,
-        "dead_letter_queue": dead_letter or "",
-        "settings": _check_settings(body.get("settings"), CONSUMER_SETTINGS),
+        "type": type,
+        "script_name": script_name if type == "worker" else "",
+        "dead_letter_queue": _check_name(dead_letter_queue)
+        if dead_letter_queue
+        else "",
+        "settings": consumer_settings,
     }
 
 
 @changes_inventory
 @transaction.atomic
-def add_consumer(*, queue: Queue, body: dict[str, Any], now: datetime) -> QueueConsumer:
-    """Attach the queue's consumer. A queue has one consumer, as on Cloudflare;
-    adding the same Worker again updates it. Raises InvalidInput, Conflict."""
-    fields = _consumer_fields(body)
+def add_consumer(
+    *,
+    queue: Queue,
+    now: datetime,
+    type: str = "worker",
+    script_name: str = "",
+    dead_letter_queue: str = "",
+    consumer_settings: dict[str, Any] | None = None,
+) -> QueueConsumer:
+    """Attach the queue's consumer (``type`` worker or http_pull; settings
+    within CONSUMER_SETTINGS' bounds). A queue has one consumer, as on
+    Cloudflare; adding the same Worker again updates it. Raises InvalidInput,
+    Conflict."""
+    fields = _consumer_fields(
+        type=type,
+        script_name=script_name,
+        dead_letter_queue=dead_letter_queue,
+        consumer_settings=consumer_settings or {},
+    )
     lock_live_account(account_id=queue.account_id, now=now)  # one at a time
     current = queue.consumers.first()
     if current is not None:
@@ -264,9 +257,20 @@ def add_consumer(*, queue: Queue, body: dict[str, Any], now: datetime) -> QueueC
 
 @changes_inventory
 def update_consumer(
-    *, queue: Queue, consumer_id: str, body: dict[str, Any]
+    *,
+    queue: Queue,
+    consumer_id: str,
+    type: str = "worker",
+    script_name: str = "",
+    dead_letter_queue: str = "",
+    consumer_settings: dict[str, Any] | None = None,
 ) -> QueueConsumer:
-    fields = _consumer_fields(body)
+    fields = _consumer_fields(
+        type=type,
+        script_name=script_name,
+        dead_letter_queue=dead_letter_queue,
+        consumer_settings=consumer_settings or {},
+    )
     with transaction.atomic():
         lock_live_account(account_id=queue.account_id)
         return _apply(get_consumer(queue=queue, consumer_id=consumer_id), fields)

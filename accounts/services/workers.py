@@ -952,9 +952,10 @@ def patch_latest_version(
     )
 
 
-def _clean_cron(entry: Any) -> str:
-    cron = entry.get("cron") if isinstance(entry, dict) else None
-    fields = cron.split() if isinstance(cron, str) else []
+def clean_cron(cron: str) -> str:
+    """A cron expression as stored: five (or six) fields, single-spaced.
+    Raises InvalidInput."""
+    fields = cron.split()
     if not 5 <= len(fields) <= 6 or not all(CRON_FIELD.match(f) for f in fields):
         raise InvalidInput(
             f"{str(cron)[:100]!r} is not a valid cron expression "
@@ -966,18 +967,17 @@ def _clean_cron(entry: Any) -> str:
 @changes_inventory
 @transaction.atomic
 def set_schedules(
-    *, account: CloudAccount, script_name: str, schedules: Any, now: datetime
+    *, account: CloudAccount, script_name: str, crons: list[str], now: datetime
 ) -> list[dict[str, str]]:
-    """Replace the Worker's cron triggers. Raises WorkerNotFound, InvalidInput."""
-    if not isinstance(schedules, list):
-        raise InvalidInput('The body must be a list of {"cron": ...} objects.')
-    if len(schedules) > settings.CLAIMPORTAL_MAX_CRON_TRIGGERS:
+    """Replace the Worker's cron triggers with ``crons`` (see ``clean_cron``).
+    Raises WorkerNotFound, InvalidInput (10074: too many)."""
+    if len(crons) > settings.CLAIMPORTAL_MAX_CRON_TRIGGERS:
         raise InvalidInput(
             f"A Worker may have {settings.CLAIMPORTAL_MAX_CRON_TRIGGERS} cron "
             "triggers.",
             code=10074,
         )
-    crons = list(dict.fromkeys(_clean_cron(entry) for entry in schedules))
+    crons = list(dict.fromkeys(clean_cron(cron) for cron in crons))
     script = _lock_script(account=account, name=script_name)
     stamp = now.isoformat()
     earlier = {s["cron"]: s for s in script.cron_schedules}
@@ -996,13 +996,14 @@ def set_schedules(
 @changes_inventory
 @transaction.atomic
 def set_workers_dev(
-    *, account: CloudAccount, script_name: str, body: dict[str, Any]
+    *,
+    account: CloudAccount,
+    script_name: str,
+    enabled: bool,
+    previews: bool | None = None,
 ) -> WorkerScript:
-    """Turn the Worker's preview host (its workers.dev route) on or off."""
-    enabled = body.get("enabled")
-    previews = body.get("previews_enabled")
-    if not isinstance(enabled, bool) or not isinstance(previews, bool | None):
-        raise InvalidInput("'enabled' (and 'previews_enabled') must be true or false.")
+    """Turn the Worker's preview host (its workers.dev route) on or off; its
+    version previews follow ``enabled`` unless ``previews`` is given."""
     script = _lock_script(account=account, name=script_name)
     script.workers_dev_enabled = enabled
     script.previews_enabled = enabled if previews is None else previews
@@ -1019,11 +1020,11 @@ def subdomain_is_available(*, name: str) -> bool:
 @changes_inventory
 @transaction.atomic
 def change_subdomain(
-    *, account: CloudAccount, subdomain: Any, now: datetime
+    *, account: CloudAccount, subdomain: str, now: datetime
 ) -> CloudAccount:
     """Give the account another workers.dev-style subdomain (its preview hosts
     move with it). Raises InvalidInput, Conflict (taken)."""
-    if not isinstance(subdomain, str) or not SUBDOMAIN.match(subdomain):
+    if not SUBDOMAIN.match(subdomain):
         raise InvalidInput(
             "'subdomain' must be 1-63 lowercase letters, digits or '-', not "
             "starting or ending with '-'."

@@ -8,17 +8,29 @@ is the same as the client/v4 API's: these views call the same services.
 
 import base64
 import json
-import logging
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.api.failures import answering_failures
+from accounts.api.inputs import (
+    JSON,
+    Base64,
+    Boolean,
+    Field,
+    Input,
+    Integer,
+    ListOf,
+    Nested,
+    Query,
+    Text,
+    decode_json,
+)
+from accounts.api.wire import KVBulkGet, Queries
 from accounts.exceptions import DomainError
 from accounts.models import D1Database, KVNamespace, Queue
 from accounts.services import d1, kv, queues, tails
@@ -27,8 +39,6 @@ from preview_runtime.services.bindings import (
     authorize_binding,
     authorize_tracer,
 )
-
-logger = logging.getLogger("claimportal.previews")
 
 METADATA = "CF-KV-Metadata"
 
@@ -53,6 +63,19 @@ class Call:
             raise TypeError(f"this call is not on a {kind.__name__}")
         return resource
 
+    def body(self, declared: Field, *, empty: Any) -> Any:
+        """The JSON body, checked by its declaration (``empty`` when none)."""
+        raw = self.request.body
+        return declared.clean(decode_json(raw) if raw.strip() else empty, path="")
+
+    def query_of(self, declared: type[Input]) -> Any:
+        return declared.parse(self.query, text=True)
+
+
+def _failure(error: DomainError) -> HttpResponse:
+    """An error as the bindings read one: its message as text, with its status."""
+    return _text(error.status, error.message)
+
 
 def _text(status: int, message: str) -> HttpResponse:
     response = HttpResponse(message, status=status, content_type="text/plain")
@@ -65,9 +88,34 @@ def _text(status: int, message: str) -> HttpResponse:
 # --- KV ---------------------------------------------------------------------------
 
 
+class KVList(Query):
+    prefix = Text(blank=True, max_length=kv.KEY_MAX_BYTES, default="")
+    cursor = Text(blank=True, default="")
+    key_count_limit = Integer(minimum=1, maximum=kv.LIST_MAX_KEYS)
+
+
+class KVWrite(Query):
+    urlencoded = Boolean(default=False)
+    expiration = Integer(minimum=1)
+    expiration_ttl = Integer(minimum=1)
+
+
+class KVMetadata(Input):
+    """The metadata header of a KV write: any JSON value, in an object."""
+
+    metadata = JSON(max_bytes=kv.METADATA_MAX_BYTES)
+
+
 def _kv_key(call: Call) -> str:
     key = call.path[1:]
-    return unquote(key) if call.query.get("urlencoded", "").lower() == "true" else key
+    return unquote(key) if call.query_of(KVWrite).urlencoded else key
+
+
+def _kv_metadata(call: Call) -> Any:
+    header = call.request.headers.get(METADATA)
+    if not header:
+        return None
+    return KVMetadata.parse({"metadata": decode_json(header.encode())}).metadata
 
 
 def _kv_value_json(entry: kv.KVEntry | None, kind: str, with_metadata: bool) -> Any:
@@ -87,25 +135,22 @@ def _kv_value_json(entry: kv.KVEntry | None, kind: str, with_metadata: bool) -> 
 def kv_binding(call: Call) -> HttpResponse:
     namespace = call.resource(KVNamespace)
     if call.method == "POST" and call.path == "/bulk/get":
-        body = json.loads(call.request.body or b"{}")
-        keys = body.get("keys") or []
-        kind = body.get("type") or "text"
-        if kind not in ("text", "json"):
-            return _text(400, f'"{kind}" is not a valid type. Use "json" or "text"')
-        entries = kv.bulk_get(namespace=namespace, keys=keys, now=call.now)
+        body = call.body(Nested(KVBulkGet), empty={})
+        entries = kv.bulk_get(namespace=namespace, keys=body.keys, now=call.now)
         return JsonResponse(
             {
-                key: _kv_value_json(entry, kind, bool(body.get("withMetadata")))
+                key: _kv_value_json(entry, body.type, body.with_metadata)
                 for key, entry in entries.items()
             }
         )
     if call.method == "GET" and call.path == "/":
+        listing = call.query_of(KVList)
         page = kv.list_keys(
             namespace=namespace,
             now=call.now,
-            prefix=call.query.get("prefix", ""),
-            cursor=call.query.get("cursor", ""),
-            limit=int(call.query.get("key_count_limit") or kv.LIST_MAX_KEYS),
+            prefix=listing.prefix,
+            cursor=listing.cursor,
+            limit=listing.key_count_limit or kv.LIST_MAX_KEYS,
         )
         keys = []
         for entry in page.entries:
@@ -134,15 +179,15 @@ def kv_binding(call: Call) -> HttpResponse:
             response["CF-Expiration"] = str(entry.expiration)
         return response
     if call.method == "PUT":
-        metadata = call.request.headers.get(METADATA)
+        write = call.query_of(KVWrite)
         kv.put_value(
             namespace=namespace,
             key=key,
             value=call.request.body,
             now=call.now,
-            metadata=json.loads(metadata) if metadata else None,
-            expiration=call.query.get("expiration"),
-            expiration_ttl=call.query.get("expiration_ttl"),
+            metadata=_kv_metadata(call),
+            expiration=write.expiration,
+            expiration_ttl=write.expiration_ttl,
         )
         return HttpResponse(b"")
     if call.method == "DELETE":
@@ -159,16 +204,15 @@ def d1_binding(call: Call) -> HttpResponse:
         return _text(404, "Not Found")
     raw = call.query.get("resultsFormat") == "ROWS_AND_COLUMNS"
     try:
-        queries = d1.parse_queries(json.loads(call.request.body or b"null"))
+        queries = call.body(Queries(), empty=None)
         answers = []
         for query in queries:  # one result per query, as the binding expects
             results = d1.run_queries(
                 database=call.resource(D1Database), queries=[query]
             )
             answers += [r.as_raw() if raw else r.as_objects() for r in results]
-    except (DomainError, ValueError) as error:
-        message = getattr(error, "message", None) or str(error)
-        return JsonResponse({"success": False, "error": message})
+    except DomainError as error:
+        return JsonResponse({"success": False, "error": error.message})
     response = JsonResponse(answers, safe=False)
     token = call.request.headers.get("x-cf-d1-session-commit-token")
     if token is not None:
@@ -183,6 +227,31 @@ def _metrics(call: Call) -> dict[str, Any]:
     return queues.queue_metrics(queue=call.resource(Queue), now=call.now)
 
 
+class Message(Input):
+    """One message of workerd's queue ``sendBatch``."""
+
+    unknown = "ignore"
+    body = Base64(blank=True, max_length=2**27, default="")
+    content_type = Text(key="contentType", max_length=16, default="v8")
+    delay_seconds = Integer(key="delaySecs")  # its range is the queue's rule
+
+
+class Batch(Input):
+    unknown = "ignore"
+    messages = ListOf(Nested(Message), max_items=queues.MAX_BATCH_MESSAGES, default=[])
+
+
+class MessageHeaders(Query):
+    """The headers of workerd's queue ``send``, read as text."""
+
+    content_type = Text(key="X-Msg-Fmt", max_length=16, default="v8")
+    delay_seconds = Integer(key="X-Msg-Delay-Secs")
+
+
+def _either(given: Any, default: Any) -> Any:
+    return default if given is None else given
+
+
 def queue_binding(call: Call) -> HttpResponse:
     queue = call.resource(Queue)
     default_delay = call.allowed.binding.get("delivery_delay")
@@ -190,25 +259,30 @@ def queue_binding(call: Call) -> HttpResponse:
         return JsonResponse(_metrics(call))
     if call.method != "POST" or call.path not in ("/message", "/batch"):
         return _text(404, "Not Found")
-    headers = call.request.headers
-    delay = headers.get("X-Msg-Delay-Secs", default_delay)
+    headers = MessageHeaders.parse(
+        {k: v for k, v in call.request.headers.items() if k.startswith("X-Msg-")},
+        text=True,
+    )
+    delay = _either(headers.delay_seconds, default_delay)
     if call.path == "/message":
         messages = [
             queues.new_message(
                 body=call.request.body,
-                content_type=headers.get("X-Msg-Fmt") or "v8",
+                content_type=headers.content_type,
                 delay_seconds=delay,
             )
         ]
     else:
-        body = json.loads(call.request.body or b"{}")
+        batch = call.body(Nested(Batch), empty={})
         messages = [
             queues.new_message(
-                body=base64.b64decode(item.get("body") or ""),
-                content_type=item.get("contentType") or "v8",
-                delay_seconds=item.get("delaySecs", delay),
+                body=base64.b64decode(item.body),
+                content_type=item.content_type,
+                delay_seconds=delay
+                if item.delay_seconds is None
+                else item.delay_seconds,
             )
-            for item in body.get("messages") or []
+            for item in batch.messages
         ]
     queues.send_messages(queue=queue, messages=messages, now=call.now)
     return JsonResponse({"metadata": {"metrics": _metrics(call)}})
@@ -224,10 +298,10 @@ HANDLERS: dict[str, Callable[[Call], HttpResponse]] = {
 @csrf_exempt
 def binding(request: HttpRequest, kind: str, resource_id: str) -> HttpResponse:
     """Check the caller's right to the resource, then speak its protocol.
-    Errors are plain text with a 4xx status, which the binding raises in the
+    Errors are plain text with their status, which the binding raises in the
     Worker as an exception with that text."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    try:
+    with answering_failures(_failure, where=f"a {kind} binding call") as failed:
         allowed = authorize_binding(
             token=token.strip() if scheme.lower() == "bearer" else None,
             kind=kind,
@@ -235,15 +309,10 @@ def binding(request: HttpRequest, kind: str, resource_id: str) -> HttpResponse:
             now=timezone.now(),
         )
         return HANDLERS[kind](Call(request, allowed))
-    except DomainError as error:
-        return _text(error.status, error.message)
-    except (ValueError, TypeError, AttributeError):
-        return _text(
-            HTTPStatus.BAD_REQUEST, "The binding sent a request we cannot read."
-        )
-    except DatabaseError:
-        logger.exception("database error in a %s binding call", kind)
-        return _text(HTTPStatus.SERVICE_UNAVAILABLE, "The data store is unavailable.")
+    return failed[0]
+
+
+TRACES = ListOf(JSON(max_bytes=None), max_items=10_000)
 
 
 @csrf_exempt
@@ -251,18 +320,12 @@ def events(request: HttpRequest) -> HttpResponse:
     """What the runtime's tail Worker traced for one version of a Worker."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     now = timezone.now()
-    try:
+    with answering_failures(_failure, where="recording events") as failed:
         version = authorize_tracer(
             token=token.strip() if scheme.lower() == "bearer" else None, now=now
         )
-        stored = tails.record_events(
-            version=version, traces=json.loads(request.body or b"[]"), now=now
-        )
-    except DomainError as error:
-        return _text(error.status, error.message)
-    except ValueError:
-        return _text(HTTPStatus.BAD_REQUEST, "The traces are not JSON.")
-    except DatabaseError:
-        logger.exception("database error while recording events")
-        return _text(HTTPStatus.SERVICE_UNAVAILABLE, "The data store is unavailable.")
-    return JsonResponse({"stored": stored})
+        raw = request.body
+        traces = TRACES.clean(decode_json(raw) if raw.strip() else [], path="traces")
+        stored = tails.record_events(version=version, traces=traces, now=now)
+        return JsonResponse({"stored": stored})
+    return failed[0]
