@@ -150,6 +150,30 @@ def test_d1_protocol(client, setup):
     assert failed["success"] is False and "no such table" in failed["error"]
 
 
+def test_a_d1_batch_through_the_binding_is_all_or_nothing(client, setup):
+    _account, _script, _ns, database, _queue, token = setup
+    d1.run_queries(database=database, queries=[d1.Query(sql="CREATE TABLE t (a)")])
+    failed = call(
+        client,
+        "d1",
+        database.pk,
+        "/query",
+        token=token,
+        method="post",
+        data=[
+            {"sql": "INSERT INTO t VALUES (?)", "params": [1]},
+            {"sql": "INSERT INTO nope VALUES (2)"},
+        ],
+        content_type="application/json",
+    ).json()
+
+    assert failed["success"] is False and "no such table" in failed["error"]
+    [rows] = d1.run_queries(
+        database=database, queries=[d1.Query(sql="SELECT count(*) FROM t")]
+    )
+    assert rows.rows == [[0]]
+
+
 def test_queue_protocol(client, setup):
     _account, _script, _ns, _db, queue, token = setup
     sent = call(

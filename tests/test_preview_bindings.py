@@ -62,6 +62,17 @@ export default {
         const {results} = await env.DB.prepare("SELECT n FROM t ORDER BY id").all();
         return Response.json({results, changes: insert.meta.changes});
       }
+      case "/d1/batch":
+        // D1 batches are transactions: the failing second statement undoes the first.
+        try {
+          await env.DB.batch([
+            env.DB.prepare("INSERT INTO t (n) VALUES (?)").bind(q("name")),
+            env.DB.prepare("INSERT INTO missing_table VALUES (1)"),
+          ]);
+          return new Response("no error");
+        } catch (error) {
+          return new Response(error.message, {status: 500});
+        }
       case "/d1/error":
         try {
           await env.DB.prepare("SELECT * FROM missing_table").all();
@@ -180,6 +191,12 @@ def test_every_binding_reaches_its_store(runtime, account, resources, client, us
         "changes": 1,
     }
     runtime.get(host, "/d1?name=second")
+    [result] = d1.run_queries(
+        database=database, queries=[d1.Query(sql="SELECT n FROM t ORDER BY id")]
+    )
+    assert result.rows == [["first"], ["second"]]
+    failed_batch = runtime.get(host, "/d1/batch?name=third")
+    assert failed_batch.status == 500 and "no such table" in failed_batch.text
     [result] = d1.run_queries(
         database=database, queries=[d1.Query(sql="SELECT n FROM t ORDER BY id")]
     )

@@ -205,12 +205,9 @@ def d1_binding(call: Call) -> HttpResponse:
     raw = call.query.get("resultsFormat") == "ROWS_AND_COLUMNS"
     try:
         queries = call.body(Queries(), empty=None)
-        answers = []
-        for query in queries:  # one result per query, as the binding expects
-            results = d1.run_queries(
-                database=call.resource(D1Database), queries=[query]
-            )
-            answers += [r.as_raw() if raw else r.as_objects() for r in results]
+        # A batch is one transaction, as through client/v4: all or nothing.
+        results = d1.run_queries(database=call.resource(D1Database), queries=queries)
+        answers = [r.as_raw() if raw else r.as_objects() for r in results]
     except DomainError as error:
         return JsonResponse({"success": False, "error": error.message})
     response = JsonResponse(answers, safe=False)
