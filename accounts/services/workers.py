@@ -118,6 +118,11 @@ def list_scripts(*, account: CloudAccount) -> QuerySet[WorkerScript]:
     return account.workers.select_related("current_version").order_by("name")
 
 
+def _next_version_number(script: WorkerScript) -> int:
+    """The number a new version of ``script`` takes (the caller holds its lock)."""
+    return (script.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+
+
 def settings_bindings(*, script: WorkerScript) -> list[dict[str, Any]]:
     """The current bindings as /settings shows them: resolved, secrets by name."""
     version = script.current_version
@@ -623,7 +628,7 @@ def upload_version(
         secrets = _secrets_after_upload(
             script=script, metadata=metadata, resolved=resolved
         )
-        number = (script.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        number = _next_version_number(script)
         version = WorkerVersion.objects.create(
             script=script,
             number=number,
@@ -841,7 +846,7 @@ def _version_with_secrets(
             )
         else:
             secrets[name] = list(value)
-    number = (script.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    number = _next_version_number(script)
     version = WorkerVersion.objects.create(
         script=script,
         number=number,
