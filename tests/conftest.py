@@ -99,7 +99,10 @@ def _delete_every_row(
     """The flush after each transactional test as DELETEs: a test leaves a few
     rows in a few tables, and one TRUNCATE of all of them costs PostgreSQL a
     new file per table and index (about a third of a second here, DELETE a
-    twentieth). The foreign keys are deferred, so the order does not matter."""
+    twentieth). The foreign keys are deferred, so the order does not matter.
+    The tables are locked first, as TRUNCATE locks them: a runtime or tail
+    server still writing (an event of a Worker this flush deletes) waits for
+    the flush instead of committing a row that breaks its foreign keys."""
     if reset_sequences or allow_cascade or not tables:
         return _truncate_every_table(
             self,
@@ -108,7 +111,8 @@ def _delete_every_row(
             reset_sequences=reset_sequences,
             allow_cascade=allow_cascade,
         )
-    return ["SET CONSTRAINTS ALL DEFERRED;"] + [
+    listed = ", ".join(self.quote_name(table) for table in tables)
+    return ["SET CONSTRAINTS ALL DEFERRED;", f"LOCK TABLE {listed} IN SHARE MODE;"] + [
         # Table names from Django's own introspection, quoted.
         f"DELETE FROM {self.quote_name(table)};"  # noqa: S608
         for table in tables
