@@ -629,9 +629,10 @@ class Supervisor:
     def _retire(self, old: subprocess.Popen) -> None:
         """Let a replaced process finish its requests, then make sure it is gone.
 
-        It stops accepting once it handles SIGTERM; waiting for that (an idle
-        one exits at once) means no visitor meets the old version after we say
-        the new one is live."""
+        It stops accepting once it handles SIGTERM, and an idle one exits at
+        once. One still busy after RETIRE_WAIT drains in the background for up
+        to DRAIN_SECONDS, answering on the connections it already holds, so
+        the runtime's loop never waits on a tenant's process for long."""
         old.terminate()
         try:
             old.wait(timeout=RETIRE_WAIT)
