@@ -36,6 +36,20 @@ from tests.e2e.conftest import node_tools_dir
 
 ESM = "application/javascript+module"
 
+# A Worker that answers "fine" and records each queue job and cron firing in KV.
+QUEUE_AND_CRON_WORKER = """
+export default {
+  async fetch() { return new Response("fine"); },
+  async queue(batch, env) {
+    for (const message of batch.messages) {
+      await env.KV.put("job:" + message.body.job, "done");
+      message.ack();
+    }
+  },
+  async scheduled(event, env) { await env.KV.put("cron", event.cron); },
+};
+"""
+
 
 @dataclass
 class Edge:

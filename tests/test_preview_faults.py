@@ -18,7 +18,7 @@ from preview_runtime.services.specs import WorkerStartupFailed, check_version_st
 from preview_runtime.services.status import preview_status
 from tests import preview_runtime
 from tests.cloudapi import AccountClient, error_code, ok
-from tests.preview_runtime import host_of, make_worker
+from tests.preview_runtime import QUEUE_AND_CRON_WORKER, host_of, make_worker
 from tests.workerupload import MODULE, script_form, upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("previews")]
@@ -236,20 +236,6 @@ def test_a_post_to_an_idle_worker_starts_it_and_is_answered(runtime, account):
     assert (answer.status, answer.text) == (200, "fine")
 
 
-TRIGGERED = """
-export default {
-  async fetch() { return new Response("fine"); },
-  async queue(batch, env) {
-    for (const message of batch.messages) {
-      await env.KV.put("job:" + message.body.job, "done");
-      message.ack();
-    }
-  },
-  async scheduled(event, env) { await env.KV.put("cron", event.cron); },
-};
-"""
-
-
 def stopped_while_idle(runtime, script) -> int:
     """Wait until the idle stop ends the Worker's process; its pid."""
     pid = runtime.command("GET", "/status")["workers"][str(script.pk)]["pid"]
@@ -280,7 +266,9 @@ def test_a_queue_batch_or_cron_starts_a_worker_stopped_while_idle(runtime, accou
         now=now,
     )
     binding = {"name": "KV", "type": "kv_namespace", "namespace_id": namespace.pk}
-    script = make_worker(account, "triggered", TRIGGERED, bindings=[binding])
+    script = make_worker(
+        account, "triggered", QUEUE_AND_CRON_WORKER, bindings=[binding]
+    )
     script.cron_schedules = [{"cron": "*/5 * * * *"}]
     script.save(update_fields=["cron_schedules"])
     assert runtime.apply(script)["state"] == "running", runtime.log()

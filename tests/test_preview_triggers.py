@@ -16,7 +16,7 @@ from accounts.services import kv, queues
 from accounts.tasks import dispatch_crons, dispatch_queue_batches
 from tests import preview_runtime
 from tests.conftest import start_celery_worker, stop_process
-from tests.preview_runtime import make_worker
+from tests.preview_runtime import QUEUE_AND_CRON_WORKER, make_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("previews")]
 
@@ -31,19 +31,6 @@ export default {
   async fetch() { return new Response("hangs"); },
   async queue() { await new Promise((done) => setTimeout(done, 60_000)); },
   async scheduled() { await new Promise((done) => setTimeout(done, 60_000)); },
-};
-"""
-
-FINE = """
-export default {
-  async fetch() { return new Response("fine"); },
-  async queue(batch, env) {
-    for (const message of batch.messages) {
-      await env.KV.put("job:" + message.body.job, "done");
-      message.ack();
-    }
-  },
-  async scheduled(event, env) { await env.KV.put("cron", event.cron); },
 };
 """
 
@@ -98,7 +85,9 @@ def celery_queue(preview_settings, runtime):
 
 def test_a_hanging_consumer_delays_no_other_account(runtime, provision, celery_queue):
     hang, stuck, _ = worker_with_queue(provision().account, "hangs", HANGS)
-    fine, jobs, namespace = worker_with_queue(provision().account, "fine", FINE)
+    fine, jobs, namespace = worker_with_queue(
+        provision().account, "fine", QUEUE_AND_CRON_WORKER
+    )
     for script in (hang, fine):
         assert runtime.apply(script)["state"] == "running", runtime.log()
     stop = threading.Event()
