@@ -294,6 +294,9 @@ def _await_listening(
     fd: int, names: set[str], process: subprocess.Popen, deadline: float
 ) -> None:
     buffer = b""
+    # poll, not select: a busy runtime holds more descriptors than select takes.
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
     while names:
         if time.monotonic() > deadline:
             raise StartupFailed("The Worker did not start within the time limit.")
@@ -304,8 +307,7 @@ def _await_listening(
                 f"The Worker's startup used more than {STARTUP_CPU_SECONDS} s of "
                 "CPU time (is there an endless loop at the top level?)."
             )
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if not ready:
+        if not poller.poll(100):
             continue
         chunk = os.read(fd, 4096)
         if not chunk:  # the process closed its end: it exited
