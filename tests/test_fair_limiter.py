@@ -1,8 +1,9 @@
-"""The binding gateway's limiter: a share per account, granted in turn."""
+"""The binding gateway's limiter (a share per account, granted in turn) and
+its trace buffer."""
 
 import threading
 
-from preview_runtime.gateway import FairLimiter
+from preview_runtime.gateway import FairLimiter, TraceBuffer
 
 
 def test_each_key_has_its_share_and_waiting_keys_take_turns():
@@ -45,3 +46,25 @@ def test_a_wait_that_runs_out_leaves_no_trace():
     limiter.release("a")
     assert limiter.acquire("b", timeout=0)  # nothing left waiting in b's name
     assert limiter.held("a") == 0
+
+
+def test_traces_are_sent_together_newest_kept_and_wait_for_their_accounts_turn():
+    limiter = FairLimiter(total=4, per_key=1)
+    sent: list[tuple[str, list[int]]] = []
+    buffer = TraceBuffer(
+        send=lambda token, traces: sent.append((token, traces)),
+        limiter=limiter,
+        per_version=3,
+        interval=0.01,
+    )
+    for n in range(5):
+        buffer.add("v1", "account-a", [n])
+    buffer.add("v2", "account-b", ["b"])
+    assert limiter.acquire("account-a", timeout=0)  # account a is busy
+    buffer.flush()
+    assert sent == [("v2", ["b"])]
+    limiter.release("account-a")
+    buffer.flush()
+    assert sent[1:] == [("v1", [2, 3, 4])]  # one call, the newest three
+    buffer.flush()
+    assert len(sent) == 2

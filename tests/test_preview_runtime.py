@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
-from accounts.models import CloudAccount, PreviewIdentity
+from accounts.models import CloudAccount, PreviewIdentity, WorkerEvent
 from tests import preview_runtime
 from tests.preview_runtime import host_of, make_worker
 
@@ -75,10 +76,6 @@ export default {
 """
 
 
-@pytest.mark.skip(
-    reason="known bug: after a swap the replaced process can keep answering on the "
-    "edge's pooled connections for more than 20 s in full-suite runs"
-)
 def test_a_redeploy_swaps_versions_without_a_failed_request(runtime, account):
     script = make_worker(account, "swap", VERSIONED % 1)
     assert runtime.apply(script)["state"] == "running"
@@ -121,6 +118,45 @@ def test_a_redeploy_swaps_versions_without_a_failed_request(runtime, account):
     # Only the current version's files stay.
     versions = [p.name for p in runtime.worker_dir(script).glob("v-*")]
     assert versions == [f"v-{script.current_version_id}"]
+
+
+def test_a_busy_worker_holds_few_threads_and_its_traces_are_kept(runtime, account):
+    """Every request is traced; a Worker visited in a loop once held a runtime
+    thread (and socket) per trace waiting to be stored, until a deploy could
+    not start for want of descriptors. Now its traces are stored together."""
+    script = make_worker(account, "busy", HELLO)
+    assert runtime.apply(script)["state"] == "running"
+    host, stop, answered = host_of(script), threading.Event(), []
+
+    def visitor():
+        while not stop.is_set():
+            answered.append(runtime.get(host, timeout=10).status)
+
+    visitors = [threading.Thread(target=visitor) for _ in range(8)]
+    for thread in visitors:
+        thread.start()
+    most = 0
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            most = max(most, len(os.listdir(f"/proc/{runtime.process.pid}/task")))
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for thread in visitors:
+            thread.join()
+    assert len(answered) > 100 and set(answered) == {200}
+    assert most < 60, most
+    kept = settings.CLAIMPORTAL_EVENTS_KEPT
+    deadline = time.monotonic() + 10
+    while WorkerEvent.objects.filter(script=script).count() < kept:
+        assert time.monotonic() < deadline, WorkerEvent.objects.filter(
+            script=script
+        ).count()
+        time.sleep(0.1)
+    # The newest are kept: the last request's trace is among them.
+    last = WorkerEvent.objects.filter(script=script).latest("id")
+    assert last.data["event"]["request"]["url"].startswith(f"http://{host}")
 
 
 def test_workers_run_as_their_accounts_uid_without_network(runtime, account):

@@ -107,10 +107,6 @@ def write_project(root: Path, *, release: str, source: str = WORKER) -> Path:
     return root
 
 
-@pytest.mark.skip(
-    reason="known bug: after a swap the replaced process can keep answering on the "
-    "edge's pooled connections for more than 20 s in full-suite runs"
-)
 def test_a_deployed_worker_runs_for_real_on_its_preview_host(
     wrangler, runtime, preview_settings, tmp_path
 ):
