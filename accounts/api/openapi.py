@@ -504,12 +504,6 @@ UNDECLARED: dict[str, Schema] = {
         ),
     },
     SCRIPT + "/versions": {
-        "get": operation(
-            "Versions, newest first ({items: [...]}).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            result=obj(items={"type": "array", "items": ref("WorkerVersion")}),
-        ),
         "post": multipart(
             operation(
                 "Upload a version without deploying it.",
@@ -518,29 +512,6 @@ UNDECLARED: dict[str, Schema] = {
                 result=ref("WorkerVersion"),
                 errors=UPLOAD_ERRORS,
             )
-        ),
-    },
-    SCRIPT + "/versions/{version_id}": {
-        "get": operation(
-            "One version.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME, param("version_id", "A uuid.")],
-            result=ref("WorkerVersion"),
-        )
-    },
-    SCRIPT + "/deployments": {
-        "get": operation(
-            "Deployments, newest first ({deployments: [...]}).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            result=obj(deployments={"type": "array", "items": ref("WorkerDeployment")}),
-        ),
-        "post": operation(
-            "Deploy uploaded versions by percentage.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["versions"], strategy=STRING, versions={"type": "array"}),
-            result=ref("WorkerDeployment"),
         ),
     },
     SCRIPT + "/script-settings": {
@@ -720,6 +691,7 @@ PATH_PARAMETERS = {
         CONFIG_ID,
         CERTIFICATE_ID,
         param("subscription_id", "The event subscription's id.", HEX_ID),
+        param("version_id", "A version's uuid."),
     )
 }
 BAD_INPUT = (

@@ -18,9 +18,18 @@ from accounts.services import workers
 from accounts.services.multipart import Part, parse_form
 
 from . import envelope
-from .inputs import Boolean, Input, ListOf, Nested, Text
+from .inputs import (
+    Boolean,
+    Input,
+    JSONObject,
+    ListOf,
+    Nested,
+    Number,
+    Text,
+)
 from .kit import ApiRequest, endpoint, json_object, operation
-from .paging import page_request, paged_response
+from .openapi import obj, ref
+from .paging import Paging, page_request, paged_response
 from .serializers import (
     durable_object_namespace_json,
     iso,
@@ -31,6 +40,7 @@ from .serializers import (
 )
 
 TAG = "workers"
+ANNOTATIONS_MAX_BYTES = 64 * 1024
 SCRIPT_SETTINGS_DEFAULTS = {
     "logpush": False,
     "observability": {"enabled": False},
@@ -118,14 +128,33 @@ def _get_script_content(request: ApiRequest, account_id: str, script_name: str):
     return HttpResponse(body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
-def _list_versions(request: ApiRequest, account_id: str, script_name: str):
+class VersionListing(Paging):
+    deployable = Boolean(
+        default=False,
+        description="true: the newest 100, unpaged (rollback and versions deploy).",
+    )
+
+
+VERSION = ref("WorkerVersion")
+DEPLOYMENT = ref("WorkerDeployment")
+
+
+@operation(
+    "Versions, newest first ({items: [...]}).",
+    tag=TAG,
+    query=VersionListing,
+    result=obj(items={"type": "array", "items": VERSION}),
+)
+def _list_versions(
+    request: ApiRequest, account_id: str, script_name: str, *, query: VersionListing
+):
     versions = workers.list_versions(script=_script(request, script_name))
-    if request.GET.get("deployable"):
+    if query.deployable:
         # Cloudflare ignores paging here (rollback and versions deploy ask).
         return envelope.success(
             {"items": [worker_version_json(v) for v in versions[:100]]}
         )
-    page = page_request(request, default_size=100, max_size=1000)
+    page = query.page(default_size=100)
     items = [
         worker_version_json(v) for v in versions[page.offset : page.offset + page.size]
     ]
@@ -147,6 +176,7 @@ def _post_version(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success(result)
 
 
+@operation("One version.", tag=TAG, result=VERSION)
 def _get_version(
     request: ApiRequest, account_id: str, script_name: str, version_id: str
 ):
@@ -156,9 +186,17 @@ def _get_version(
     return envelope.success(worker_version_json(version))
 
 
-def _list_deployments(request: ApiRequest, account_id: str, script_name: str):
+@operation(
+    "Deployments, newest first ({deployments: [...]}, and {items} for the SDK).",
+    tag=TAG,
+    query=Paging,
+    result=obj(deployments={"type": "array", "items": DEPLOYMENT}),
+)
+def _list_deployments(
+    request: ApiRequest, account_id: str, script_name: str, *, query: Paging
+):
     deployments = workers.list_deployments(script=_script(request, script_name))
-    page = page_request(request, default_size=100, max_size=1000)
+    page = query.page(default_size=100)
     items = [
         worker_deployment_json(d)
         for d in deployments[page.offset : page.offset + page.size]
@@ -175,11 +213,37 @@ def _list_deployments(request: ApiRequest, account_id: str, script_name: str):
     )
 
 
-def _post_deployment(request: ApiRequest, account_id: str, script_name: str):
+class VersionShare(Input):
+    version_id = Text(required=True, max_length=64, description="A version's uuid.")
+    percentage = Number(required=True, maximum=100)
+
+
+class NewDeployment(Input):
+    """Versions to serve by percentage (one or two, adding up to 100)."""
+
+    unknown = "ignore"  # wrangler also sends code_update_strategy, which we ignore
+    strategy = Text(choices=("percentage",), default="percentage")
+    versions = ListOf(Nested(VersionShare), required=True, min_items=1, max_items=2)
+    annotations = JSONObject(max_bytes=ANNOTATIONS_MAX_BYTES, default={})
+
+
+@operation(
+    "Deploy uploaded versions by percentage.",
+    tag=TAG,
+    body=NewDeployment,
+    result=DEPLOYMENT,
+)
+def _post_deployment(
+    request: ApiRequest, account_id: str, script_name: str, *, body: NewDeployment
+):
     deployment = workers.create_deployment(
         account=request.cloud_account,
         script_name=script_name,
-        body=json_object(request),
+        versions=[
+            workers.VersionShare(version_id=v.version_id, percentage=v.percentage)
+            for v in body.versions
+        ],
+        annotations=body.annotations,
         now=timezone.now(),
         actor_label=_actor(request),
     )

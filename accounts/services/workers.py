@@ -670,28 +670,28 @@ def upload_version(
     return Uploaded(script=script, version=version, deployment=deployment)
 
 
+@dataclass(frozen=True)
+class VersionShare:
+    """One version of a deployment and the share of traffic it is given."""
+
+    version_id: str
+    percentage: float
+
+
 def _deployment_versions(
-    script: WorkerScript, versions: Any
+    script: WorkerScript, versions: list[VersionShare]
 ) -> tuple[list[dict[str, Any]], WorkerVersion]:
-    if not isinstance(versions, list) or not 1 <= len(versions) <= 2:
+    if not 1 <= len(versions) <= 2:
         raise InvalidInput("'versions' must list one or two versions.")
-    clean, total, chosen, best = [], 0.0, None, -1.0
-    for entry in versions:
-        if not isinstance(entry, dict):
-            raise InvalidInput("Each entry of 'versions' must be an object.")
-        version_id, percentage = entry.get("version_id"), entry.get("percentage")
-        if (
-            isinstance(percentage, bool)
-            or not isinstance(percentage, int | float)
-            or not 0 <= percentage <= 100
-        ):
+    clean, chosen, best = [], None, -1.0
+    for share in versions:
+        if not 0 <= share.percentage <= 100:
             raise InvalidInput("Each version needs a 'percentage' from 0 to 100.")
-        version = get_version(script=script, version_id=str(version_id))
-        if percentage > best:
-            chosen, best = version, percentage
-        total += percentage
-        clean.append({"version_id": str(version.pk), "percentage": percentage})
-    if abs(total - 100) > 1e-9:
+        version = get_version(script=script, version_id=share.version_id)
+        if share.percentage > best:
+            chosen, best = version, share.percentage
+        clean.append({"version_id": str(version.pk), "percentage": share.percentage})
+    if abs(sum(share.percentage for share in versions) - 100) > 1e-9:
         raise InvalidInput("The percentages of a deployment must add up to 100.")
     assert chosen is not None
     return clean, chosen
@@ -702,29 +702,24 @@ def create_deployment(
     *,
     account: CloudAccount,
     script_name: str,
-    body: dict[str, Any],
+    versions: list[VersionShare],
+    annotations: dict[str, Any],
     now: datetime,
     actor_label: str = "agent",
 ) -> WorkerDeployment:
-    """Deploy uploaded versions (POST deployments; also rollback). The version
-    with the largest share becomes the one the preview serves.
+    """Deploy uploaded versions (POST deployments; also rollback) by
+    percentage. The version with the largest share becomes the one the
+    preview serves.
 
     Raises WorkerNotFound, InvalidInput, NotFound (unknown version).
     """
-    strategy = body.get("strategy", "percentage")
-    if strategy != "percentage":
-        raise InvalidInput("Only the 'percentage' deployment strategy is supported.")
-    annotations = _storable(body.get("annotations") or {}, field="annotations")
-    if not isinstance(annotations, dict):
-        raise InvalidInput("'annotations' must be an object.")
     with transaction.atomic():
         script = _lock_script(account=account, name=script_name)
-        versions, chosen = _deployment_versions(script, body.get("versions"))
+        shares, chosen = _deployment_versions(script, versions)
         deployment = WorkerDeployment.objects.create(
             script=script,
             created_at=now,
-            strategy=strategy,
-            versions=versions,
+            versions=shares,
             annotations=annotations,
         )
         script.current_version = chosen
