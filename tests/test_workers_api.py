@@ -571,6 +571,44 @@ def test_an_upload_without_keep_bindings_drops_old_secrets(api):
     assert not WorkerSecret.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("put", "secrets", {"text": "v"}),
+        ("put", "secrets", {"name": "K", "text": 5}),
+        ("put", "secrets", {"name": "K", "text": "v", "type": "plain_text"}),
+        ("patch", "secrets-bulk", {"secrets": {"K": "v"}}),
+        ("patch", "secrets-bulk", {"secrets": {"K": {"text": "v", "colour": 1}}}),
+        ("patch", "secrets-bulk", {}),
+    ],
+)
+def test_malformed_secret_bodies_are_refused_before_a_version_is_made(
+    api, method, path, body
+):
+    ok(upload(api, "workers/scripts/w", script_form({"main_module": "index.js"})))
+    response = getattr(api, method)(f"workers/scripts/w/{path}", body)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_code(response) == 10001
+    assert WorkerVersion.objects.count() == 1
+
+
+def test_versions_secret_patch_keeps_the_message_and_tag(api):
+    ok(upload(api, "workers/scripts/w", script_form({"main_module": "index.js"})))
+    body = {
+        "env": {"K": {"type": "secret_text", "text": "v"}},
+        "annotations": {"workers/message": "rotate", "workers/tag": "t1"},
+    }
+    version = ok(api.patch("workers/workers/w/versions/latest", body))
+    assert version["annotations"] == {
+        "workers/message": "rotate",
+        "workers/tag": "t1",
+        "workers/triggered_by": "secret",
+    }
+    assert WorkerVersion.objects.get(pk=version["id"]).secrets == {
+        "K": ["secret_text", "v"]
+    }
+
+
 def test_oversized_secrets_are_refused(api, settings):
     settings.CLAIMPORTAL_MAX_SECRET_BYTES = 10
     ok(upload(api, "workers/scripts/w", script_form({"main_module": "index.js"})))

@@ -379,7 +379,6 @@ PROVISIONING_ERRORS = {
 WORKERS = "/accounts/{account_id}/workers"
 SCRIPT = WORKERS + "/scripts/{script_name}"
 SCRIPT_NAME = param("script_name", "The Worker's name.")
-SECRET_NAME = param("name", "The secret's name, percent-encoded.")
 TAIL_ID = param("tail_id", "The tail's id.")
 UPLOAD_ERRORS = {
     **ERROR_STATUSES,
@@ -539,51 +538,6 @@ UNDECLARED: dict[str, Schema] = {
             "Workers that bind to this one.",
             tag="workers",
             parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        )
-    },
-    SCRIPT + "/secrets": {
-        "get": operation(
-            "Secret names and types (values are write-only).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            listing=True,
-            result=obj(name=STRING, type=STRING),
-        ),
-        "put": operation(
-            "Create or replace a secret.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["name", "text"], name=STRING, text=STRING, type=STRING),
-        ),
-    },
-    SCRIPT + "/secrets/{name}": {
-        "get": operation(
-            "A secret's name and type.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME, SECRET_NAME],
-        ),
-        "delete": operation(
-            "Delete a secret.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME, SECRET_NAME],
-        ),
-    },
-    SCRIPT + "/secrets-bulk": {
-        "patch": operation(
-            "Create, replace and delete secrets (JSON merge patch: null deletes) "
-            "in a new version, deployed at once.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["secrets"], secrets=obj()),
-        )
-    },
-    WORKERS + "/workers/{script_name}/versions/latest": {
-        "patch": operation(
-            "A new version of the newest one with the secrets in 'env' changed "
-            "(null deletes); not deployed.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["env"], env=obj(), annotations=obj()),
         )
     },
     SCRIPT + "/tails": {

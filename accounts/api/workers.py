@@ -10,25 +10,28 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from accounts.exceptions import Conflict, InvalidInput, NotFound
+from accounts.exceptions import Conflict, NotFound
 from accounts.http import client_address
 from accounts.models import preview_url
 from accounts.services import tails as tail_service
 from accounts.services import workers
+from accounts.services.bindings import SECRET_TYPES
 from accounts.services.multipart import Part, parse_form
 
 from . import envelope
 from .inputs import (
+    JSON,
     Boolean,
     Input,
     JSONObject,
     ListOf,
+    MapOf,
     Nested,
     Number,
     Text,
 )
 from .kit import ApiRequest, endpoint, json_object, operation
-from .openapi import obj, ref
+from .openapi import STRING, obj, ref
 from .paging import Paging, page_request, paged_response
 from .serializers import (
     durable_object_namespace_json,
@@ -297,21 +300,86 @@ def _secret_json(secret) -> dict[str, str]:
     return {"name": secret.name, "type": secret.type}
 
 
+SECRET = obj(name=STRING, type=STRING)
+
+
+def _request_limit() -> int:
+    # A secret's own limit (CLAIMPORTAL_MAX_SECRET_BYTES) is the service's, a 413.
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+class SecretBinding(Input):
+    """A secret: a secret_text's text, or a secret_key's key material."""
+
+    type = Text(choices=tuple(sorted(SECRET_TYPES)), default="secret_text")
+    name = Text(max_length=255, description="The secret's name, when not the key.")
+    text = Text(blank=True, max_length=_request_limit, description="secret_text.")
+    format = Text(max_length=32, description="secret_key: raw, pkcs8, spki or jwk.")
+    algorithm = JSON(max_bytes=4096, description="secret_key: as WebCrypto takes it.")
+    usages = ListOf(Text(max_length=32), max_items=16, description="secret_key.")
+    key_base64 = Text(max_length=_request_limit, description="secret_key.")
+    key_jwk = JSONObject(max_bytes=64 * 1024, description="secret_key.")
+
+    def new_secret(self) -> workers.NewSecret:
+        key = {
+            name: value
+            for name, value in self.present().items()
+            if name not in ("name", "type", "text")
+        }
+        return workers.NewSecret(type=self.type, text=self.text, key=key)
+
+
+class NamedSecret(SecretBinding):
+    name = Text(required=True, max_length=255)
+
+
+def _secret_patch(**kwargs: Any) -> MapOf:
+    return MapOf(
+        Nested(SecretBinding),
+        nullable=True,
+        description="Secret name: its new value, or null to delete it.",
+        **kwargs,
+    )
+
+
+def _secret_changes(
+    patch: dict[str, SecretBinding | None],
+) -> dict[str, workers.NewSecret | None]:
+    return {
+        name: None if binding is None else binding.new_secret()
+        for name, binding in patch.items()
+    }
+
+
+@operation(
+    "Secret names and types (values are write-only).",
+    tag=TAG,
+    result=SECRET,
+    listing=True,
+)
 def _list_secrets(request: ApiRequest, account_id: str, script_name: str):
     script = _script(request, script_name)
     return envelope.success([_secret_json(s) for s in script.secrets.all()])
 
 
-def _put_secret(request: ApiRequest, account_id: str, script_name: str):
-    body = json_object(request)
-    name = body.get("name")
-    if not isinstance(name, str):
-        raise InvalidInput("'name' must be a secret name of at most 255 characters.")
-    _change_secrets(request, script_name, {name: body})
-    return envelope.success({"name": name, "type": body.get("type", "secret_text")})
+@operation(
+    "Create or replace a secret, in a new version deployed at once.",
+    tag=TAG,
+    body=NamedSecret,
+    result=SECRET,
+)
+def _put_secret(
+    request: ApiRequest, account_id: str, script_name: str, *, body: NamedSecret
+):
+    _change_secrets(request, script_name, {body.name: body.new_secret()})
+    return envelope.success({"name": body.name, "type": body.type})
 
 
-def _change_secrets(request: ApiRequest, script_name: str, secrets: Any):
+def _change_secrets(
+    request: ApiRequest,
+    script_name: str,
+    secrets: dict[str, workers.NewSecret | None],
+):
     return workers.change_secrets(
         account=request.cloud_account,
         script_name=script_name,
@@ -321,6 +389,7 @@ def _change_secrets(request: ApiRequest, script_name: str, secrets: Any):
     )
 
 
+@operation("A secret's name and type.", tag=TAG, result=SECRET)
 def _get_secret(request: ApiRequest, account_id: str, script_name: str, name: str):
     secret = _script(request, script_name).secrets.filter(name=name).first()
     if secret is None:
@@ -328,23 +397,62 @@ def _get_secret(request: ApiRequest, account_id: str, script_name: str, name: st
     return envelope.success(_secret_json(secret))
 
 
+@operation("Delete a secret, in a new version deployed at once.", tag=TAG)
 def _delete_secret(request: ApiRequest, account_id: str, script_name: str, name: str):
     _change_secrets(request, script_name, {name: None})
     return envelope.success({})
 
 
-def _bulk_secrets(request: ApiRequest, account_id: str, script_name: str):
-    """``wrangler secret bulk``: a JSON merge patch of the secrets."""
-    version = _change_secrets(request, script_name, json_object(request).get("secrets"))
+class BulkSecrets(Input):
+    secrets = _secret_patch(required=True)
+
+
+@operation(
+    "Create, replace and delete secrets (a JSON merge patch: null deletes) in "
+    "a new version, deployed at once (``wrangler secret bulk``).",
+    tag=TAG,
+    body=BulkSecrets,
+    result=VERSION,
+)
+def _bulk_secrets(
+    request: ApiRequest, account_id: str, script_name: str, *, body: BulkSecrets
+):
+    version = _change_secrets(request, script_name, _secret_changes(body.secrets))
     return envelope.success(worker_version_json(version))
 
 
-def _patch_latest_version(request: ApiRequest, account_id: str, script_name: str):
-    """``wrangler versions secret put | bulk | delete``."""
+class VersionAnnotations(Input):
+    unknown = "ignore"  # Cloudflare's own annotations, which we do not keep
+    message = Text(key="workers/message", blank=True, max_length=1000)
+    tag = Text(key="workers/tag", blank=True, max_length=1000)
+
+
+class LatestVersionPatch(Input):
+    env = _secret_patch(default={})
+    annotations = Nested(VersionAnnotations)
+
+
+@operation(
+    "A new version of the newest one with the secrets in 'env' changed "
+    "(null deletes); not deployed (``wrangler versions secret``).",
+    tag=TAG,
+    body=LatestVersionPatch,
+    result=VERSION,
+)
+def _patch_latest_version(
+    request: ApiRequest,
+    account_id: str,
+    script_name: str,
+    *,
+    body: LatestVersionPatch,
+):
+    annotations = body.annotations
     version = workers.patch_latest_version(
         account=request.cloud_account,
         script_name=script_name,
-        body=json_object(request),
+        secrets=_secret_changes(body.env),
+        message=annotations.message if annotations else None,
+        tag=annotations.tag if annotations else None,
         now=timezone.now(),
         actor_label=_actor(request),
     )

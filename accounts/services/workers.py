@@ -13,7 +13,7 @@ claim or purge of the same account.
 import hashlib
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -786,29 +786,39 @@ class NoVersions(NotFound):
     message = "There are currently no uploaded versions of this Worker."
 
 
-def _secret_changes(raw: Any) -> dict[str, tuple[str, str] | None]:
-    """{name: (type, value) or None (delete)} from a merge-patch object whose
-    values are secret bindings. Raises InvalidInput, PayloadTooLarge."""
-    if not isinstance(raw, dict):
-        raise InvalidInput("The secrets must be an object of name: secret.")
-    if len(raw) > settings.CLAIMPORTAL_MAX_SECRETS_PER_CHANGE:
+@dataclass(frozen=True)
+class NewSecret:
+    """A secret's new value: a secret_text's ``text``, or a secret_key's
+    ``key`` material (its format, algorithm, usages and the key itself)."""
+
+    type: str = "secret_text"
+    text: str | None = None
+    key: dict[str, Any] = field(default_factory=dict)
+
+
+def _secret_changes(
+    secrets: dict[str, NewSecret | None],
+) -> dict[str, tuple[str, str] | None]:
+    """{name: (type, value) or None (delete)}, each checked. Raises
+    InvalidInput, BindingInvalid, PayloadTooLarge."""
+    if len(secrets) > settings.CLAIMPORTAL_MAX_SECRETS_PER_CHANGE:
         raise InvalidInput(
             "At most "
             f"{settings.CLAIMPORTAL_MAX_SECRETS_PER_CHANGE} secrets per request."
         )
     changes: dict[str, tuple[str, str] | None] = {}
-    for name, binding in raw.items():
+    for name, secret in secrets.items():
         if not name or len(name) > 255 or "\x00" in name:
             raise InvalidInput("A secret name must have 1 to 255 characters.")
-        if binding is None:
-            changes[name] = None
-            continue
-        if not isinstance(binding, dict):
-            raise InvalidInput(f"Secret {name[:100]!r} must be an object or null.")
-        kind = binding.get("type", "secret_text")
-        if kind not in bindings.SECRET_TYPES:
+        if secret is not None and secret.type not in bindings.SECRET_TYPES:
             raise InvalidInput(f"Secret {name[:100]!r}: 'type' must be secret_text.")
-        changes[name] = bindings.secret_value({**binding, "name": name, "type": kind})
+        changes[name] = (
+            None
+            if secret is None
+            else bindings.checked_secret(
+                name=name, kind=secret.type, text=secret.text, key=secret.key
+            )
+        )
     return changes
 
 
@@ -882,14 +892,12 @@ def _version_with_secrets(
     return version
 
 
-def _secret_annotations(raw: Any) -> dict[str, Any]:
-    annotations = raw if isinstance(raw, dict) else {}
-    clean = {
-        key: annotations[key]
-        for key in ("workers/message", "workers/tag")
-        if isinstance(annotations.get(key), str)
+def _secret_annotations(*, message: str | None, tag: str | None) -> dict[str, Any]:
+    given = {"workers/message": message, "workers/tag": tag}
+    return {
+        **{key: value for key, value in given.items() if value is not None},
+        "workers/triggered_by": "secret",
     }
-    return {**clean, "workers/triggered_by": "secret"}
 
 
 @changes_inventory
@@ -898,12 +906,12 @@ def change_secrets(
     *,
     account: CloudAccount,
     script_name: str,
-    secrets: Any,
+    secrets: dict[str, NewSecret | None],
     now: datetime,
     actor_label: str = "agent",
 ) -> WorkerVersion:
     """``wrangler secret put | delete | bulk``: a new version of the deployed
-    one with ``secrets`` (merge-patch: a secret binding, or None to delete)
+    one with ``secrets`` (a merge patch: a new value, or None to delete)
     changed, deployed at once as Cloudflare does. Raises WorkerNotFound
     (wrangler then creates the Worker and retries), NoVersions, InvalidInput,
     NotFound, PayloadTooLarge."""
@@ -915,7 +923,7 @@ def change_secrets(
         script=script,
         base=script.current_version,
         changes=changes,
-        annotations=_secret_annotations(None),
+        annotations=_secret_annotations(message=None, tag=None),
         deploy=True,
         now=now,
         actor_label=actor_label,
@@ -928,15 +936,17 @@ def patch_latest_version(
     *,
     account: CloudAccount,
     script_name: str,
-    body: dict[str, Any],
+    secrets: dict[str, NewSecret | None],
+    message: str | None = None,
+    tag: str | None = None,
     now: datetime,
     actor_label: str = "agent",
 ) -> WorkerVersion:
     """``wrangler versions secret put | bulk | delete``: a new version of the
-    newest one with the secrets in ``body["env"]`` changed, not deployed
-    (``versions deploy`` does that). Raises WorkerNotFound, NoVersions,
-    InvalidInput, NotFound."""
-    changes = _secret_changes(body.get("env") or {})
+    newest one with ``secrets`` changed (as ``change_secrets``), annotated with
+    the version's ``message`` and ``tag``, not deployed (``versions deploy``
+    does that). Raises WorkerNotFound, NoVersions, InvalidInput, NotFound."""
+    changes = _secret_changes(secrets)
     script = _lock_script(account=account, name=script_name)
     latest = script.versions.order_by("-number").first()
     if latest is None:
@@ -945,7 +955,7 @@ def patch_latest_version(
         script=script,
         base=latest,
         changes=changes,
-        annotations=_secret_annotations(body.get("annotations")),
+        annotations=_secret_annotations(message=message, tag=tag),
         deploy=False,
         now=now,
         actor_label=actor_label,
