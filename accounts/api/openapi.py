@@ -470,23 +470,7 @@ UNDECLARED: dict[str, Schema] = {
         ["get", "head", "post", "put", "patch", "delete"], R2_REFUSED
     ),
     # --- Workers ------------------------------------------------------------------
-    WORKERS + "/scripts": {
-        "get": operation(
-            "The account's Workers.",
-            tag="workers",
-            parameters=[ACCOUNT_ID],
-            result=ref("WorkerScript"),
-            listing=True,
-        )
-    },
     SCRIPT: {
-        "get": operation(
-            "The deployed version's modules, one multipart part per module "
-            "(named and filed by the module's name).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            raw={"multipart/form-data": {"schema": STRING}},
-        ),
         "put": multipart(
             operation(
                 "Upload and deploy a Worker (metadata part + module parts; a "
@@ -497,9 +481,6 @@ UNDECLARED: dict[str, Schema] = {
                 result=ref("WorkerScript"),
                 errors=UPLOAD_ERRORS,
             )
-        ),
-        "delete": operation(
-            "Delete a Worker.", tag="workers", parameters=[ACCOUNT_ID, SCRIPT_NAME]
         ),
     },
     SCRIPT + "/versions": {
@@ -512,56 +493,6 @@ UNDECLARED: dict[str, Schema] = {
                 errors=UPLOAD_ERRORS,
             )
         ),
-    },
-    SCRIPT + "/script-settings": {
-        "get": operation(
-            "Observability, tags, logpush, tail consumers.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        ),
-        "patch": operation(
-            "Change observability, tags, logpush, tail consumers.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body={"type": "object"},
-        ),
-    },
-    SCRIPT + "/settings": {
-        "get": operation(
-            "The current version's resolved bindings (secrets by name only).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        )
-    },
-    SCRIPT + "/references": {
-        "get": operation(
-            "Workers that bind to this one.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        )
-    },
-    SCRIPT + "/tails": {
-        "get": operation(
-            "Open tails (live-log sessions) of the Worker.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            listing=True,
-            result=obj(id=STRING, expires_at=STRING),
-        ),
-        "post": operation(
-            "Start a tail: its WebSocket URL (trace-v1) and expiry.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(filters={"type": "array", "items": obj()}),
-            result=obj(id=STRING, url=STRING, expires_at=STRING),
-        ),
-    },
-    SCRIPT + "/tails/{tail_id}": {
-        "delete": operation(
-            "Stop a tail.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME, TAIL_ID],
-        )
     },
     SCRIPT + "/assets-upload-session": {
         "post": operation(
@@ -585,46 +516,6 @@ UNDECLARED: dict[str, Schema] = {
                 result=obj(jwt=STRING),
                 errors=UPLOAD_ERRORS,
             )
-        )
-    },
-    WORKERS + "/services/{script_name}": {
-        "get": operation(
-            "A Worker's tag and migration tag (10090 when missing).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        ),
-        "delete": operation(
-            "Delete a Worker.", tag="workers", parameters=[ACCOUNT_ID, SCRIPT_NAME]
-        ),
-    },
-    WORKERS + "/workers/{script_name}": {
-        "get": operation(
-            "A Worker's preview host: subdomain.url.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        )
-    },
-    WORKERS + "/subdomains/{name}": {
-        "get": operation(
-            "Availability: 404 code 10032 = available, 10031 = taken.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, param("name", "A candidate subdomain.")],
-        )
-    },
-    WORKERS + "/tails/by-consumer/{script_name}": {
-        "get": operation(
-            "Workers that send traces to this one.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            listing=True,
-        )
-    },
-    WORKERS + "/durable_objects/namespaces": {
-        "get": operation(
-            "Durable Object namespaces made by migrations.",
-            tag="workers",
-            parameters=[ACCOUNT_ID],
-            listing=True,
         )
     },
 }

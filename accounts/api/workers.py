@@ -30,9 +30,9 @@ from .inputs import (
     Number,
     Text,
 )
-from .kit import ApiRequest, endpoint, json_object, operation
-from .openapi import STRING, obj, ref
-from .paging import Paging, page_request, paged_response
+from .kit import ApiRequest, endpoint, operation
+from .openapi import BOOLEAN, STRING, TIMESTAMP, obj, ref
+from .paging import Paging, paged_response
 from .serializers import (
     durable_object_namespace_json,
     iso,
@@ -72,6 +72,14 @@ def _script(request: ApiRequest, script_name: str):
 # --- scripts and services ----------------------------------------------------------
 
 
+SCRIPT = ref("WorkerScript")
+
+
+@operation(
+    "A Worker's tag and migration tag (10090 when missing).",
+    tag=TAG,
+    result={"type": "object"},
+)
 def _get_service(request: ApiRequest, account_id: str, script_name: str):
     script = workers.get_script(
         account=request.cloud_account, name=script_name, code=10090
@@ -79,6 +87,10 @@ def _get_service(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success(worker_service_json(script))
 
 
+@operation(
+    "Delete a Worker with its versions, secrets and Durable Object namespaces.",
+    tag=TAG,
+)
 def _delete_service(request: ApiRequest, account_id: str, script_name: str):
     workers.delete_script(
         account=request.cloud_account, script_name=script_name, now=timezone.now()
@@ -86,6 +98,7 @@ def _delete_service(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success({})
 
 
+@operation("The account's Workers.", tag=TAG, result=SCRIPT, listing=True)
 def _list_scripts(request: ApiRequest, account_id: str):
     scripts = workers.list_scripts(account=request.cloud_account)
     return envelope.success([worker_script_json(s) for s in scripts])
@@ -110,6 +123,12 @@ def _put_script(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success(result)
 
 
+@operation(
+    "The deployed version's modules, one multipart part per module (named and "
+    "filed by the module's name).",
+    tag=TAG,
+    raw={"multipart/form-data": {"schema": STRING}},
+)
 def _get_script_content(request: ApiRequest, account_id: str, script_name: str):
     """The deployed version's modules as multipart/form-data, one part per module
     named (and filed) by its name, as Cloudflare answers."""
@@ -257,21 +276,57 @@ def _script_settings(stored: dict[str, Any]) -> dict[str, Any]:
     return {**SCRIPT_SETTINGS_DEFAULTS, **stored}
 
 
+class ScriptSettings(Input):
+    """What ``wrangler deploy`` sends after an upload; kept and shown back."""
+
+    observability = JSONObject(max_bytes=16 * 1024)
+    tags = ListOf(Text(blank=True, max_length=100), max_items=100)
+    logpush = Boolean()
+    tail_consumers = ListOf(JSONObject(max_bytes=4096), max_items=100)
+
+
+SCRIPT_SETTINGS = obj(
+    observability={"type": "object"},
+    tags={"type": "array", "items": STRING},
+    logpush=BOOLEAN,
+    tail_consumers={"type": "array", "items": {"type": "object"}},
+)
+
+
+@operation(
+    "Observability, tags, logpush, tail consumers.",
+    tag=TAG,
+    result=SCRIPT_SETTINGS,
+)
 def _get_script_settings(request: ApiRequest, account_id: str, script_name: str):
     script = _script(request, script_name)
     return envelope.success(_script_settings(script.script_settings))
 
 
-def _patch_script_settings(request: ApiRequest, account_id: str, script_name: str):
+@operation(
+    "Change observability, tags, logpush, tail consumers (those sent).",
+    tag=TAG,
+    body=ScriptSettings,
+    result=SCRIPT_SETTINGS,
+)
+def _patch_script_settings(
+    request: ApiRequest, account_id: str, script_name: str, *, body: ScriptSettings
+):
     updated = workers.update_script_settings(
         account=request.cloud_account,
         script_name=script_name,
-        changes=json_object(request),
+        **body.values(),
         now=timezone.now(),
     )
     return envelope.success(_script_settings(updated))
 
 
+@operation(
+    "The script settings with the current version's compatibility, placement, "
+    "limits and resolved bindings (secrets by name only).",
+    tag=TAG,
+    result={"type": "object"},
+)
 def _get_settings(request: ApiRequest, account_id: str, script_name: str):
     script = _script(request, script_name)
     version = script.current_version
@@ -289,6 +344,7 @@ def _get_settings(request: ApiRequest, account_id: str, script_name: str):
     )
 
 
+@operation("Workers that bind to this one.", tag=TAG, result={"type": "object"})
 def _get_references(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success(workers.references(script=_script(request, script_name)))
 
@@ -467,17 +523,69 @@ def _tail_json(tail, url: str | None = None) -> dict[str, Any]:
     return {**result, "url": url} if url else result
 
 
-def _create_tail(request: ApiRequest, account_id: str, script_name: str):
+class HeaderFilter(Input):
+    key = Text(required=True, max_length=256, description="The header's name.")
+    query = Text(blank=True, max_length=1024, description="Text its value holds.")
+
+
+class TailFilter(Input):
+    """One filter (exactly one key), as ``wrangler tail``'s options make them."""
+
+    sampling_rate = Number(maximum=1, description="More than 0, at most 1.")
+    outcome = ListOf(
+        Text(choices=tuple(sorted(tail_service.OUTCOMES))), min_items=1, max_items=100
+    )
+    method = ListOf(Text(max_length=256), min_items=1, max_items=100)
+    client_ip = ListOf(
+        Text(max_length=256), min_items=1, max_items=100, description="Or 'self'."
+    )
+    query = Text(max_length=1024, description="Text in a log line or exception.")
+    script_version = Text(key="scriptVersion", max_length=1024)
+    header = Nested(HeaderFilter)
+
+    def as_filter(self) -> tail_service.TailFilter:
+        values = self.values()
+        header = values.pop("header")
+        return tail_service.TailFilter(
+            **values,
+            header=header.key if header else None,
+            header_query=(header.query or None) if header else None,
+        )
+
+
+class NewTail(Input):
+    filters = ListOf(Nested(TailFilter), max_items=20, default=[])
+
+
+TAIL = obj(id=STRING, url=STRING, expires_at=TIMESTAMP)
+
+
+@operation(
+    "Start a tail: its WebSocket URL (trace-v1) and expiry.",
+    tag=TAG,
+    body=NewTail,
+    body_required=False,
+    result=TAIL,
+)
+def _create_tail(
+    request: ApiRequest, account_id: str, script_name: str, *, body: NewTail
+):
     created = tail_service.create_tail(
         account=request.cloud_account,
         script_name=script_name,
-        body=json_object(request) if request.body else {},
+        filters=[entry.as_filter() for entry in body.filters],
         client_ip=client_address(request),
         now=timezone.now(),
     )
     return envelope.success(_tail_json(created.tail, created.url))
 
 
+@operation(
+    "Open tails (live-log sessions) of the Worker.",
+    tag=TAG,
+    result=obj(id=STRING, expires_at=TIMESTAMP),
+    listing=True,
+)
 def _list_tails(request: ApiRequest, account_id: str, script_name: str):
     found = tail_service.list_tails(
         account=request.cloud_account, script_name=script_name, now=timezone.now()
@@ -485,6 +593,7 @@ def _list_tails(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success([_tail_json(t) for t in found])
 
 
+@operation("Stop a tail.", tag=TAG, result={"type": "null"})
 def _delete_tail(request: ApiRequest, account_id: str, script_name: str, tail_id: str):
     tail_service.delete_tail(
         account=request.cloud_account, script_name=script_name, tail_id=tail_id
@@ -573,6 +682,15 @@ def _set_script_subdomain(
     return envelope.success(_workers_dev_json(script))
 
 
+@operation(
+    "A Worker's preview host: subdomain.url.",
+    tag=TAG,
+    result=obj(
+        id=STRING,
+        name=STRING,
+        subdomain=obj(enabled=BOOLEAN, previews_enabled=BOOLEAN, url=STRING),
+    ),
+)
 def _get_worker(request: ApiRequest, account_id: str, script_name: str):
     """wrangler prints the hostname of ``subdomain.url`` instead of a
     workers.dev URL, so it shows the real preview host (spec 4.12)."""
@@ -616,6 +734,15 @@ def _put_account_subdomain(request: ApiRequest, account_id: str, *, body: Subdom
     return envelope.success({"subdomain": account.subdomain})
 
 
+@operation(
+    "Availability: 404 code 10032 = available, 409 code 10031 = taken.",
+    tag=TAG,
+    result=SUBDOMAIN,
+    errors={
+        "404": "Code 10032: the subdomain is available.",
+        "409": "Code 10031: the subdomain is taken or not valid.",
+    },
+)
 def _subdomain_availability(request: ApiRequest, account_id: str, name: str):
     if name == request.cloud_account.subdomain:
         return envelope.success({"subdomain": name})
@@ -629,15 +756,28 @@ def _subdomain_availability(request: ApiRequest, account_id: str, name: str):
     raise Conflict("The subdomain is taken or not valid.", code=10031)
 
 
+@operation(
+    "Workers that send traces to this one.",
+    tag=TAG,
+    result=obj(service=STRING),
+    listing=True,
+)
 def _tail_producers(request: ApiRequest, account_id: str, script_name: str):
     names = workers.tail_producers(account=request.cloud_account, consumer=script_name)
     return envelope.success([{"service": name} for name in names])
 
 
-def _durable_object_namespaces(request: ApiRequest, account_id: str):
+@operation(
+    "Durable Object namespaces made by migrations.",
+    tag=TAG,
+    query=Paging,
+    result={"type": "object"},
+    listing=True,
+)
+def _durable_object_namespaces(request: ApiRequest, account_id: str, *, query: Paging):
     return paged_response(
         workers.durable_object_namespaces(account=request.cloud_account),
-        page_request(request),
+        query.page(),
         durable_object_namespace_json,
     )
 

@@ -44,7 +44,6 @@ from accounts.services.audit import record_event
 from accounts.services.inventory import changes_inventory
 from accounts.services.locking import lock_live_account
 from accounts.services.multipart import Part
-from accounts.services.validation import clean_json
 from preview_runtime.render import DurableObjectClass, Module, WorkerSpec
 from preview_runtime.services import lifecycle
 
@@ -75,7 +74,6 @@ TYPE_BY_EXTENSION = {
     "py": "text/x-python",
     "txt": "text/plain",
 }
-SCRIPT_SETTINGS_KEYS = {"observability", "tags", "logpush", "tail_consumers"}
 
 
 class WorkerNotFound(NotFound):
@@ -218,15 +216,6 @@ def _is_uuid(value: Any) -> bool:
 
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")  # PostgreSQL cannot store it
-
-
-def _storable(value: Any, *, field: str) -> Any:
-    """A client's JSON, checked to fit a JSONField (no NaN, no NUL, bounded)."""
-    try:
-        json.dumps(value, allow_nan=False)
-    except ValueError as exc:
-        raise InvalidInput(f"'{field}' may not contain NaN or Infinity.") from exc
-    return clean_json(value, field=field, max_bytes=64 * 1024)
 
 
 def _module_type(part: Part) -> str:
@@ -757,25 +746,29 @@ def delete_script(*, account: CloudAccount, script_name: str, now: datetime) -> 
 @changes_inventory
 @transaction.atomic
 def update_script_settings(
-    *, account: CloudAccount, script_name: str, changes: dict[str, Any], now: datetime
+    *,
+    account: CloudAccount,
+    script_name: str,
+    observability: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    logpush: bool | None = None,
+    tail_consumers: list[dict[str, Any]] | None = None,
+    now: datetime,
 ) -> dict[str, Any]:
-    """Merge observability, tags, logpush and tail consumers into the script's
-    settings. Raises WorkerNotFound, InvalidInput."""
-    changes = _storable(changes, field="script settings")
-    unknown = set(changes) - SCRIPT_SETTINGS_KEYS
-    if unknown:
-        raise InvalidInput(f"Unknown script settings: {', '.join(sorted(unknown))}.")
-    if "tags" in changes and not (
-        isinstance(changes["tags"], list)
-        and all(isinstance(t, str) and len(t) <= 100 for t in changes["tags"])
-    ):
-        raise InvalidInput("'tags' must be a list of strings.")
-    if "tail_consumers" in changes and not isinstance(
-        changes["tail_consumers"], list | None
-    ):
-        raise InvalidInput("'tail_consumers' must be a list.")
+    """Change the settings given (None keeps one as it is) and answer them
+    all. They are kept to be shown back, as wrangler reads them; none changes
+    how the preview runs. Raises WorkerNotFound."""
+    given = {
+        "observability": observability,
+        "tags": tags,
+        "logpush": logpush,
+        "tail_consumers": tail_consumers,
+    }
     script = _lock_script(account=account, name=script_name)
-    script.script_settings = {**script.script_settings, **changes}
+    script.script_settings = {
+        **script.script_settings,
+        **{key: value for key, value in given.items() if value is not None},
+    }
     script.updated_at = now
     script.save(update_fields=["script_settings", "updated_at"])
     return script.script_settings
