@@ -305,7 +305,8 @@ class ListOf(Field[list]):
 
 class MapOf(Field[dict]):
     """An object with free keys (a Worker's vars), each value checked;
-    ``nullable`` values may be null too (a merge patch's "delete this")."""
+    ``nullable`` values may be null too (a merge patch's "delete this").
+    ``keys`` checks each key (by default a storable text of up to 1024)."""
 
     json_type = "object"
 
@@ -315,9 +316,11 @@ class MapOf(Field[dict]):
         *,
         max_items: int = 1000,
         nullable: bool = False,
+        keys: Text | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.keys = keys or Text(max_length=1024)
         self.values = values
         self.max_items = max_items
         self.nullable = nullable
@@ -328,7 +331,7 @@ class MapOf(Field[dict]):
         if len(value) > self.max_items:
             raise InvalidInput(f"'{path}' has more than {self.max_items} entries.")
         return {
-            clean_text(k, field=path, max_length=1024): (
+            self.keys.clean(k, path=path): (
                 None
                 if v is None and self.nullable
                 else self.values.clean(v, path=f"{path}.{k}")
@@ -340,7 +343,14 @@ class MapOf(Field[dict]):
         values = self.values.schema()
         if self.nullable:
             values = {"anyOf": [values, {"type": "null"}]}
-        return {"additionalProperties": values, "maxProperties": self.max_items}
+        found: Schema = {
+            "additionalProperties": values,
+            "maxProperties": self.max_items,
+        }
+        keys = self.keys.constraints()
+        if keys:
+            found["propertyNames"] = {"type": "string", **keys}
+        return found
 
     def example(self) -> dict:
         return {"example": self.values.example()}

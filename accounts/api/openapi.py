@@ -494,30 +494,6 @@ UNDECLARED: dict[str, Schema] = {
             )
         ),
     },
-    SCRIPT + "/assets-upload-session": {
-        "post": operation(
-            "Announce an asset manifest; get the buckets still missing and a token.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["manifest"], manifest={"type": "object"}),
-            result=obj(jwt=STRING, buckets={"type": "array"}),
-        )
-    },
-    WORKERS + "/assets/upload": {
-        "post": multipart(
-            operation(
-                "Upload a bucket of asset blobs (parts named by hash, base64 "
-                "bodies) with the session's upload token as bearer.",
-                tag="workers",
-                parameters=[
-                    ACCOUNT_ID,
-                    query("base64", "true: part bodies are base64.", BOOLEAN),
-                ],
-                result=obj(jwt=STRING),
-                errors=UPLOAD_ERRORS,
-            )
-        )
-    },
 }
 
 
