@@ -429,16 +429,6 @@ R2_REFUSED = operation(
 )
 
 UNDECLARED: dict[str, Schema] = {
-    "/graphql": {
-        "post": operation(
-            "D1 analytics (d1AnalyticsAdaptiveGroups, d1QueriesAdaptiveGroups) as "
-            "wrangler d1 info and d1 insights ask; answers {data, errors}. Other "
-            "GraphQL is refused (code 10060).",
-            tag="d1",
-            body=obj(["query"], query=STRING, variables={"type": "object"}),
-            raw={"application/json": {"schema": {"type": "object"}}},
-        )
-    },
     "/openapi.json": {
         "get": operation(
             "This document.",
