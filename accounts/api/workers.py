@@ -32,7 +32,7 @@ from .inputs import (
 )
 from .kit import ApiRequest, endpoint, operation
 from .openapi import BOOLEAN, STRING, TIMESTAMP, obj, ref
-from .paging import Paging, paged_response
+from .paging import Paging, page_of, paged_response
 from .serializers import (
     durable_object_namespace_json,
     iso,
@@ -176,19 +176,8 @@ def _list_versions(
         return envelope.success(
             {"items": [worker_version_json(v) for v in versions[:100]]}
         )
-    page = query.page(default_size=100)
-    items = [
-        worker_version_json(v) for v in versions[page.offset : page.offset + page.size]
-    ]
-    return envelope.success(
-        {"items": items},
-        result_info=envelope.page_info(
-            page=page.number,
-            per_page=page.size,
-            count=len(items),
-            total_count=versions.count(),
-        ),
-    )
+    items, info = page_of(versions, query.page(default_size=100), worker_version_json)
+    return envelope.success({"items": items}, result_info=info)
 
 
 def _post_version(request: ApiRequest, account_id: str, script_name: str):
@@ -218,21 +207,11 @@ def _list_deployments(
     request: ApiRequest, account_id: str, script_name: str, *, query: Paging
 ):
     deployments = workers.list_deployments(script=_script(request, script_name))
-    page = query.page(default_size=100)
-    items = [
-        worker_deployment_json(d)
-        for d in deployments[page.offset : page.offset + page.size]
-    ]
-    # wrangler reads "deployments"; the official SDK pages through "items".
-    return envelope.success(
-        {"deployments": items, "items": items},
-        result_info=envelope.page_info(
-            page=page.number,
-            per_page=page.size,
-            count=len(items),
-            total_count=deployments.count(),
-        ),
+    items, info = page_of(
+        deployments, query.page(default_size=100), worker_deployment_json
     )
+    # wrangler reads "deployments"; the official SDK pages through "items".
+    return envelope.success({"deployments": items, "items": items}, result_info=info)
 
 
 class VersionShare(Input):
