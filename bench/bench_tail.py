@@ -88,7 +88,7 @@ def main() -> None:
             created = tails.create_tail(
                 account=account,
                 script_name="logger",
-                body={"filters": []},
+                filters=[],
                 client_ip="127.0.0.1",
                 now=now,
             )

@@ -75,7 +75,7 @@ def sample(schema: dict) -> Any:
         return {name: sample(properties[name]) for name in schema.get("required", [])}
     if kind == "array":
         return [sample(schema["items"])] * max(1, schema.get("minItems", 0))
-    if kind == "integer":
+    if kind in ("integer", "number"):
         return schema.get("minimum", 0)
     if kind == "boolean":
         return True
@@ -88,7 +88,14 @@ def sample(schema: dict) -> Any:
     return {"any": "json"}
 
 
-WRONG = {"string": 12345, "integer": "12", "boolean": "yes", "object": 7, "array": {}}
+WRONG = {
+    "string": 12345,
+    "integer": "12",
+    "number": "12.5",
+    "boolean": "yes",
+    "object": 7,
+    "array": {},
+}
 
 
 def wrong_value(schema: dict) -> Any:

@@ -17,6 +17,7 @@ from accounts.models import (
     WorkerModule,
     WorkerScript,
     WorkerSecret,
+    WorkerTail,
     WorkerVersion,
 )
 from tests.cloudapi import AccountClient, error_code, ok
@@ -569,6 +570,87 @@ def test_an_upload_without_keep_bindings_drops_old_secrets(api):
     ok(api.put("workers/scripts/w/secrets", {"name": "K", "text": "v"}))
     ok(upload(api, "workers/scripts/w", script_form({"main_module": "index.js"})))
     assert not WorkerSecret.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("put", "secrets", {"text": "v"}),
+        ("put", "secrets", {"name": "K", "text": 5}),
+        ("put", "secrets", {"name": "K", "text": "v", "type": "plain_text"}),
+        ("patch", "secrets-bulk", {"secrets": {"K": "v"}}),
+        ("patch", "secrets-bulk", {"secrets": {"K": {"text": "v", "colour": 1}}}),
+        ("patch", "secrets-bulk", {}),
+    ],
+)
+def test_malformed_secret_bodies_are_refused_before_a_version_is_made(
+    api, method, path, body
+):
+    ok(upload(api, "workers/scripts/w", script_form({"main_module": "index.js"})))
+    response = getattr(api, method)(f"workers/scripts/w/{path}", body)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_code(response) == 10001
+    assert WorkerVersion.objects.count() == 1
+
+
+def test_versions_secret_patch_keeps_the_message_and_tag(api):
+    ok(upload(api, "workers/scripts/w", script_form({"main_module": "index.js"})))
+    body = {
+        "env": {"K": {"type": "secret_text", "text": "v"}},
+        "annotations": {"workers/message": "rotate", "workers/tag": "t1"},
+    }
+    version = ok(api.patch("workers/workers/w/versions/latest", body))
+    assert version["annotations"] == {
+        "workers/message": "rotate",
+        "workers/tag": "t1",
+        "workers/triggered_by": "secret",
+    }
+    assert WorkerVersion.objects.get(pk=version["id"]).secrets == {
+        "K": ["secret_text", "v"]
+    }
+
+
+def test_a_tail_keeps_its_filters_as_the_tail_server_reads_them(api):
+    ok(upload(api, "workers/scripts/w", script_form({"main_module": "index.js"})))
+    filters = [
+        {"outcome": ["exception"]},
+        {"method": ["get"]},
+        {"client_ip": ["self"]},
+        {"header": {"key": "X-Pick", "query": "yes"}},
+        {"scriptVersion": "v1"},
+        {"sampling_rate": 0.5},
+    ]
+    created = ok(api.post("workers/scripts/w/tails", {"filters": filters}))
+    assert WorkerTail.objects.get(pk=created["id"]).filters == [
+        {"outcome": ["exception"]},
+        {"method": ["GET"]},
+        {"client_ip": ["127.0.0.1"]},
+        {"header": {"key": "x-pick", "query": "yes"}},
+        {"scriptVersion": "v1"},
+        {"sampling_rate": 0.5},
+    ]
+    assert ok(api.post("workers/scripts/w/tails", ""))["url"]  # no body: no filter
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        [{"method": ["GET"], "query": "x"}],
+        [{}],
+        [{"colour": "blue"}],
+        [{"outcome": ["fine"]}],
+        [{"client_ip": ["not-an-ip"]}],
+        [{"sampling_rate": 0}],
+        [{"header": {"query": "x"}}],
+        {"method": ["GET"]},
+    ],
+)
+def test_malformed_tail_filters_are_refused(api, filters):
+    ok(upload(api, "workers/scripts/w", script_form({"main_module": "index.js"})))
+    response = api.post("workers/scripts/w/tails", {"filters": filters})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_code(response) == 10001
+    assert not WorkerTail.objects.exists()
 
 
 def test_oversized_secrets_are_refused(api, settings):

@@ -32,7 +32,7 @@ from tests.workerupload import script_form
 pytestmark = pytest.mark.django_db(transaction=True)
 
 METADATA = {"main_module": "index.js", "compatibility_date": "2026-11-01"}
-MANIFEST = {"/index.html": {"hash": "a" * 32, "size": 5}}
+MANIFEST = {"/index.html": assets.AssetFile(hash="a" * 32, size=5)}
 
 
 @pytest.fixture(scope="module")

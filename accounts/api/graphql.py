@@ -14,7 +14,8 @@ from graphql.utilities import value_from_ast_untyped
 from accounts.exceptions import GraphQLNotSupported, InvalidInput
 from accounts.services import metrics
 
-from .kit import ApiRequest, endpoint, json_object
+from .inputs import Input, JSONObject, Text
+from .kit import ApiRequest, endpoint, operation
 
 GROUPS = {"d1AnalyticsAdaptiveGroups", "d1QueriesAdaptiveGroups"}
 SUMS = {
@@ -59,13 +60,28 @@ def _moment(value: Any, default: datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _graphql(request: ApiRequest) -> HttpResponse:
-    body = json_object(request)
-    variables = body.get("variables") or {}
-    if not isinstance(body.get("query"), str) or not isinstance(variables, dict):
-        raise InvalidInput("Send {'query': ..., 'variables': {...}}.")
+class GraphQLRequest(Input):
+    """A GraphQL request as ``wrangler d1 info`` and ``d1 insights`` send it."""
+
+    unknown = "ignore"  # GraphQL over HTTP may add "extensions"
+    # Any string: the GraphQL parser refuses what is not a query.
+    query = Text(required=True, storable=False)
+    variables = JSONObject(default={})
+    operation_name = Text(key="operationName", max_length=256)
+
+
+@operation(
+    "D1 analytics (d1AnalyticsAdaptiveGroups, d1QueriesAdaptiveGroups) as "
+    "wrangler d1 info and d1 insights ask; answers {data, errors}. Other "
+    "GraphQL is refused (code 10060).",
+    tag="d1",
+    body=GraphQLRequest,
+    raw={"application/json": {"schema": {"type": "object"}}},
+)
+def _graphql(request: ApiRequest, *, body: GraphQLRequest) -> HttpResponse:
+    variables = body.variables
     try:
-        document = parse(body["query"])
+        document = parse(body.query)
     except GraphQLError as exc:
         raise InvalidInput(f"The GraphQL query does not parse: {exc.message}") from exc
     operations = [

@@ -200,6 +200,32 @@ class Integer(Field[int]):
         return self.minimum
 
 
+class Number(Field[float]):
+    """A JSON number, whole or not (a deployment's percentage)."""
+
+    json_type = "number"
+
+    def __init__(self, *, minimum: float = 0, maximum: float = 2**53, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def clean(self, value: Any, *, path: str, text: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInput(f"'{path}' must be a number.")
+        if not self.minimum <= value <= self.maximum:
+            raise InvalidInput(
+                f"'{path}' must be between {self.minimum:g} and {self.maximum:g}."
+            )
+        return value
+
+    def constraints(self) -> Schema:
+        return {"minimum": self.minimum, "maximum": self.maximum}
+
+    def example(self) -> float:
+        return self.minimum
+
+
 class Boolean(Field[bool]):
     json_type = "boolean"
     WORDS: ClassVar[dict[str, bool]] = {"true": True, "false": False}
@@ -231,6 +257,18 @@ class JSON(Field[Any]):
 
     def example(self) -> Any:
         return {"example": 1}
+
+
+class JSONObject(JSON):
+    """A JSON object with free keys and any values (annotations, a setting's
+    own options), up to a size."""
+
+    json_type = "object"
+
+    def clean(self, value: Any, *, path: str, text: bool = False) -> dict:
+        if not isinstance(value, dict):
+            raise InvalidInput(f"'{path}' must be an object.")
+        return super().clean(value, path=path, text=text)
 
 
 class ListOf(Field[list]):
@@ -266,14 +304,26 @@ class ListOf(Field[list]):
 
 
 class MapOf(Field[dict]):
-    """An object with free keys (a Worker's vars), each value checked."""
+    """An object with free keys (a Worker's vars), each value checked;
+    ``nullable`` values may be null too (a merge patch's "delete this").
+    ``keys`` checks each key (by default a storable text of up to 1024)."""
 
     json_type = "object"
 
-    def __init__(self, values: Field, *, max_items: int = 1000, **kwargs) -> None:
+    def __init__(
+        self,
+        values: Field,
+        *,
+        max_items: int = 1000,
+        nullable: bool = False,
+        keys: Text | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        self.keys = keys or Text(max_length=1024)
         self.values = values
         self.max_items = max_items
+        self.nullable = nullable
 
     def clean(self, value: Any, *, path: str, text: bool = False) -> dict:
         if not isinstance(value, dict):
@@ -281,17 +331,26 @@ class MapOf(Field[dict]):
         if len(value) > self.max_items:
             raise InvalidInput(f"'{path}' has more than {self.max_items} entries.")
         return {
-            clean_text(k, field=path, max_length=1024): self.values.clean(
-                v, path=f"{path}.{k}"
+            self.keys.clean(k, path=path): (
+                None
+                if v is None and self.nullable
+                else self.values.clean(v, path=f"{path}.{k}")
             )
             for k, v in value.items()
         }
 
     def constraints(self) -> Schema:
-        return {
-            "additionalProperties": self.values.schema(),
+        values = self.values.schema()
+        if self.nullable:
+            values = {"anyOf": [values, {"type": "null"}]}
+        found: Schema = {
+            "additionalProperties": values,
             "maxProperties": self.max_items,
         }
+        keys = self.keys.constraints()
+        if keys:
+            found["propertyNames"] = {"type": "string", **keys}
+        return found
 
     def example(self) -> dict:
         return {"example": self.values.example()}

@@ -379,7 +379,6 @@ PROVISIONING_ERRORS = {
 WORKERS = "/accounts/{account_id}/workers"
 SCRIPT = WORKERS + "/scripts/{script_name}"
 SCRIPT_NAME = param("script_name", "The Worker's name.")
-SECRET_NAME = param("name", "The secret's name, percent-encoded.")
 TAIL_ID = param("tail_id", "The tail's id.")
 UPLOAD_ERRORS = {
     **ERROR_STATUSES,
@@ -430,16 +429,6 @@ R2_REFUSED = operation(
 )
 
 UNDECLARED: dict[str, Schema] = {
-    "/graphql": {
-        "post": operation(
-            "D1 analytics (d1AnalyticsAdaptiveGroups, d1QueriesAdaptiveGroups) as "
-            "wrangler d1 info and d1 insights ask; answers {data, errors}. Other "
-            "GraphQL is refused (code 10060).",
-            tag="d1",
-            body=obj(["query"], query=STRING, variables={"type": "object"}),
-            raw={"application/json": {"schema": {"type": "object"}}},
-        )
-    },
     "/openapi.json": {
         "get": operation(
             "This document.",
@@ -471,23 +460,7 @@ UNDECLARED: dict[str, Schema] = {
         ["get", "head", "post", "put", "patch", "delete"], R2_REFUSED
     ),
     # --- Workers ------------------------------------------------------------------
-    WORKERS + "/scripts": {
-        "get": operation(
-            "The account's Workers.",
-            tag="workers",
-            parameters=[ACCOUNT_ID],
-            result=ref("WorkerScript"),
-            listing=True,
-        )
-    },
     SCRIPT: {
-        "get": operation(
-            "The deployed version's modules, one multipart part per module "
-            "(named and filed by the module's name).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            raw={"multipart/form-data": {"schema": STRING}},
-        ),
         "put": multipart(
             operation(
                 "Upload and deploy a Worker (metadata part + module parts; a "
@@ -499,17 +472,8 @@ UNDECLARED: dict[str, Schema] = {
                 errors=UPLOAD_ERRORS,
             )
         ),
-        "delete": operation(
-            "Delete a Worker.", tag="workers", parameters=[ACCOUNT_ID, SCRIPT_NAME]
-        ),
     },
     SCRIPT + "/versions": {
-        "get": operation(
-            "Versions, newest first ({items: [...]}).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            result=obj(items={"type": "array", "items": ref("WorkerVersion")}),
-        ),
         "post": multipart(
             operation(
                 "Upload a version without deploying it.",
@@ -519,188 +483,6 @@ UNDECLARED: dict[str, Schema] = {
                 errors=UPLOAD_ERRORS,
             )
         ),
-    },
-    SCRIPT + "/versions/{version_id}": {
-        "get": operation(
-            "One version.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME, param("version_id", "A uuid.")],
-            result=ref("WorkerVersion"),
-        )
-    },
-    SCRIPT + "/deployments": {
-        "get": operation(
-            "Deployments, newest first ({deployments: [...]}).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            result=obj(deployments={"type": "array", "items": ref("WorkerDeployment")}),
-        ),
-        "post": operation(
-            "Deploy uploaded versions by percentage.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["versions"], strategy=STRING, versions={"type": "array"}),
-            result=ref("WorkerDeployment"),
-        ),
-    },
-    SCRIPT + "/script-settings": {
-        "get": operation(
-            "Observability, tags, logpush, tail consumers.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        ),
-        "patch": operation(
-            "Change observability, tags, logpush, tail consumers.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body={"type": "object"},
-        ),
-    },
-    SCRIPT + "/settings": {
-        "get": operation(
-            "The current version's resolved bindings (secrets by name only).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        )
-    },
-    SCRIPT + "/references": {
-        "get": operation(
-            "Workers that bind to this one.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        )
-    },
-    SCRIPT + "/secrets": {
-        "get": operation(
-            "Secret names and types (values are write-only).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            listing=True,
-            result=obj(name=STRING, type=STRING),
-        ),
-        "put": operation(
-            "Create or replace a secret.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["name", "text"], name=STRING, text=STRING, type=STRING),
-        ),
-    },
-    SCRIPT + "/secrets/{name}": {
-        "get": operation(
-            "A secret's name and type.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME, SECRET_NAME],
-        ),
-        "delete": operation(
-            "Delete a secret.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME, SECRET_NAME],
-        ),
-    },
-    SCRIPT + "/secrets-bulk": {
-        "patch": operation(
-            "Create, replace and delete secrets (JSON merge patch: null deletes) "
-            "in a new version, deployed at once.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["secrets"], secrets=obj()),
-        )
-    },
-    WORKERS + "/workers/{script_name}/versions/latest": {
-        "patch": operation(
-            "A new version of the newest one with the secrets in 'env' changed "
-            "(null deletes); not deployed.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["env"], env=obj(), annotations=obj()),
-        )
-    },
-    SCRIPT + "/tails": {
-        "get": operation(
-            "Open tails (live-log sessions) of the Worker.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            listing=True,
-            result=obj(id=STRING, expires_at=STRING),
-        ),
-        "post": operation(
-            "Start a tail: its WebSocket URL (trace-v1) and expiry.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(filters={"type": "array", "items": obj()}),
-            result=obj(id=STRING, url=STRING, expires_at=STRING),
-        ),
-    },
-    SCRIPT + "/tails/{tail_id}": {
-        "delete": operation(
-            "Stop a tail.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME, TAIL_ID],
-        )
-    },
-    SCRIPT + "/assets-upload-session": {
-        "post": operation(
-            "Announce an asset manifest; get the buckets still missing and a token.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            body=obj(["manifest"], manifest={"type": "object"}),
-            result=obj(jwt=STRING, buckets={"type": "array"}),
-        )
-    },
-    WORKERS + "/assets/upload": {
-        "post": multipart(
-            operation(
-                "Upload a bucket of asset blobs (parts named by hash, base64 "
-                "bodies) with the session's upload token as bearer.",
-                tag="workers",
-                parameters=[
-                    ACCOUNT_ID,
-                    query("base64", "true: part bodies are base64.", BOOLEAN),
-                ],
-                result=obj(jwt=STRING),
-                errors=UPLOAD_ERRORS,
-            )
-        )
-    },
-    WORKERS + "/services/{script_name}": {
-        "get": operation(
-            "A Worker's tag and migration tag (10090 when missing).",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        ),
-        "delete": operation(
-            "Delete a Worker.", tag="workers", parameters=[ACCOUNT_ID, SCRIPT_NAME]
-        ),
-    },
-    WORKERS + "/workers/{script_name}": {
-        "get": operation(
-            "A Worker's preview host: subdomain.url.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-        )
-    },
-    WORKERS + "/subdomains/{name}": {
-        "get": operation(
-            "Availability: 404 code 10032 = available, 10031 = taken.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, param("name", "A candidate subdomain.")],
-        )
-    },
-    WORKERS + "/tails/by-consumer/{script_name}": {
-        "get": operation(
-            "Workers that send traces to this one.",
-            tag="workers",
-            parameters=[ACCOUNT_ID, SCRIPT_NAME],
-            listing=True,
-        )
-    },
-    WORKERS + "/durable_objects/namespaces": {
-        "get": operation(
-            "Durable Object namespaces made by migrations.",
-            tag="workers",
-            parameters=[ACCOUNT_ID],
-            listing=True,
-        )
     },
 }
 
@@ -720,6 +502,7 @@ PATH_PARAMETERS = {
         CONFIG_ID,
         CERTIFICATE_ID,
         param("subscription_id", "The event subscription's id.", HEX_ID),
+        param("version_id", "A version's uuid."),
     )
 }
 BAD_INPUT = (

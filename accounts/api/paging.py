@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, JsonResponse
-
-from accounts.services.validation import whole_number
+from django.http import JsonResponse
 
 from . import envelope
 from .inputs import Integer, Query
@@ -37,20 +35,18 @@ class Paging(Query):
         return PageRequest(number=self.page_number, size=self.per_page or default_size)
 
 
-def page_request(
-    request: HttpRequest, *, default_size: int = 20, max_size: int = 1000
-) -> PageRequest:
-    """``page`` and ``per_page`` from the query string, checked."""
-    number = whole_number(
-        request.GET.get("page", 1), field="page", minimum=1, maximum=10**6
+def page_of(
+    rows: QuerySet | Sequence,
+    page: PageRequest,
+    serialize: Callable[[Any], dict],
+) -> tuple[list[dict], dict[str, int]]:
+    """One page of ``rows``, serialized, and its page-number ``result_info``."""
+    total = rows.count() if isinstance(rows, QuerySet) else len(rows)
+    items = [serialize(row) for row in rows[page.offset : page.offset + page.size]]
+    info = envelope.page_info(
+        page=page.number, per_page=page.size, count=len(items), total_count=total
     )
-    size = whole_number(
-        request.GET.get("per_page", default_size),
-        field="per_page",
-        minimum=1,
-        maximum=max_size,
-    )
-    return PageRequest(number=number, size=size)
+    return items, info
 
 
 def paged_response(
@@ -59,11 +55,5 @@ def paged_response(
     serialize: Callable[[Any], dict],
 ) -> JsonResponse:
     """One page of ``rows`` in the envelope, with page-number ``result_info``."""
-    total = rows.count() if isinstance(rows, QuerySet) else len(rows)
-    items = [serialize(row) for row in rows[page.offset : page.offset + page.size]]
-    return envelope.success(
-        items,
-        result_info=envelope.page_info(
-            page=page.number, per_page=page.size, count=len(items), total_count=total
-        ),
-    )
+    items, info = page_of(rows, page, serialize)
+    return envelope.success(items, result_info=info)

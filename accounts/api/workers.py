@@ -10,17 +10,29 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from accounts.exceptions import Conflict, InvalidInput, NotFound
+from accounts.exceptions import Conflict, NotFound
 from accounts.http import client_address
 from accounts.models import preview_url
 from accounts.services import tails as tail_service
 from accounts.services import workers
+from accounts.services.bindings import SECRET_TYPES
 from accounts.services.multipart import Part, parse_form
 
 from . import envelope
-from .inputs import Boolean, Input, ListOf, Nested, Text
-from .kit import ApiRequest, endpoint, json_object, operation
-from .paging import page_request, paged_response
+from .inputs import (
+    JSON,
+    Boolean,
+    Input,
+    JSONObject,
+    ListOf,
+    MapOf,
+    Nested,
+    Number,
+    Text,
+)
+from .kit import ApiRequest, endpoint, operation
+from .openapi import BOOLEAN, STRING, TIMESTAMP, obj, ref
+from .paging import Paging, page_of, paged_response
 from .serializers import (
     durable_object_namespace_json,
     iso,
@@ -31,6 +43,7 @@ from .serializers import (
 )
 
 TAG = "workers"
+ANNOTATIONS_MAX_BYTES = 64 * 1024
 SCRIPT_SETTINGS_DEFAULTS = {
     "logpush": False,
     "observability": {"enabled": False},
@@ -59,6 +72,14 @@ def _script(request: ApiRequest, script_name: str):
 # --- scripts and services ----------------------------------------------------------
 
 
+SCRIPT = ref("WorkerScript")
+
+
+@operation(
+    "A Worker's tag and migration tag (10090 when missing).",
+    tag=TAG,
+    result={"type": "object"},
+)
 def _get_service(request: ApiRequest, account_id: str, script_name: str):
     script = workers.get_script(
         account=request.cloud_account, name=script_name, code=10090
@@ -66,6 +87,10 @@ def _get_service(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success(worker_service_json(script))
 
 
+@operation(
+    "Delete a Worker with its versions, secrets and Durable Object namespaces.",
+    tag=TAG,
+)
 def _delete_service(request: ApiRequest, account_id: str, script_name: str):
     workers.delete_script(
         account=request.cloud_account, script_name=script_name, now=timezone.now()
@@ -73,6 +98,7 @@ def _delete_service(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success({})
 
 
+@operation("The account's Workers.", tag=TAG, result=SCRIPT, listing=True)
 def _list_scripts(request: ApiRequest, account_id: str):
     scripts = workers.list_scripts(account=request.cloud_account)
     return envelope.success([worker_script_json(s) for s in scripts])
@@ -97,6 +123,12 @@ def _put_script(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success(result)
 
 
+@operation(
+    "The deployed version's modules, one multipart part per module (named and "
+    "filed by the module's name).",
+    tag=TAG,
+    raw={"multipart/form-data": {"schema": STRING}},
+)
 def _get_script_content(request: ApiRequest, account_id: str, script_name: str):
     """The deployed version's modules as multipart/form-data, one part per module
     named (and filed) by its name, as Cloudflare answers."""
@@ -118,26 +150,34 @@ def _get_script_content(request: ApiRequest, account_id: str, script_name: str):
     return HttpResponse(body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
-def _list_versions(request: ApiRequest, account_id: str, script_name: str):
+class VersionListing(Paging):
+    deployable = Boolean(
+        default=False,
+        description="true: the newest 100, unpaged (rollback and versions deploy).",
+    )
+
+
+VERSION = ref("WorkerVersion")
+DEPLOYMENT = ref("WorkerDeployment")
+
+
+@operation(
+    "Versions, newest first ({items: [...]}).",
+    tag=TAG,
+    query=VersionListing,
+    result=obj(items={"type": "array", "items": VERSION}),
+)
+def _list_versions(
+    request: ApiRequest, account_id: str, script_name: str, *, query: VersionListing
+):
     versions = workers.list_versions(script=_script(request, script_name))
-    if request.GET.get("deployable"):
+    if query.deployable:
         # Cloudflare ignores paging here (rollback and versions deploy ask).
         return envelope.success(
             {"items": [worker_version_json(v) for v in versions[:100]]}
         )
-    page = page_request(request, default_size=100, max_size=1000)
-    items = [
-        worker_version_json(v) for v in versions[page.offset : page.offset + page.size]
-    ]
-    return envelope.success(
-        {"items": items},
-        result_info=envelope.page_info(
-            page=page.number,
-            per_page=page.size,
-            count=len(items),
-            total_count=versions.count(),
-        ),
-    )
+    items, info = page_of(versions, query.page(default_size=100), worker_version_json)
+    return envelope.success({"items": items}, result_info=info)
 
 
 def _post_version(request: ApiRequest, account_id: str, script_name: str):
@@ -147,6 +187,7 @@ def _post_version(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success(result)
 
 
+@operation("One version.", tag=TAG, result=VERSION)
 def _get_version(
     request: ApiRequest, account_id: str, script_name: str, version_id: str
 ):
@@ -156,30 +197,54 @@ def _get_version(
     return envelope.success(worker_version_json(version))
 
 
-def _list_deployments(request: ApiRequest, account_id: str, script_name: str):
+@operation(
+    "Deployments, newest first ({deployments: [...]}, and {items} for the SDK).",
+    tag=TAG,
+    query=Paging,
+    result=obj(deployments={"type": "array", "items": DEPLOYMENT}),
+)
+def _list_deployments(
+    request: ApiRequest, account_id: str, script_name: str, *, query: Paging
+):
     deployments = workers.list_deployments(script=_script(request, script_name))
-    page = page_request(request, default_size=100, max_size=1000)
-    items = [
-        worker_deployment_json(d)
-        for d in deployments[page.offset : page.offset + page.size]
-    ]
-    # wrangler reads "deployments"; the official SDK pages through "items".
-    return envelope.success(
-        {"deployments": items, "items": items},
-        result_info=envelope.page_info(
-            page=page.number,
-            per_page=page.size,
-            count=len(items),
-            total_count=deployments.count(),
-        ),
+    items, info = page_of(
+        deployments, query.page(default_size=100), worker_deployment_json
     )
+    # wrangler reads "deployments"; the official SDK pages through "items".
+    return envelope.success({"deployments": items, "items": items}, result_info=info)
 
 
-def _post_deployment(request: ApiRequest, account_id: str, script_name: str):
+class VersionShare(Input):
+    version_id = Text(required=True, max_length=64, description="A version's uuid.")
+    percentage = Number(required=True, maximum=100)
+
+
+class NewDeployment(Input):
+    """Versions to serve by percentage (one or two, adding up to 100)."""
+
+    unknown = "ignore"  # wrangler also sends code_update_strategy, which we ignore
+    strategy = Text(choices=("percentage",), default="percentage")
+    versions = ListOf(Nested(VersionShare), required=True, min_items=1, max_items=2)
+    annotations = JSONObject(max_bytes=ANNOTATIONS_MAX_BYTES, default={})
+
+
+@operation(
+    "Deploy uploaded versions by percentage.",
+    tag=TAG,
+    body=NewDeployment,
+    result=DEPLOYMENT,
+)
+def _post_deployment(
+    request: ApiRequest, account_id: str, script_name: str, *, body: NewDeployment
+):
     deployment = workers.create_deployment(
         account=request.cloud_account,
         script_name=script_name,
-        body=json_object(request),
+        versions=[
+            workers.VersionShare(version_id=v.version_id, percentage=v.percentage)
+            for v in body.versions
+        ],
+        annotations=body.annotations,
         now=timezone.now(),
         actor_label=_actor(request),
     )
@@ -190,21 +255,57 @@ def _script_settings(stored: dict[str, Any]) -> dict[str, Any]:
     return {**SCRIPT_SETTINGS_DEFAULTS, **stored}
 
 
+class ScriptSettings(Input):
+    """What ``wrangler deploy`` sends after an upload; kept and shown back."""
+
+    observability = JSONObject(max_bytes=16 * 1024)
+    tags = ListOf(Text(blank=True, max_length=100), max_items=100)
+    logpush = Boolean()
+    tail_consumers = ListOf(JSONObject(max_bytes=4096), max_items=100)
+
+
+SCRIPT_SETTINGS = obj(
+    observability={"type": "object"},
+    tags={"type": "array", "items": STRING},
+    logpush=BOOLEAN,
+    tail_consumers={"type": "array", "items": {"type": "object"}},
+)
+
+
+@operation(
+    "Observability, tags, logpush, tail consumers.",
+    tag=TAG,
+    result=SCRIPT_SETTINGS,
+)
 def _get_script_settings(request: ApiRequest, account_id: str, script_name: str):
     script = _script(request, script_name)
     return envelope.success(_script_settings(script.script_settings))
 
 
-def _patch_script_settings(request: ApiRequest, account_id: str, script_name: str):
+@operation(
+    "Change observability, tags, logpush, tail consumers (those sent).",
+    tag=TAG,
+    body=ScriptSettings,
+    result=SCRIPT_SETTINGS,
+)
+def _patch_script_settings(
+    request: ApiRequest, account_id: str, script_name: str, *, body: ScriptSettings
+):
     updated = workers.update_script_settings(
         account=request.cloud_account,
         script_name=script_name,
-        changes=json_object(request),
+        **body.values(),
         now=timezone.now(),
     )
     return envelope.success(_script_settings(updated))
 
 
+@operation(
+    "The script settings with the current version's compatibility, placement, "
+    "limits and resolved bindings (secrets by name only).",
+    tag=TAG,
+    result={"type": "object"},
+)
 def _get_settings(request: ApiRequest, account_id: str, script_name: str):
     script = _script(request, script_name)
     version = script.current_version
@@ -222,6 +323,7 @@ def _get_settings(request: ApiRequest, account_id: str, script_name: str):
     )
 
 
+@operation("Workers that bind to this one.", tag=TAG, result={"type": "object"})
 def _get_references(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success(workers.references(script=_script(request, script_name)))
 
@@ -233,21 +335,86 @@ def _secret_json(secret) -> dict[str, str]:
     return {"name": secret.name, "type": secret.type}
 
 
+SECRET = obj(name=STRING, type=STRING)
+
+
+def _request_limit() -> int:
+    # A secret's own limit (CLAIMPORTAL_MAX_SECRET_BYTES) is the service's, a 413.
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+class SecretBinding(Input):
+    """A secret: a secret_text's text, or a secret_key's key material."""
+
+    type = Text(choices=tuple(sorted(SECRET_TYPES)), default="secret_text")
+    name = Text(max_length=255, description="The secret's name, when not the key.")
+    text = Text(blank=True, max_length=_request_limit, description="secret_text.")
+    format = Text(max_length=32, description="secret_key: raw, pkcs8, spki or jwk.")
+    algorithm = JSON(max_bytes=4096, description="secret_key: as WebCrypto takes it.")
+    usages = ListOf(Text(max_length=32), max_items=16, description="secret_key.")
+    key_base64 = Text(max_length=_request_limit, description="secret_key.")
+    key_jwk = JSONObject(max_bytes=64 * 1024, description="secret_key.")
+
+    def new_secret(self) -> workers.NewSecret:
+        key = {
+            name: value
+            for name, value in self.present().items()
+            if name not in ("name", "type", "text")
+        }
+        return workers.NewSecret(type=self.type, text=self.text, key=key)
+
+
+class NamedSecret(SecretBinding):
+    name = Text(required=True, max_length=255)
+
+
+def _secret_patch(**kwargs: Any) -> MapOf:
+    return MapOf(
+        Nested(SecretBinding),
+        nullable=True,
+        description="Secret name: its new value, or null to delete it.",
+        **kwargs,
+    )
+
+
+def _secret_changes(
+    patch: dict[str, SecretBinding | None],
+) -> dict[str, workers.NewSecret | None]:
+    return {
+        name: None if binding is None else binding.new_secret()
+        for name, binding in patch.items()
+    }
+
+
+@operation(
+    "Secret names and types (values are write-only).",
+    tag=TAG,
+    result=SECRET,
+    listing=True,
+)
 def _list_secrets(request: ApiRequest, account_id: str, script_name: str):
     script = _script(request, script_name)
     return envelope.success([_secret_json(s) for s in script.secrets.all()])
 
 
-def _put_secret(request: ApiRequest, account_id: str, script_name: str):
-    body = json_object(request)
-    name = body.get("name")
-    if not isinstance(name, str):
-        raise InvalidInput("'name' must be a secret name of at most 255 characters.")
-    _change_secrets(request, script_name, {name: body})
-    return envelope.success({"name": name, "type": body.get("type", "secret_text")})
+@operation(
+    "Create or replace a secret, in a new version deployed at once.",
+    tag=TAG,
+    body=NamedSecret,
+    result=SECRET,
+)
+def _put_secret(
+    request: ApiRequest, account_id: str, script_name: str, *, body: NamedSecret
+):
+    _change_secrets(request, script_name, {body.name: body.new_secret()})
+    return envelope.success({"name": body.name, "type": body.type})
 
 
-def _change_secrets(request: ApiRequest, script_name: str, secrets: Any):
+def _change_secrets(
+    request: ApiRequest,
+    script_name: str,
+    secrets: dict[str, workers.NewSecret | None],
+):
     return workers.change_secrets(
         account=request.cloud_account,
         script_name=script_name,
@@ -257,6 +424,7 @@ def _change_secrets(request: ApiRequest, script_name: str, secrets: Any):
     )
 
 
+@operation("A secret's name and type.", tag=TAG, result=SECRET)
 def _get_secret(request: ApiRequest, account_id: str, script_name: str, name: str):
     secret = _script(request, script_name).secrets.filter(name=name).first()
     if secret is None:
@@ -264,23 +432,62 @@ def _get_secret(request: ApiRequest, account_id: str, script_name: str, name: st
     return envelope.success(_secret_json(secret))
 
 
+@operation("Delete a secret, in a new version deployed at once.", tag=TAG)
 def _delete_secret(request: ApiRequest, account_id: str, script_name: str, name: str):
     _change_secrets(request, script_name, {name: None})
     return envelope.success({})
 
 
-def _bulk_secrets(request: ApiRequest, account_id: str, script_name: str):
-    """``wrangler secret bulk``: a JSON merge patch of the secrets."""
-    version = _change_secrets(request, script_name, json_object(request).get("secrets"))
+class BulkSecrets(Input):
+    secrets = _secret_patch(required=True)
+
+
+@operation(
+    "Create, replace and delete secrets (a JSON merge patch: null deletes) in "
+    "a new version, deployed at once (``wrangler secret bulk``).",
+    tag=TAG,
+    body=BulkSecrets,
+    result=VERSION,
+)
+def _bulk_secrets(
+    request: ApiRequest, account_id: str, script_name: str, *, body: BulkSecrets
+):
+    version = _change_secrets(request, script_name, _secret_changes(body.secrets))
     return envelope.success(worker_version_json(version))
 
 
-def _patch_latest_version(request: ApiRequest, account_id: str, script_name: str):
-    """``wrangler versions secret put | bulk | delete``."""
+class VersionAnnotations(Input):
+    unknown = "ignore"  # Cloudflare's own annotations, which we do not keep
+    message = Text(key="workers/message", blank=True, max_length=1000)
+    tag = Text(key="workers/tag", blank=True, max_length=1000)
+
+
+class LatestVersionPatch(Input):
+    env = _secret_patch(default={})
+    annotations = Nested(VersionAnnotations)
+
+
+@operation(
+    "A new version of the newest one with the secrets in 'env' changed "
+    "(null deletes); not deployed (``wrangler versions secret``).",
+    tag=TAG,
+    body=LatestVersionPatch,
+    result=VERSION,
+)
+def _patch_latest_version(
+    request: ApiRequest,
+    account_id: str,
+    script_name: str,
+    *,
+    body: LatestVersionPatch,
+):
+    annotations = body.annotations
     version = workers.patch_latest_version(
         account=request.cloud_account,
         script_name=script_name,
-        body=json_object(request),
+        secrets=_secret_changes(body.env),
+        message=annotations.message if annotations else None,
+        tag=annotations.tag if annotations else None,
         now=timezone.now(),
         actor_label=_actor(request),
     )
@@ -295,17 +502,69 @@ def _tail_json(tail, url: str | None = None) -> dict[str, Any]:
     return {**result, "url": url} if url else result
 
 
-def _create_tail(request: ApiRequest, account_id: str, script_name: str):
+class HeaderFilter(Input):
+    key = Text(required=True, max_length=256, description="The header's name.")
+    query = Text(blank=True, max_length=1024, description="Text its value holds.")
+
+
+class TailFilter(Input):
+    """One filter (exactly one key), as ``wrangler tail``'s options make them."""
+
+    sampling_rate = Number(maximum=1, description="More than 0, at most 1.")
+    outcome = ListOf(
+        Text(choices=tuple(sorted(tail_service.OUTCOMES))), min_items=1, max_items=100
+    )
+    method = ListOf(Text(max_length=256), min_items=1, max_items=100)
+    client_ip = ListOf(
+        Text(max_length=256), min_items=1, max_items=100, description="Or 'self'."
+    )
+    query = Text(max_length=1024, description="Text in a log line or exception.")
+    script_version = Text(key="scriptVersion", max_length=1024)
+    header = Nested(HeaderFilter)
+
+    def as_filter(self) -> tail_service.TailFilter:
+        values = self.values()
+        header = values.pop("header")
+        return tail_service.TailFilter(
+            **values,
+            header=header.key if header else None,
+            header_query=(header.query or None) if header else None,
+        )
+
+
+class NewTail(Input):
+    filters = ListOf(Nested(TailFilter), max_items=20, default=[])
+
+
+TAIL = obj(id=STRING, url=STRING, expires_at=TIMESTAMP)
+
+
+@operation(
+    "Start a tail: its WebSocket URL (trace-v1) and expiry.",
+    tag=TAG,
+    body=NewTail,
+    body_required=False,
+    result=TAIL,
+)
+def _create_tail(
+    request: ApiRequest, account_id: str, script_name: str, *, body: NewTail
+):
     created = tail_service.create_tail(
         account=request.cloud_account,
         script_name=script_name,
-        body=json_object(request) if request.body else {},
+        filters=[entry.as_filter() for entry in body.filters],
         client_ip=client_address(request),
         now=timezone.now(),
     )
     return envelope.success(_tail_json(created.tail, created.url))
 
 
+@operation(
+    "Open tails (live-log sessions) of the Worker.",
+    tag=TAG,
+    result=obj(id=STRING, expires_at=TIMESTAMP),
+    listing=True,
+)
 def _list_tails(request: ApiRequest, account_id: str, script_name: str):
     found = tail_service.list_tails(
         account=request.cloud_account, script_name=script_name, now=timezone.now()
@@ -313,6 +572,7 @@ def _list_tails(request: ApiRequest, account_id: str, script_name: str):
     return envelope.success([_tail_json(t) for t in found])
 
 
+@operation("Stop a tail.", tag=TAG, result={"type": "null"})
 def _delete_tail(request: ApiRequest, account_id: str, script_name: str, tail_id: str):
     tail_service.delete_tail(
         account=request.cloud_account, script_name=script_name, tail_id=tail_id
@@ -401,6 +661,15 @@ def _set_script_subdomain(
     return envelope.success(_workers_dev_json(script))
 
 
+@operation(
+    "A Worker's preview host: subdomain.url.",
+    tag=TAG,
+    result=obj(
+        id=STRING,
+        name=STRING,
+        subdomain=obj(enabled=BOOLEAN, previews_enabled=BOOLEAN, url=STRING),
+    ),
+)
 def _get_worker(request: ApiRequest, account_id: str, script_name: str):
     """wrangler prints the hostname of ``subdomain.url`` instead of a
     workers.dev URL, so it shows the real preview host (spec 4.12)."""
@@ -444,6 +713,15 @@ def _put_account_subdomain(request: ApiRequest, account_id: str, *, body: Subdom
     return envelope.success({"subdomain": account.subdomain})
 
 
+@operation(
+    "Availability: 404 code 10032 = available, 409 code 10031 = taken.",
+    tag=TAG,
+    result=SUBDOMAIN,
+    errors={
+        "404": "Code 10032: the subdomain is available.",
+        "409": "Code 10031: the subdomain is taken or not valid.",
+    },
+)
 def _subdomain_availability(request: ApiRequest, account_id: str, name: str):
     if name == request.cloud_account.subdomain:
         return envelope.success({"subdomain": name})
@@ -457,15 +735,28 @@ def _subdomain_availability(request: ApiRequest, account_id: str, name: str):
     raise Conflict("The subdomain is taken or not valid.", code=10031)
 
 
+@operation(
+    "Workers that send traces to this one.",
+    tag=TAG,
+    result=obj(service=STRING),
+    listing=True,
+)
 def _tail_producers(request: ApiRequest, account_id: str, script_name: str):
     names = workers.tail_producers(account=request.cloud_account, consumer=script_name)
     return envelope.success([{"service": name} for name in names])
 
 
-def _durable_object_namespaces(request: ApiRequest, account_id: str):
+@operation(
+    "Durable Object namespaces made by migrations.",
+    tag=TAG,
+    query=Paging,
+    result={"type": "object"},
+    listing=True,
+)
+def _durable_object_namespaces(request: ApiRequest, account_id: str, *, query: Paging):
     return paged_response(
         workers.durable_object_namespaces(account=request.cloud_account),
-        page_request(request),
+        query.page(),
         durable_object_namespace_json,
     )
 

@@ -57,6 +57,14 @@ class AssetsInvalid(InvalidInput):
 
 
 @dataclass(frozen=True)
+class AssetFile:
+    """One file of a manifest: the hash of its content (32 hex) and its size."""
+
+    hash: str
+    size: int
+
+
+@dataclass(frozen=True)
 class OpenedSession:
     token: str  # the upload token, or the completion token if nothing is missing
     buckets: list[list[str]]
@@ -112,12 +120,12 @@ def _check_writable(manifest: dict[str, Any]) -> None:
             seen[path.casefold()] = path
 
 
-def clean_manifest(manifest: Any) -> dict[str, dict[str, Any]]:
-    """A manifest as wrangler sends it, checked against the limits.
+def clean_manifest(manifest: dict[str, AssetFile]) -> dict[str, dict[str, Any]]:
+    """A manifest checked against the limits, as a session stores it.
 
     Raises AssetsInvalid and PayloadTooLarge.
     """
-    if not isinstance(manifest, dict) or not manifest:
+    if not manifest:
         raise AssetsInvalid(
             "'manifest' must be a non-empty object of path: {hash, size}."
         )
@@ -129,8 +137,8 @@ def clean_manifest(manifest: Any) -> dict[str, dict[str, Any]]:
     total = 0
     clean = {}
     for path, entry in manifest.items():
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise AssetsInvalid(f"Asset path {str(path)[:200]!r} must start with '/'.")
+        if not path.startswith("/"):
+            raise AssetsInvalid(f"Asset path {path[:200]!r} must start with '/'.")
         if len(path) > 4096 or "\x00" in path:
             raise AssetsInvalid(
                 f"Asset path {path[:200]!r} is longer than 4096 characters or "
@@ -139,22 +147,19 @@ def clean_manifest(manifest: Any) -> dict[str, dict[str, Any]]:
         if {".", ".."} & set(path.split("/")):
             # A URL never asks for these, and the preview writes files by path.
             raise AssetsInvalid(f"Asset path {path[:200]!r} has '.' or '..' in it.")
-        if not isinstance(entry, dict):
-            raise AssetsInvalid(f"Asset {path!r} needs a hash and a size.")
-        digest, size = entry.get("hash"), entry.get("size")
-        if not isinstance(digest, str) or not _HASH.match(digest):
+        if not _HASH.match(entry.hash):
             raise AssetsInvalid(
                 f"Asset {path!r} has no valid hash (32 hex characters)."
             )
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        if entry.size < 0:
             raise AssetsInvalid(f"Asset {path!r} has no valid size.")
-        if size > settings.CLAIMPORTAL_MAX_ASSET_BYTES:
+        if entry.size > settings.CLAIMPORTAL_MAX_ASSET_BYTES:
             raise PayloadTooLarge(
-                f"Asset {path!r} is {size} bytes; the limit is "
+                f"Asset {path!r} is {entry.size} bytes; the limit is "
                 f"{settings.CLAIMPORTAL_MAX_ASSET_BYTES} bytes per file."
             )
-        total += size
-        clean[path] = {"hash": digest, "size": size}
+        total += entry.size
+        clean[path] = {"hash": entry.hash, "size": entry.size}
     _check_writable(clean)
     if total > settings.CLAIMPORTAL_MAX_ASSETS_TOTAL_BYTES:
         raise PayloadTooLarge(
@@ -238,7 +243,11 @@ def _completion_token(upload_token: str) -> str:
 
 
 def open_upload_session(
-    *, account: CloudAccount, script_name: str, manifest: Any, now: datetime
+    *,
+    account: CloudAccount,
+    script_name: str,
+    manifest: dict[str, AssetFile],
+    now: datetime,
 ) -> OpenedSession:
     """Start an upload: the buckets of hashes still missing, and a token.
 

@@ -83,24 +83,33 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
-def secret_value(binding: dict[str, Any]) -> tuple[str, str]:
-    """(type, value) of a secret binding, checked. Raises BindingInvalid,
-    PayloadTooLarge."""
-    kind = binding["type"]
+def checked_secret(
+    *, name: str, kind: str, text: Any, key: dict[str, Any]
+) -> tuple[str, str]:
+    """(type, value) of a secret as a version stores it: a secret_text's
+    ``text``, or a secret_key's ``key`` material and algorithm kept together
+    as JSON. Raises BindingInvalid, PayloadTooLarge."""
     if kind == "secret_text":
-        value = binding.get("text")
-        if not isinstance(value, str) or "\x00" in value:
-            raise BindingInvalid(f"binding {binding['name']} needs its secret 'text'.")
-    else:  # secret_key: the key material and its algorithm, kept together
-        value = json.dumps(
-            {k: v for k, v in binding.items() if k not in ("name", "type")}
-        )
+        if not isinstance(text, str) or "\x00" in text:
+            raise BindingInvalid(f"binding {name} needs its secret 'text'.")
+        value = text
+    else:
+        value = json.dumps(key)
     if len(value.encode()) > settings.CLAIMPORTAL_MAX_SECRET_BYTES:
         raise PayloadTooLarge(
-            f"Secret {binding['name']} is larger than "
+            f"Secret {name} is larger than "
             f"{settings.CLAIMPORTAL_MAX_SECRET_BYTES} bytes."
         )
     return kind, value
+
+
+def _secret_of_binding(binding: dict[str, Any]) -> tuple[str, str]:
+    return checked_secret(
+        name=binding["name"],
+        kind=binding["type"],
+        text=binding.get("text"),
+        key={k: v for k, v in binding.items() if k not in ("name", "type")},
+    )
 
 
 def resolve(
@@ -133,7 +142,7 @@ def resolve(
         if kind not in KNOWN_TYPES:
             raise BindingInvalid(f"binding {name} has an unknown type '{kind}'.")
         if kind in SECRET_TYPES:
-            secrets[name] = secret_value(binding)
+            secrets[name] = _secret_of_binding(binding)
         elif kind == "inherit":
             if name in by_name:
                 bindings.append(by_name[name])

@@ -85,15 +85,19 @@ def tail_base_url() -> str:
 # --- filters (wrangler's TailAPIFilter list) -------------------------------------
 
 
-def _strings(value: Any, what: str) -> list[str]:
-    if not (
-        isinstance(value, list)
-        and value
-        and len(value) <= 100
-        and all(isinstance(v, str) and len(v) <= 256 for v in value)
-    ):
-        raise InvalidInput(f"The {what} filter must be a list of strings.")
-    return value
+@dataclass(frozen=True)
+class TailFilter:
+    """One filter of a tail, as ``wrangler tail``'s options make them: exactly
+    one field is set. ``client_ip`` may say ``self``, the tail's own caller."""
+
+    sampling_rate: float | None = None
+    outcome: list[str] | None = None
+    method: list[str] | None = None
+    client_ip: list[str] | None = None
+    query: str | None = None
+    script_version: str | None = None
+    header: str | None = None  # a header's name
+    header_query: str | None = None  # text its value must contain
 
 
 def _ip(value: str, client_ip: str) -> str:
@@ -105,46 +109,31 @@ def _ip(value: str, client_ip: str) -> str:
         raise InvalidInput(f"{value[:64]!r} is not an IP address.") from None
 
 
-def clean_filters(*, raw: Any, client_ip: str) -> list[dict[str, Any]]:
-    """The filters of a tail, checked; ``self`` in ``client_ip`` becomes the
-    address the tail was created from. Raises InvalidInput."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list) or len(raw) > 20:
-        raise InvalidInput("'filters' must be a list of at most 20 filters.")
-    clean: list[dict[str, Any]] = []
-    for entry in raw:
-        if not isinstance(entry, dict) or len(entry) != 1:
-            raise InvalidInput("Each filter must be an object with one key.")
-        ((kind, value),) = entry.items()
-        if kind == "sampling_rate":
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidInput("'sampling_rate' must be a number.")
-            if not 0 < value <= 1:
-                raise InvalidInput("'sampling_rate' must be more than 0, at most 1.")
-        elif kind == "outcome":
-            value = _strings(value, "outcome")
-            if set(value) - OUTCOMES:
-                raise InvalidInput(f"Outcomes are {', '.join(sorted(OUTCOMES))}.")
-        elif kind == "method":
-            value = [m.upper() for m in _strings(value, "method")]
-        elif kind == "client_ip":
-            value = [_ip(v, client_ip) for v in _strings(value, "client_ip")]
-        elif kind in ("query", "scriptVersion"):
-            if not isinstance(value, str) or not value or len(value) > 1024:
-                raise InvalidInput(f"'{kind}' must be a non-empty string.")
-        elif kind == "header":
-            key = value.get("key") if isinstance(value, dict) else None
-            query = value.get("query") if isinstance(value, dict) else None
-            if not isinstance(key, str) or not key or len(key) > 256:
-                raise InvalidInput("The header filter needs a header name ('key').")
-            if query is not None and not isinstance(query, str):
-                raise InvalidInput("The header filter's 'query' must be a string.")
-            value = {"key": key.lower(), "query": query or None}
-        else:
-            raise InvalidInput(f"Unknown tail filter {str(kind)[:64]!r}.")
-        clean.append({kind: value})
-    return clean
+def _stored_filter(given: TailFilter, *, client_ip: str) -> dict[str, Any]:
+    """A filter as a tail keeps it (wrangler's TailAPIFilter, which
+    ``passes_filters`` reads). Raises InvalidInput."""
+    stored: dict[str, Any] = {}
+    if given.sampling_rate is not None:
+        if not 0 < given.sampling_rate <= 1:
+            raise InvalidInput("'sampling_rate' must be more than 0, at most 1.")
+        stored["sampling_rate"] = given.sampling_rate
+    if given.outcome is not None:
+        if set(given.outcome) - OUTCOMES:
+            raise InvalidInput(f"Outcomes are {', '.join(sorted(OUTCOMES))}.")
+        stored["outcome"] = given.outcome
+    if given.method is not None:
+        stored["method"] = [m.upper() for m in given.method]
+    if given.client_ip is not None:
+        stored["client_ip"] = [_ip(v, client_ip) for v in given.client_ip]
+    if given.query is not None:
+        stored["query"] = given.query
+    if given.script_version is not None:
+        stored["scriptVersion"] = given.script_version
+    if given.header is not None:
+        stored["header"] = {"key": given.header.lower(), "query": given.header_query}
+    if len(stored) != 1:
+        raise InvalidInput("Each filter must be an object with one key.")
+    return stored
 
 
 def _request(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -199,13 +188,13 @@ def create_tail(
     *,
     account: CloudAccount,
     script_name: str,
-    body: dict[str, Any],
+    filters: list[TailFilter],
     client_ip: str,
     now: datetime,
 ) -> CreatedTail:
-    """A tail of the Worker with the filters wrangler sent, and its WebSocket
-    URL. Raises WorkerNotFound, InvalidInput, TooManyTails."""
-    filters = clean_filters(raw=body.get("filters"), client_ip=client_ip)
+    """A tail of the Worker that shows what passes every one of ``filters``,
+    and its WebSocket URL. Raises WorkerNotFound, InvalidInput, TooManyTails."""
+    stored = [_stored_filter(f, client_ip=client_ip) for f in filters]
     lock_live_account(account_id=account.pk, now=now)
     script = (
         WorkerScript.objects.select_for_update()
@@ -221,7 +210,7 @@ def create_tail(
     tail = WorkerTail.objects.create(
         script=script,
         key_hash=_key_hash(key),
-        filters=filters,
+        filters=stored,
         created_at=now,
         expires_at=now + settings.CLAIMPORTAL_TAIL_TTL,
     )

@@ -13,7 +13,7 @@ claim or purge of the same account.
 import hashlib
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,7 +44,6 @@ from accounts.services.audit import record_event
 from accounts.services.inventory import changes_inventory
 from accounts.services.locking import lock_live_account
 from accounts.services.multipart import Part
-from accounts.services.validation import clean_json
 from preview_runtime.render import DurableObjectClass, Module, WorkerSpec
 from preview_runtime.services import lifecycle
 
@@ -75,7 +74,6 @@ TYPE_BY_EXTENSION = {
     "py": "text/x-python",
     "txt": "text/plain",
 }
-SCRIPT_SETTINGS_KEYS = {"observability", "tags", "logpush", "tail_consumers"}
 
 
 class WorkerNotFound(NotFound):
@@ -218,15 +216,6 @@ def _is_uuid(value: Any) -> bool:
 
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")  # PostgreSQL cannot store it
-
-
-def _storable(value: Any, *, field: str) -> Any:
-    """A client's JSON, checked to fit a JSONField (no NaN, no NUL, bounded)."""
-    try:
-        json.dumps(value, allow_nan=False)
-    except ValueError as exc:
-        raise InvalidInput(f"'{field}' may not contain NaN or Infinity.") from exc
-    return clean_json(value, field=field, max_bytes=64 * 1024)
 
 
 def _module_type(part: Part) -> str:
@@ -670,28 +659,28 @@ def upload_version(
     return Uploaded(script=script, version=version, deployment=deployment)
 
 
+@dataclass(frozen=True)
+class VersionShare:
+    """One version of a deployment and the share of traffic it is given."""
+
+    version_id: str
+    percentage: float
+
+
 def _deployment_versions(
-    script: WorkerScript, versions: Any
+    script: WorkerScript, versions: list[VersionShare]
 ) -> tuple[list[dict[str, Any]], WorkerVersion]:
-    if not isinstance(versions, list) or not 1 <= len(versions) <= 2:
+    if not 1 <= len(versions) <= 2:
         raise InvalidInput("'versions' must list one or two versions.")
-    clean, total, chosen, best = [], 0.0, None, -1.0
-    for entry in versions:
-        if not isinstance(entry, dict):
-            raise InvalidInput("Each entry of 'versions' must be an object.")
-        version_id, percentage = entry.get("version_id"), entry.get("percentage")
-        if (
-            isinstance(percentage, bool)
-            or not isinstance(percentage, int | float)
-            or not 0 <= percentage <= 100
-        ):
+    clean, chosen, best = [], None, -1.0
+    for share in versions:
+        if not 0 <= share.percentage <= 100:
             raise InvalidInput("Each version needs a 'percentage' from 0 to 100.")
-        version = get_version(script=script, version_id=str(version_id))
-        if percentage > best:
-            chosen, best = version, percentage
-        total += percentage
-        clean.append({"version_id": str(version.pk), "percentage": percentage})
-    if abs(total - 100) > 1e-9:
+        version = get_version(script=script, version_id=share.version_id)
+        if share.percentage > best:
+            chosen, best = version, share.percentage
+        clean.append({"version_id": str(version.pk), "percentage": share.percentage})
+    if abs(sum(share.percentage for share in versions) - 100) > 1e-9:
         raise InvalidInput("The percentages of a deployment must add up to 100.")
     assert chosen is not None
     return clean, chosen
@@ -702,29 +691,24 @@ def create_deployment(
     *,
     account: CloudAccount,
     script_name: str,
-    body: dict[str, Any],
+    versions: list[VersionShare],
+    annotations: dict[str, Any],
     now: datetime,
     actor_label: str = "agent",
 ) -> WorkerDeployment:
-    """Deploy uploaded versions (POST deployments; also rollback). The version
-    with the largest share becomes the one the preview serves.
+    """Deploy uploaded versions (POST deployments; also rollback) by
+    percentage. The version with the largest share becomes the one the
+    preview serves.
 
     Raises WorkerNotFound, InvalidInput, NotFound (unknown version).
     """
-    strategy = body.get("strategy", "percentage")
-    if strategy != "percentage":
-        raise InvalidInput("Only the 'percentage' deployment strategy is supported.")
-    annotations = _storable(body.get("annotations") or {}, field="annotations")
-    if not isinstance(annotations, dict):
-        raise InvalidInput("'annotations' must be an object.")
     with transaction.atomic():
         script = _lock_script(account=account, name=script_name)
-        versions, chosen = _deployment_versions(script, body.get("versions"))
+        shares, chosen = _deployment_versions(script, versions)
         deployment = WorkerDeployment.objects.create(
             script=script,
             created_at=now,
-            strategy=strategy,
-            versions=versions,
+            versions=shares,
             annotations=annotations,
         )
         script.current_version = chosen
@@ -762,25 +746,29 @@ def delete_script(*, account: CloudAccount, script_name: str, now: datetime) -> 
 @changes_inventory
 @transaction.atomic
 def update_script_settings(
-    *, account: CloudAccount, script_name: str, changes: dict[str, Any], now: datetime
+    *,
+    account: CloudAccount,
+    script_name: str,
+    observability: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    logpush: bool | None = None,
+    tail_consumers: list[dict[str, Any]] | None = None,
+    now: datetime,
 ) -> dict[str, Any]:
-    """Merge observability, tags, logpush and tail consumers into the script's
-    settings. Raises WorkerNotFound, InvalidInput."""
-    changes = _storable(changes, field="script settings")
-    unknown = set(changes) - SCRIPT_SETTINGS_KEYS
-    if unknown:
-        raise InvalidInput(f"Unknown script settings: {', '.join(sorted(unknown))}.")
-    if "tags" in changes and not (
-        isinstance(changes["tags"], list)
-        and all(isinstance(t, str) and len(t) <= 100 for t in changes["tags"])
-    ):
-        raise InvalidInput("'tags' must be a list of strings.")
-    if "tail_consumers" in changes and not isinstance(
-        changes["tail_consumers"], list | None
-    ):
-        raise InvalidInput("'tail_consumers' must be a list.")
+    """Change the settings given (None keeps one as it is) and answer them
+    all. They are kept to be shown back, as wrangler reads them; none changes
+    how the preview runs. Raises WorkerNotFound."""
+    given = {
+        "observability": observability,
+        "tags": tags,
+        "logpush": logpush,
+        "tail_consumers": tail_consumers,
+    }
     script = _lock_script(account=account, name=script_name)
-    script.script_settings = {**script.script_settings, **changes}
+    script.script_settings = {
+        **script.script_settings,
+        **{key: value for key, value in given.items() if value is not None},
+    }
     script.updated_at = now
     script.save(update_fields=["script_settings", "updated_at"])
     return script.script_settings
@@ -791,29 +779,39 @@ class NoVersions(NotFound):
     message = "There are currently no uploaded versions of this Worker."
 
 
-def _secret_changes(raw: Any) -> dict[str, tuple[str, str] | None]:
-    """{name: (type, value) or None (delete)} from a merge-patch object whose
-    values are secret bindings. Raises InvalidInput, PayloadTooLarge."""
-    if not isinstance(raw, dict):
-        raise InvalidInput("The secrets must be an object of name: secret.")
-    if len(raw) > settings.CLAIMPORTAL_MAX_SECRETS_PER_CHANGE:
+@dataclass(frozen=True)
+class NewSecret:
+    """A secret's new value: a secret_text's ``text``, or a secret_key's
+    ``key`` material (its format, algorithm, usages and the key itself)."""
+
+    type: str = "secret_text"
+    text: str | None = None
+    key: dict[str, Any] = field(default_factory=dict)
+
+
+def _secret_changes(
+    secrets: dict[str, NewSecret | None],
+) -> dict[str, tuple[str, str] | None]:
+    """{name: (type, value) or None (delete)}, each checked. Raises
+    InvalidInput, BindingInvalid, PayloadTooLarge."""
+    if len(secrets) > settings.CLAIMPORTAL_MAX_SECRETS_PER_CHANGE:
         raise InvalidInput(
             "At most "
             f"{settings.CLAIMPORTAL_MAX_SECRETS_PER_CHANGE} secrets per request."
         )
     changes: dict[str, tuple[str, str] | None] = {}
-    for name, binding in raw.items():
+    for name, secret in secrets.items():
         if not name or len(name) > 255 or "\x00" in name:
             raise InvalidInput("A secret name must have 1 to 255 characters.")
-        if binding is None:
-            changes[name] = None
-            continue
-        if not isinstance(binding, dict):
-            raise InvalidInput(f"Secret {name[:100]!r} must be an object or null.")
-        kind = binding.get("type", "secret_text")
-        if kind not in bindings.SECRET_TYPES:
+        if secret is not None and secret.type not in bindings.SECRET_TYPES:
             raise InvalidInput(f"Secret {name[:100]!r}: 'type' must be secret_text.")
-        changes[name] = bindings.secret_value({**binding, "name": name, "type": kind})
+        changes[name] = (
+            None
+            if secret is None
+            else bindings.checked_secret(
+                name=name, kind=secret.type, text=secret.text, key=secret.key
+            )
+        )
     return changes
 
 
@@ -887,14 +885,12 @@ def _version_with_secrets(
     return version
 
 
-def _secret_annotations(raw: Any) -> dict[str, Any]:
-    annotations = raw if isinstance(raw, dict) else {}
-    clean = {
-        key: annotations[key]
-        for key in ("workers/message", "workers/tag")
-        if isinstance(annotations.get(key), str)
+def _secret_annotations(*, message: str | None, tag: str | None) -> dict[str, Any]:
+    given = {"workers/message": message, "workers/tag": tag}
+    return {
+        **{key: value for key, value in given.items() if value is not None},
+        "workers/triggered_by": "secret",
     }
-    return {**clean, "workers/triggered_by": "secret"}
 
 
 @changes_inventory
@@ -903,12 +899,12 @@ def change_secrets(
     *,
     account: CloudAccount,
     script_name: str,
-    secrets: Any,
+    secrets: dict[str, NewSecret | None],
     now: datetime,
     actor_label: str = "agent",
 ) -> WorkerVersion:
     """``wrangler secret put | delete | bulk``: a new version of the deployed
-    one with ``secrets`` (merge-patch: a secret binding, or None to delete)
+    one with ``secrets`` (a merge patch: a new value, or None to delete)
     changed, deployed at once as Cloudflare does. Raises WorkerNotFound
     (wrangler then creates the Worker and retries), NoVersions, InvalidInput,
     NotFound, PayloadTooLarge."""
@@ -920,7 +916,7 @@ def change_secrets(
         script=script,
         base=script.current_version,
         changes=changes,
-        annotations=_secret_annotations(None),
+        annotations=_secret_annotations(message=None, tag=None),
         deploy=True,
         now=now,
         actor_label=actor_label,
@@ -933,15 +929,17 @@ def patch_latest_version(
     *,
     account: CloudAccount,
     script_name: str,
-    body: dict[str, Any],
+    secrets: dict[str, NewSecret | None],
+    message: str | None = None,
+    tag: str | None = None,
     now: datetime,
     actor_label: str = "agent",
 ) -> WorkerVersion:
     """``wrangler versions secret put | bulk | delete``: a new version of the
-    newest one with the secrets in ``body["env"]`` changed, not deployed
-    (``versions deploy`` does that). Raises WorkerNotFound, NoVersions,
-    InvalidInput, NotFound."""
-    changes = _secret_changes(body.get("env") or {})
+    newest one with ``secrets`` changed (as ``change_secrets``), annotated with
+    the version's ``message`` and ``tag``, not deployed (``versions deploy``
+    does that). Raises WorkerNotFound, NoVersions, InvalidInput, NotFound."""
+    changes = _secret_changes(secrets)
     script = _lock_script(account=account, name=script_name)
     latest = script.versions.order_by("-number").first()
     if latest is None:
@@ -950,7 +948,7 @@ def patch_latest_version(
         script=script,
         base=latest,
         changes=changes,
-        annotations=_secret_annotations(body.get("annotations")),
+        annotations=_secret_annotations(message=message, tag=tag),
         deploy=False,
         now=now,
         actor_label=actor_label,
