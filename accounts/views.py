@@ -48,7 +48,8 @@ from accounts.services import claims, naming
 from accounts.services import health as health_service
 from accounts.services.inventory import Kept, keep_inventories, kept_inventories
 from accounts.services.provisioning import claim_url
-from preview_runtime.services.status import preview_status
+from preview_runtime.services import placement
+from preview_runtime.services.status import PreviewStatus, preview_status
 
 # The raw claim key lives in a signed, HttpOnly cookie of the browser session
 # once the link is opened, so no later URL, history entry or Referer carries it
@@ -139,15 +140,28 @@ def inventory_fragment(account: CloudAccount) -> InventoryFragment:
     return inventory_fragments([account])[0][account.pk]
 
 
-def _inventory_and_activity(
-    account: CloudAccount,
-) -> tuple[InventoryFragment, SafeString]:
-    """The inventory, and each Worker's code and recent events, as HTML."""
-    fragments, (activity,) = inventory_fragments(
-        [account], selectors.worker_activity_read(account=account)
+@dataclass(frozen=True)
+class Holdings:
+    """What the claim and account pages show of what an account holds."""
+
+    inventory: InventoryFragment
+    activity: SafeString  # each Worker's code and recent events, as HTML
+    previews: PreviewStatus
+
+
+def _holdings(account: CloudAccount) -> Holdings:
+    """Read in one round trip to the database: the inventory (unless kept),
+    the Workers' activity, and which runtime to ask about the previews."""
+    fragments, (activity, state_dir) = inventory_fragments(
+        [account],
+        selectors.worker_activity_read(account=account),
+        placement.state_dir_read(account_id=account.pk),
     )
-    source_cap = settings.CLAIMPORTAL_MODULE_SOURCE_BYTES
-    return fragments[account.pk], activity_html(activity, source_cap)
+    return Holdings(
+        inventory=fragments[account.pk],
+        activity=activity_html(activity, settings.CLAIMPORTAL_MODULE_SOURCE_BYTES),
+        previews=preview_status(account=account, state_dir=state_dir),
+    )
 
 
 # --- Claiming ---------------------------------------------------------------------
@@ -374,15 +388,15 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
             return _forget_claim(redirect("accounts:account", account.pk))
     elif request.user.is_authenticated:
         form = ConfirmClaimForm(initial={"account": account.pk, "name": account.name})
-    inventory, activity = _inventory_and_activity(account)
+    holdings = _holdings(account)
     return render(
         request,
         claims.claim_page(claims.ClaimStatus.OPEN).template,
         {
             "account": account,
-            "inventory": inventory,
-            "previews": preview_status(account=account),
-            "activity": activity,
+            "inventory": holdings.inventory,
+            "previews": holdings.previews,
+            "activity": holdings.activity,
             "deadline": link.deadline,
             "form": form,
             "qr_svg": _claim_qr(key),
@@ -497,15 +511,15 @@ def account_page(request: SignedInRequest, account_id: str) -> HttpResponse:
             shown_once["agent_until"] = parse_datetime(shown_once["agent_until"])
     else:
         shown_once = None
-    inventory, activity = _inventory_and_activity(account)
+    holdings = _holdings(account)
     return render(
         request,
         "accounts/account.html",
         {
             "account": account,
-            "inventory": inventory,
-            "previews": preview_status(account=account),
-            "activity": activity,
+            "inventory": holdings.inventory,
+            "previews": holdings.previews,
+            "activity": holdings.activity,
             "d1_usage": selectors.d1_usage(
                 account_id=account.pk, since=timezone.now() - timedelta(days=1)
             ),

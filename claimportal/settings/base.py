@@ -86,11 +86,22 @@ if DATABASE_URL is None:
     # and any manage.py command (even check) may be a fresh clone's first.
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASE_URL = f"sqlite:///{VAR_DIR / 'claimportal.sqlite3'}"
+
+
+def database(url: str, *, conn_max_age: int) -> dj_database_url.DBConfig:
+    """The database ``url`` names; PostgreSQL through claimportal.postgresql,
+    whose check of a kept connection sends nothing to the server."""
+    found = dj_database_url.parse(
+        url, conn_max_age=conn_max_age, conn_health_checks=True
+    )
+    if found["ENGINE"] == "django.db.backends.postgresql":
+        found["ENGINE"] = "claimportal.postgresql"
+    return found
+
+
 DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL,
-        conn_max_age=env.integer("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+    "default": database(
+        DATABASE_URL, conn_max_age=env.integer("DATABASE_CONN_MAX_AGE", 60)
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -6,7 +6,7 @@ from .base import *  # noqa: F403
 from .base import (
     MIDDLEWARE,
     VAR_DIR,
-    dj_database_url,
+    database,
     env,
     install_secret_key,
     redis_caches,
@@ -17,7 +17,7 @@ from .base import (
 SECRET_KEY = install_secret_key()
 
 DATABASES = {
-    "default": dj_database_url.parse(
+    "default": database(
         env.text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/claimportal"),
         conn_max_age=0,
     )

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 
 from accounts.models import PreviewPlacement, PreviewRuntime
+from accounts.selectors import Read, read_together
 
 
 def report_in(*, name: str, state_dir: Path, now: datetime) -> None:
@@ -103,12 +104,24 @@ def state_dirs() -> list[Path]:
     return list(dict.fromkeys([own, *recorded]))
 
 
-def state_dir_of(*, account_id: str) -> Path:
+# Written out as the claim page's other reads are (accounts/selectors.py), so
+# pages send it in their one round trip.
+_STATE_DIR_SQL = """
+SELECT r.state_dir FROM accounts_previewplacement p
+JOIN accounts_previewruntime r ON r.name = p.runtime_id
+WHERE p.account_id = %(account)s
+"""
+
+
+def state_dir_read(*, account_id: str) -> Read[Path]:
     """The state folder of the runtime holding the account (this install's
-    own when none does yet)."""
-    held = (
-        PreviewPlacement.objects.filter(account_id=account_id)
-        .values_list("runtime__state_dir", flat=True)
-        .first()
-    )
-    return Path(held) if held else Path(settings.CLAIMPORTAL_PREVIEW_STATE_DIR)
+    own when none does yet), as a read that can go with a page's others."""
+    return Read([(_STATE_DIR_SQL, {"account": account_id})], _state_dir_from)
+
+
+def _state_dir_from(rows: list[tuple]) -> Path:
+    return Path(rows[0][0] if rows else settings.CLAIMPORTAL_PREVIEW_STATE_DIR)
+
+
+def state_dir_of(*, account_id: str) -> Path:
+    return read_together(state_dir_read(account_id=account_id))[0]

@@ -61,12 +61,16 @@ def _object_storage(account_dir: Path) -> dict[str, ObjectStorage]:
     return usage
 
 
-def preview_status(*, account: CloudAccount) -> PreviewStatus:
+def preview_status(
+    *, account: CloudAccount, state_dir: Path | None = None
+) -> PreviewStatus:
     """Each of the account's live Workers' state in the runtime, and the
     account's Durable Object storage on the disk of the runtime holding it.
-    Makes one query (which runtime holds it): the runtime answers from
-    memory, the disk from the file system."""
-    state_dir = placement.state_dir_of(account_id=account.pk)
+    ``state_dir`` is that runtime's folder, for a page that read it with its
+    other reads (placement.state_dir_read); without it this makes one query.
+    The runtime answers from memory, the disk from the file system."""
+    if state_dir is None:
+        state_dir = placement.state_dir_of(account_id=account.pk)
     answer = ask_runtime("GET", "/status", timeout=1.0, state_dir=state_dir)
     workers = {
         worker["script"]: (
