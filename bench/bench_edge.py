@@ -3,8 +3,11 @@ against gunicorn directly, a trivial Worker through the edge against its
 workerd alone, and both again while 2,000 slow clients are held.
 
 * portal: GET /auth.md, one kept-alive connection each way, interleaved; the
-  same gunicorn pool listens on its unix socket (the edge's way in) and on a
-  loopback port (direct). Goal: p50 ratio <= 1.15.
+  same gunicorn worker listens on its unix socket (the edge's way in) and on a
+  loopback port (direct). One worker, not bin/run's two: a kept-alive
+  connection stays with the worker that took it, so with two the ratio would
+  compare two processes (it swung from 0.8x to 1.3x between runs) instead of
+  measuring what the edge adds. Goal: p50 ratio <= 1.15.
 * preview: the same Worker through the edge and on its own socket (the very
   process the edge forwards to, in its cell: what the edge alone adds). Goal:
   p50 ratio <= 1.4, p99 <= 1.6. Also printed: the same version in a plain
@@ -30,7 +33,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import ROOT, free_port, percentile, setup_django, throwaway_database
+from harness import (
+    ROOT,
+    free_port,
+    interleaved,
+    percentile,
+    setup_django,
+    throwaway_database,
+)
 
 setup_django()
 
@@ -70,26 +80,18 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 def pages_pool(socket_path: Path, port: int) -> subprocess.Popen:
-    """The pages pool as bin/run starts it, also on a loopback port."""
+    """The pages pool as bin/run starts it, with one worker (see above), also
+    on a loopback port."""
     return subprocess.Popen(
         [
             *(sys.executable, "-m", "gunicorn", "claimportal.wsgi:application"),
             *("--bind", f"unix:{socket_path}", "--bind", f"127.0.0.1:{port}"),
-            *("--workers", "2", "--threads", "4", "--log-level", "warning"),
+            *("--workers", "1", "--threads", "4", "--log-level", "warning"),
             "--no-control-socket",
         ],
         cwd=ROOT,
         env=subprocess_env(DJANGO_SETTINGS_MODULE="claimportal.settings.test"),
     )
-
-
-def interleaved(count: int, *pairs: tuple) -> list[list[float]]:
-    """``count`` rounds, one request of each (call, connection) in turn."""
-    samples: list[list[float]] = [[] for _ in pairs]
-    for _ in range(count):
-        for index, (call, *args) in enumerate(pairs):
-            samples[index].append(call(*args))
-    return samples
 
 
 def hold(port: int, hosts: list[str], count: int) -> list[socket.socket]:

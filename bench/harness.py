@@ -1,10 +1,12 @@
 """What the bench scripts share: Django set up on the test settings, a database
-of their own, claimportal under gunicorn as bin/run starts it, and percentiles.
+of their own, claimportal under gunicorn as bin/run starts it, interleaved
+samples and percentiles.
 
 A bench calls ``setup_django()`` before importing anything of the project.
 """
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -113,6 +115,23 @@ def wait_until_answering(origin: str) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("claimportal did not start")
+
+
+def interleaved(
+    rounds: int, *calls: tuple[Callable[..., float], ...]
+) -> list[list[float]]:
+    """``rounds`` rounds of one sample of each ``(call, *args)``, in a new
+    order each round (seeded, so runs compare): a path that always came right
+    after the same other one would pay for what that one leaves running (a
+    Worker's request leaves its trace to be stored), and drift would favour
+    whichever came first."""
+    order = random.Random(0)
+    samples: list[list[float]] = [[] for _ in calls]
+    for _ in range(rounds):
+        for index in order.sample(range(len(calls)), len(calls)):
+            call, *args = calls[index]
+            samples[index].append(call(*args))
+    return samples
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -103,8 +103,7 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         # What Workers read as the client (and `wrangler tail --ip` matches):
         # the address the edge saw, never what a client sent.
         "    http-request set-header CF-Connecting-IP %[src]",
-        "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
-        "    http-request set-header X-Forwarded-Proto http unless { ssl_fc }",
+        "    http-request set-header X-Forwarded-Proto %[ssl_fc,iif(https,http)]",
         # The runtime whose map has the host, else the shared pages.
         *(
             f"    use_backend %[var(txn.host),map({hosts})] if preview "
