@@ -8,8 +8,9 @@ from rows and applies each to both, alternating, then measures:
 
 * cold start: spawn to listening, and deploy applied to the first answer
   (goal: sandboxed / plain <= 1.5x);
-* latency of one trivial Worker through each runtime's edge, interleaved, one
-  kept-alive connection each (goal: p50 ratio <= 1.1x);
+* latency of one trivial Worker through each runtime's edge, interleaved (a
+  new order each round), one kept-alive connection each (goal: p50 ratio
+  <= 1.1x);
 * memory of each Worker's workerd (PSS and private bytes; and what its cgroup
   counts).
 
@@ -26,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import percentile, setup_django, throwaway_database
+from harness import interleaved, percentile, setup_django, throwaway_database
 
 setup_django()
 
@@ -105,12 +106,12 @@ def main() -> None:
                 mode: http.client.HTTPConnection("127.0.0.1", runtime.port, timeout=30)
                 for mode, runtime in runtimes.items()
             }
-            for _ in range(200):  # warm up both
-                for connection in connections.values():
-                    timed(connection, host)
-            for _ in range(args.requests):
-                for mode, connection in connections.items():
-                    latency[mode].append(timed(connection, host))
+            pairs = [(timed, connections[mode], host) for mode in MODES]
+            interleaved(200, *pairs)  # warm up both
+            for mode, samples in zip(
+                MODES, interleaved(args.requests, *pairs), strict=True
+            ):
+                latency[mode] = samples
         finally:
             for runtime in runtimes.values():
                 runtime.stop()
