@@ -106,7 +106,8 @@ def test_a_whole_upload_stores_each_blob_once_and_links_the_manifest(api):
     version = WorkerVersion.objects.get(pk=result["deployment_id"])
     assert version.assets["manifest"] == asset_manifest(FILES)
     assert version.assets["config"] == CONFIG
-    assert "jwt" not in version.metadata["assets"]  # tokens are never stored raw
+    stored = json.dumps([version.metadata, version.assets])
+    assert completion not in stored  # tokens are never stored raw
     assert result["has_assets"] is True
 
     # A redeploy announces the same manifest: nothing is missing.

@@ -10,10 +10,9 @@ from django.db import OperationalError, connection, transaction
 
 from accounts.models import CloudAccount, WorkerVersion
 from accounts.services import workers
-from accounts.services.multipart import parse_form
 from tests.e2e.conftest import node_tools_dir
 from tests.test_purge_races import in_thread
-from tests.workerupload import script_form
+from tests.workerupload import module_upload
 
 pytestmark = [pytest.mark.runtime, pytest.mark.django_db(transaction=True)]
 
@@ -46,14 +45,13 @@ def test_the_account_stays_free_while_a_deploy_starts_its_worker(
     )
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where checks start
     account = provision().account
-    body, content_type = script_form(
-        {"main_module": "index.js", "compatibility_date": "2026-11-01"},
-        {"index.js": ("application/javascript+module", SLOW_START)},
-    )
-    parts = parse_form(body, content_type=content_type, max_parts=10)
     thread, results, errors = in_thread(
         lambda: workers.upload_version(
-            account=account, script_name="slow", parts=parts, deploy=True, now=now
+            account=account,
+            script_name="slow",
+            upload=module_upload(SLOW_START),
+            deploy=True,
+            now=now,
         )
     )
     seen_checking, free_while_checking = 0, 0

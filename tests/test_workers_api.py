@@ -247,20 +247,19 @@ def test_full_worker_deploy_then_redeploy_through_the_versions_api(api, resource
     assert WorkerSecret.objects.count() == 1
 
 
-def test_the_stored_metadata_keeps_everything_but_secret_values(api, resources):
+def test_a_version_keeps_what_settings_show_back_and_no_secret(api, resources):
+    limits = {"cpu_ms": 50}
+    metadata = full_metadata(resources, limits=limits, exports={"Counter": {}})
     result = ok(
-        upload(
-            api,
-            "workers/scripts/full-worker",
-            script_form(full_metadata(resources), FULL_MODULES),
-        )
+        upload(api, "workers/scripts/full-worker", script_form(metadata, FULL_MODULES))
     )
     version = WorkerVersion.objects.get(pk=result["deployment_id"])
     assert "s3cret-value" not in json.dumps(version.metadata)
-    assert version.metadata["placement"] == {"mode": "smart"}
-    assert version.metadata["migrations"]["new_tag"] == "v1"
+    assert "exports" not in version.metadata  # sent, not read: not kept
     assert version.compatibility_flags == ["nodejs_compat"]
     assert version.main_module == "index.js"
+    shown = ok(api.get("workers/scripts/full-worker/settings"))
+    assert (shown["placement"], shown["limits"]) == ({"mode": "smart"}, limits)
 
 
 def test_inherit_is_resolved_on_the_put_path_too(api, resources):
@@ -429,8 +428,29 @@ def test_malformed_multipart_is_a_400_in_the_envelope(api, body, content_type, m
             "twice",
         ),
         (
-            [("metadata", None, None, b'{"compatibility_date": "June"}')],
+            [("metadata", None, None, b'{"compatibility_date": "2026-06-01"}')],
             "no modules and no assets",
+        ),
+        (
+            [
+                ("metadata", None, None, b'{"main_module": "index.js", "x": [}'),
+                ("index.js", "index.js", MODULE, HELLO),
+            ],
+            "not valid JSON",
+        ),
+        (
+            [
+                ("metadata", None, None, b'{"compatibility_date": "June"}'),
+                ("index.js", "index.js", MODULE, HELLO),
+            ],
+            "compatibility_date",
+        ),
+        (
+            [
+                ("metadata", None, None, b'{"main_module": 7}'),
+                ("index.js", "index.js", MODULE, HELLO),
+            ],
+            "'main_module' must be a string",
         ),
     ],
 )

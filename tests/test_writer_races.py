@@ -22,16 +22,14 @@ from accounts.services import (
     workers,
 )
 from accounts.services.locking import lock_live_account
-from accounts.services.multipart import parse_form
 from tests.cloudapi import make_pem
 from tests.conftest import run_concurrently
 from tests.every_resource import resource_rows
 from tests.test_purge_races import purge_while_held
-from tests.workerupload import script_form
+from tests.workerupload import module_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-METADATA = {"main_module": "index.js", "compatibility_date": "2026-11-01"}
 MANIFEST = {"/index.html": assets.AssetFile(hash="a" * 32, size=5)}
 
 
@@ -39,11 +37,6 @@ MANIFEST = {"/index.html": assets.AssetFile(hash="a" * 32, size=5)}
 def pem(tmp_path_factory) -> str:
     cert, _key = make_pem(tmp_path_factory.mktemp("pem"), "writer-races")
     return cert.read_text()
-
-
-def worker_parts():
-    body, content_type = script_form(METADATA)
-    return parse_form(body, content_type=content_type, max_parts=10)
 
 
 def writers(pem: str):
@@ -81,7 +74,7 @@ def writers(pem: str):
         "Worker": lambda a, now, n: workers.upload_version(
             account=a,
             script_name=f"w{n}",
-            parts=worker_parts(),
+            upload=module_upload(),
             deploy=True,
             now=now,
         ),

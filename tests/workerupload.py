@@ -6,6 +6,8 @@ import secrets
 from typing import Any
 
 from accounts.services.assets import asset_hash
+from accounts.services.multipart import Part
+from accounts.services.workers import WorkerUpload
 
 MODULE = "application/javascript+module"
 HELLO = b'export default { fetch() { return new Response("hello"); } };\n'
@@ -36,6 +38,16 @@ def script_form(
     return form(
         [("metadata", None, None, json.dumps(metadata).encode())]
         + [(name, name, kind, data) for name, (kind, data) in modules.items()]
+    )
+
+
+def module_upload(code: bytes = HELLO, **fields: Any) -> WorkerUpload:
+    """A one-module upload as the service takes it (the API reads the rest)."""
+    return WorkerUpload(
+        modules=[Part("index.js", "index.js", MODULE, code)],
+        main_module="index.js",
+        compatibility_date="2026-11-01",
+        **fields,
     )
 
 

@@ -10,9 +10,8 @@ from accounts.services import assets
 
 from . import envelope
 from .inputs import HEX_ID, Boolean, Input, Integer, MapOf, Nested, Query, Text
-from .kit import ApiRequest, bearer_token, endpoint, operation
+from .kit import ApiRequest, bearer_token, endpoint, multipart_parts, operation
 from .openapi import STRING, obj
-from .workers import multipart_parts
 
 TAG = "workers"
 

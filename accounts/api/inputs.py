@@ -422,10 +422,10 @@ class Input:
             value = data.get(key)
             if value is None or (text and value == ""):  # ?limit= gives nothing
                 if field.required:
-                    raise DomainError(
-                        f"'{wire}' is required.",
-                        code=field.error_code or INVALID_INPUT_CODE,
-                    )
+                    missing = f"'{wire}' is required."
+                    if field.error_code is None:
+                        raise InvalidInput(missing)  # an enclosing field's code
+                    raise DomainError(missing, code=field.error_code)
                 values[field.name] = field.default
                 continue
             given.add(key)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
@@ -15,12 +16,21 @@ from django.utils import timezone
 from accounts.exceptions import DomainError, InvalidInput, PayloadTooLarge
 from accounts.models import ApiToken, CloudAccount
 from accounts.services.clients import note_agent_client
+from accounts.services.multipart import Part, parse_form
 from accounts.services.provisioning import ClientOrigin
 from accounts.services.tokens import authenticate_token
 
 from . import envelope
 from .failures import answering_failures
-from .inputs import Field, Input, ListOf, Nested, Schema, decode_json
+from .inputs import (
+    INVALID_INPUT_CODE,
+    Field,
+    Input,
+    ListOf,
+    Nested,
+    Schema,
+    decode_json,
+)
 
 Handler = Callable[..., HttpResponseBase]  # a file download streams
 
@@ -67,6 +77,80 @@ def json_object(request: HttpRequest, *, required: bool = True) -> dict[str, Any
     return body
 
 
+def multipart_parts(request: HttpRequest) -> list[Part]:
+    """The parts of a multipart request; the body's size is bounded by Django."""
+    return parse_form(
+        request.body,
+        content_type=request.META.get("CONTENT_TYPE", ""),
+        max_parts=settings.DATA_UPLOAD_MAX_NUMBER_FILES,
+    )
+
+
+@dataclass(frozen=True)
+class FormBody[I: Input]:
+    """A multipart body as the kit hands it over: the JSON part, parsed by its
+    declared input, and every other part as it was sent."""
+
+    json: I
+    files: list[Part]
+
+
+@dataclass(frozen=True)
+class JSONPartForm:
+    """A multipart/form-data body of one JSON part (a Worker upload's
+    ``metadata``), read by a declared input, and files (the modules).
+
+    ``error_code`` is what a refused JSON part answers with where the client
+    branches on a code of its own (wrangler prints a 10021's message).
+    """
+
+    input: type[Input]
+    part: str = "metadata"
+    error_code: int = INVALID_INPUT_CODE
+    files: str = "The other parts: files, each named by its filename."
+
+    def parse(self, request: HttpRequest) -> FormBody:
+        parts = multipart_parts(request)
+        found = [p for p in parts if p.name == self.part]
+        if len(found) != 1:
+            raise self._refused(f"The upload needs exactly one '{self.part}' part.")
+        try:
+            data = decode_json(found[0].data)
+        except InvalidInput as exc:
+            raise self._refused(f"The '{self.part}' part is not valid JSON.") from exc
+        if not isinstance(data, dict):
+            raise self._refused(f"The '{self.part}' part must be a JSON object.")
+        try:
+            parsed = self.input.parse(data)
+        except InvalidInput as error:
+            if error.code != INVALID_INPUT_CODE:
+                raise
+            raise self._refused(error.message) from error
+        return FormBody(json=parsed, files=[p for p in parts if p.name != self.part])
+
+    def _refused(self, message: str) -> DomainError:
+        return DomainError(message, code=self.error_code)
+
+    def content(self) -> Schema:
+        """The OpenAPI content of this body."""
+        schema = {
+            "type": "object",
+            "required": [self.part],
+            "properties": {self.part: self.input.schema()},
+            "additionalProperties": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": self.files,
+            },
+        }
+        return {
+            "multipart/form-data": {
+                "schema": schema,
+                "encoding": {self.part: {"contentType": "application/json"}},
+            }
+        }
+
+
 @dataclass(frozen=True)
 class Operation:
     """What one handler takes and answers, declared next to it.
@@ -74,14 +158,17 @@ class Operation:
     ``body`` is an ``Input`` class (a JSON object) or a ``Field`` (a JSON array
     of them, say); ``query`` an ``Input`` read from the query string. The kit
     hands the parsed values to the handler as ``body=`` and ``query=``; the
-    OpenAPI document is built from the same declaration. ``raw_body`` names a
-    body that is not JSON (bytes, multipart) and is read by the handler.
+    OpenAPI document is built from the same declaration. ``form`` declares a
+    multipart body with a JSON part, handed over as ``body=`` too;
+    ``raw_body`` names a body that is not JSON (bytes, files) and is read by
+    the handler.
     """
 
     summary: str
     tag: str
     body: Field | None = None
     body_required: bool = True
+    form: JSONPartForm | None = None
     query: type[Input] | None = None
     result: Schema | None = None
     listing: bool = False
@@ -99,6 +186,8 @@ class Operation:
         if self.body is not None:
             data = json_body(request, default=None if self.body_required else {})
             parsed["body"] = self.body.clean(data, path="")
+        elif self.form is not None:
+            parsed["body"] = self.form.parse(request)
         return parsed
 
 

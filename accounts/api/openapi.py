@@ -376,26 +376,8 @@ PROVISIONING_ERRORS = {
     "429": "Rate limited; see Retry-After.",
     "503": "The event account could not be prepared (1041).",
 }
-WORKERS = "/accounts/{account_id}/workers"
-SCRIPT = WORKERS + "/scripts/{script_name}"
 SCRIPT_NAME = param("script_name", "The Worker's name.")
 TAIL_ID = param("tail_id", "The tail's id.")
-UPLOAD_ERRORS = {
-    **ERROR_STATUSES,
-    "400": "Malformed multipart or metadata; bad bindings (10021, R2 refused).",
-    "413": "Larger than the configured limits.",
-}
-
-
-def multipart(op: Schema) -> Schema:
-    """An upload operation: its body is multipart/form-data."""
-    op["requestBody"] = {
-        "required": True,
-        "content": {"multipart/form-data": {"schema": {"type": "object"}}},
-    }
-    return op
-
-
 ACCOUNT_PATH = "/accounts/{account_id}"
 DATABASE_ID = param("database_id", "The database's uuid, or its name.")
 D1_TOKEN = param("token", "The signed token from the import or export call.")
@@ -459,31 +441,6 @@ UNDECLARED: dict[str, Schema] = {
     ACCOUNT_PATH + "/event_notifications/r2/{rest}": dict.fromkeys(
         ["get", "head", "post", "put", "patch", "delete"], R2_REFUSED
     ),
-    # --- Workers ------------------------------------------------------------------
-    SCRIPT: {
-        "put": multipart(
-            operation(
-                "Upload and deploy a Worker (metadata part + module parts; a "
-                "module is named by its part's filename, so the official SDK's "
-                "parts all named 'files' work too).",
-                tag="workers",
-                parameters=[ACCOUNT_ID, SCRIPT_NAME],
-                result=ref("WorkerScript"),
-                errors=UPLOAD_ERRORS,
-            )
-        ),
-    },
-    SCRIPT + "/versions": {
-        "post": multipart(
-            operation(
-                "Upload a version without deploying it.",
-                tag="workers",
-                parameters=[ACCOUNT_ID, SCRIPT_NAME],
-                result=ref("WorkerVersion"),
-                errors=UPLOAD_ERRORS,
-            )
-        ),
-    },
 }
 
 
@@ -529,15 +486,22 @@ def describe(op: Operation, *, path: str, auth: bool) -> Schema:
         parameters=parameters,
         errors={**ERROR_STATUSES, **op.errors},
     )
-    if op.body is not None or op.query is not None:
+    if op.body is not None or op.query is not None or op.form is not None:
         bad = described["responses"].setdefault("400", {})
-        bad.update({"description": BAD_INPUT, "x-error-codes": [INVALID_INPUT_CODE]})
+        if op.form is not None:  # its own code, and its own words for it
+            bad.update({"x-error-codes": [op.form.error_code]})
+        else:
+            bad.update(
+                {"description": BAD_INPUT, "x-error-codes": [INVALID_INPUT_CODE]}
+            )
         bad.setdefault("content", {"application/json": {"schema": ref("Envelope")}})
     if op.body is not None:
         described["requestBody"] = {
             "required": op.body_required,
             "content": {"application/json": {"schema": op.body.schema()}},
         }
+    elif op.form is not None:
+        described["requestBody"] = {"required": True, "content": op.form.content()}
     elif op.raw_body is not None:
         described["requestBody"] = {"required": True, "content": op.raw_body}
     return described

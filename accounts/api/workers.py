@@ -6,8 +6,7 @@ from http import HTTPStatus
 from secrets import token_hex
 from typing import Any
 
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.exceptions import Conflict, NotFound
@@ -15,12 +14,9 @@ from accounts.http import client_address
 from accounts.models import preview_url
 from accounts.services import tails as tail_service
 from accounts.services import workers
-from accounts.services.bindings import SECRET_TYPES
-from accounts.services.multipart import Part, parse_form
 
 from . import envelope
 from .inputs import (
-    JSON,
     Boolean,
     Input,
     JSONObject,
@@ -30,7 +26,7 @@ from .inputs import (
     Number,
     Text,
 )
-from .kit import ApiRequest, endpoint, operation
+from .kit import ApiRequest, FormBody, endpoint, operation
 from .openapi import BOOLEAN, STRING, TIMESTAMP, obj, ref
 from .paging import Paging, page_of, paged_response
 from .serializers import (
@@ -41,24 +37,22 @@ from .serializers import (
     worker_service_json,
     worker_version_json,
 )
+from .uploads import (
+    ANNOTATIONS_MAX_BYTES,
+    UPLOAD_FORM,
+    NamedSecret,
+    SecretBinding,
+    UploadMetadata,
+    worker_upload,
+)
 
 TAG = "workers"
-ANNOTATIONS_MAX_BYTES = 64 * 1024
 SCRIPT_SETTINGS_DEFAULTS = {
     "logpush": False,
     "observability": {"enabled": False},
     "tags": [],
     "tail_consumers": [],
 }
-
-
-def multipart_parts(request: HttpRequest) -> list[Part]:
-    """The parts of a multipart request; the body's size is bounded by Django."""
-    return parse_form(
-        request.body,
-        content_type=request.META.get("CONTENT_TYPE", ""),
-        max_parts=settings.DATA_UPLOAD_MAX_NUMBER_FILES,
-    )
 
 
 def _actor(request: ApiRequest) -> str:
@@ -104,19 +98,46 @@ def _list_scripts(request: ApiRequest, account_id: str):
     return envelope.success([worker_script_json(s) for s in scripts])
 
 
-def _upload(request: ApiRequest, script_name: str, *, deploy: bool):
+UPLOAD_ERRORS = {
+    "400": "Malformed multipart or metadata, bad bindings: 10021, whose message "
+    "wrangler prints (R2 refused, a resource this account does not have); "
+    "10079 for migrations, 10053 for a binding named like a secret.",
+    "413": "Larger than the configured limits (10027 for the modules together).",
+}
+
+
+def _upload(
+    request: ApiRequest,
+    script_name: str,
+    body: FormBody[UploadMetadata],
+    *,
+    deploy: bool,
+):
     return workers.upload_version(
         account=request.cloud_account,
         script_name=script_name,
-        parts=multipart_parts(request),
+        upload=worker_upload(body),
         deploy=deploy,
         now=timezone.now(),
         actor_label=_actor(request),
     )
 
 
-def _put_script(request: ApiRequest, account_id: str, script_name: str):
-    uploaded = _upload(request, script_name, deploy=True)
+@operation(
+    "Upload and deploy a Worker: a metadata part and the modules.",
+    tag=TAG,
+    form=UPLOAD_FORM,
+    result=SCRIPT,
+    errors=UPLOAD_ERRORS,
+)
+def _put_script(
+    request: ApiRequest,
+    account_id: str,
+    script_name: str,
+    *,
+    body: FormBody[UploadMetadata],
+):
+    uploaded = _upload(request, script_name, body, deploy=True)
     result = worker_script_json(uploaded.script)
     result["deployment_id"] = str(uploaded.version.pk)
     result["startup_time_ms"] = uploaded.version.startup_time_ms
@@ -180,8 +201,21 @@ def _list_versions(
     return envelope.success({"items": items}, result_info=info)
 
 
-def _post_version(request: ApiRequest, account_id: str, script_name: str):
-    uploaded = _upload(request, script_name, deploy=False)
+@operation(
+    "Upload a version without deploying it (the same body as PUT script).",
+    tag=TAG,
+    form=UPLOAD_FORM,
+    result=VERSION,
+    errors=UPLOAD_ERRORS,
+)
+def _post_version(
+    request: ApiRequest,
+    account_id: str,
+    script_name: str,
+    *,
+    body: FormBody[UploadMetadata],
+):
+    uploaded = _upload(request, script_name, body, deploy=False)
     result = worker_version_json(uploaded.version)
     result["startup_time_ms"] = uploaded.version.startup_time_ms
     return envelope.success(result)
@@ -336,36 +370,6 @@ def _secret_json(secret) -> dict[str, str]:
 
 
 SECRET = obj(name=STRING, type=STRING)
-
-
-def _request_limit() -> int:
-    # A secret's own limit (CLAIMPORTAL_MAX_SECRET_BYTES) is the service's, a 413.
-    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-
-
-class SecretBinding(Input):
-    """A secret: a secret_text's text, or a secret_key's key material."""
-
-    type = Text(choices=tuple(sorted(SECRET_TYPES)), default="secret_text")
-    name = Text(max_length=255, description="The secret's name, when not the key.")
-    text = Text(blank=True, max_length=_request_limit, description="secret_text.")
-    format = Text(max_length=32, description="secret_key: raw, pkcs8, spki or jwk.")
-    algorithm = JSON(max_bytes=4096, description="secret_key: as WebCrypto takes it.")
-    usages = ListOf(Text(max_length=32), max_items=16, description="secret_key.")
-    key_base64 = Text(max_length=_request_limit, description="secret_key.")
-    key_jwk = JSONObject(max_bytes=64 * 1024, description="secret_key.")
-
-    def new_secret(self) -> workers.NewSecret:
-        key = {
-            name: value
-            for name, value in self.present().items()
-            if name not in ("name", "type", "text")
-        }
-        return workers.NewSecret(type=self.type, text=self.text, key=key)
-
-
-class NamedSecret(SecretBinding):
-    name = Text(required=True, max_length=255)
 
 
 def _secret_patch(**kwargs: Any) -> MapOf:

@@ -1,9 +1,9 @@
 """Workers: scripts, their immutable versions, deployments, secrets and triggers.
 
 A version keeps everything needed to run it again without asking wrangler:
-modules with their content types, resolved bindings, the upload metadata less
-secrets, and the static-asset manifest with its config. Secrets belong to the
-script (WorkerSecret) and are joined in when a version is run.
+modules with their content types, resolved bindings, what of the upload
+metadata is shown back, and the static-asset manifest with its config. Secrets
+belong to the script (WorkerSecret) and are joined in when a version is run.
 
 Every write locks the row it decides on (the account when scripts are created or
 deleted, else the script), so deploys serialise with each other and with a
@@ -11,9 +11,8 @@ claim or purge of the same account.
 """
 
 import hashlib
-import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +40,7 @@ from accounts.models import (
 )
 from accounts.services import assets, bindings
 from accounts.services.audit import record_event
+from accounts.services.bindings import Migrations, NewBinding
 from accounts.services.inventory import changes_inventory
 from accounts.services.locking import lock_live_account
 from accounts.services.multipart import Part
@@ -49,7 +49,6 @@ from preview_runtime.services import lifecycle
 
 SCRIPT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
 SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-COMPATIBILITY_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CRON_FIELD = re.compile(r"^[0-9A-Za-z*,/?#LW-]+$")
 MODULE_TYPES = {
     "application/javascript+module",
@@ -98,6 +97,47 @@ class Uploaded:
     script: WorkerScript
     version: WorkerVersion
     deployment: WorkerDeployment | None
+
+
+@dataclass(frozen=True)
+class UploadAssets:
+    """An upload's static assets: the completion token of an asset upload,
+    or none with ``keep`` to serve the current version's, and their config."""
+
+    completion_token: str | None = None
+    config: dict[str, Any] | None = None
+    keep: bool = False
+
+
+@dataclass(frozen=True)
+class WorkerUpload:
+    """One upload of a Worker (PUT script, POST versions), as read from the
+    request: each module by its name, the main module (``main_module``, or a
+    service-worker script's ``body_part``), what runs it (compatibility,
+    bindings, the binding types kept from the current version, migrations,
+    assets), and ``shown``: placement, limits and the like, kept to be shown
+    back by ``GET settings`` and never read to run the Worker."""
+
+    modules: list[Part]
+    main_module: str | None = None
+    body_part: str | None = None
+    compatibility_date: str = ""
+    compatibility_flags: list[str] = field(default_factory=list)
+    annotations: dict[str, Any] = field(default_factory=dict)
+    bindings: list[NewBinding] = field(default_factory=list)
+    keep_bindings: list[str] = field(default_factory=list)
+    migrations: Migrations | None = None
+    assets: UploadAssets | None = None
+    shown: dict[str, Any] = field(default_factory=dict)
+
+    def stored_metadata(self) -> dict[str, Any]:
+        """What a version keeps of its upload besides its columns: which
+        format it is (``body_part``) and what is shown back."""
+        entry = {"main_module": self.main_module, "body_part": self.body_part}
+        return {
+            **{key: value for key, value in entry.items() if value},
+            **self.shown,
+        }
 
 
 # --- reads --------------------------------------------------------------------
@@ -214,10 +254,6 @@ def _is_uuid(value: Any) -> bool:
     )
 
 
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")  # PostgreSQL cannot store it
-
-
 def _module_type(part: Part) -> str:
     if len(part.content_type) > 100:
         raise ScriptInvalid(f"Module {part.name!r} has an overlong Content-Type.")
@@ -232,30 +268,12 @@ def _module_type(part: Part) -> str:
     return part.content_type
 
 
-def _read_parts(parts: list[Part]) -> tuple[dict[str, Any], list[Part]]:
-    """The metadata object and the module parts of a script upload."""
-    metadata_parts = [p for p in parts if p.name == "metadata"]
-    if len(metadata_parts) != 1:
-        raise ScriptInvalid("The upload needs exactly one 'metadata' part.")
-    try:
-        metadata = json.loads(metadata_parts[0].data, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ScriptInvalid("The 'metadata' part is not valid JSON.") from exc
-    if not isinstance(metadata, dict):
-        raise ScriptInvalid("The 'metadata' part must be a JSON object.")
-    if "\\u0000" in metadata_parts[0].data.decode("utf-8", "replace"):
-        raise ScriptInvalid("The 'metadata' part may not contain NUL characters.")
-    # A module is named by its filename, as Cloudflare reads it: the official
-    # SDK sends every module as a part named "files"; wrangler names the part
-    # after the file as well.
-    modules = [
-        replace(p, name=p.filename) if p.filename else p
-        for p in parts
-        if p.name != "metadata"
-    ]
+def _check_modules(modules: list[Part]) -> None:
+    """Module names are unique, and all modules together fit the limit.
+    Raises ScriptInvalid, ScriptTooLarge."""
     names = set()
     for part in modules:
-        if len(part.name) > 255 or "\x00" in part.name:
+        if not part.name or len(part.name) > 255 or "\x00" in part.name:
             raise ScriptInvalid(f"Module name {part.name[:64]!r}… is not valid.")
         if part.name in names:
             raise ScriptInvalid(f"Module {part.name!r} is uploaded twice.")
@@ -266,38 +284,24 @@ def _read_parts(parts: list[Part]) -> tuple[dict[str, Any], list[Part]]:
             f"Your Worker is {total} bytes; the limit is "
             f"{settings.CLAIMPORTAL_MAX_SCRIPT_BYTES} bytes for all modules together."
         )
-    return metadata, modules
 
 
-def _entry_first(
-    metadata: dict[str, Any], modules: list[Part]
-) -> tuple[str, list[Part]]:
+def _entry_first(upload: WorkerUpload) -> tuple[str, list[Part]]:
     """The main module's name, and the modules with the entry part first."""
-    main = metadata.get("main_module") or metadata.get("body_part")
+    modules = upload.modules
+    main = upload.main_module or upload.body_part
     if main is None:
         if modules:
             raise ScriptInvalid("The metadata must name its 'main_module'.")
-        if not metadata.get("assets"):
+        if upload.assets is None:
             raise ScriptInvalid("The upload has no modules and no assets.")
         return "", modules
-    if not isinstance(main, str) or main not in {p.name for p in modules}:
-        raise ScriptInvalid(f"The main module {str(main)[:100]!r} was not uploaded.")
+    if main not in {p.name for p in modules}:
+        raise ScriptInvalid(f"The main module {main[:100]!r} was not uploaded.")
     # The entry part goes first; a service-worker script (body_part) has no main
     # module, which is how the runtime tells the two formats apart.
     ordered = sorted(modules, key=lambda part: part.name != main)
-    return (main if metadata.get("main_module") else ""), ordered
-
-
-def _compatibility(metadata: dict[str, Any]) -> tuple[str, list[str]]:
-    date = metadata.get("compatibility_date") or ""
-    flags = metadata.get("compatibility_flags") or []
-    if not isinstance(date, str) or (date and not COMPATIBILITY_DATE.match(date)):
-        raise ScriptInvalid("'compatibility_date' must look like YYYY-MM-DD.")
-    if not isinstance(flags, list) or not all(
-        isinstance(f, str) and 0 < len(f) <= 100 for f in flags
-    ):
-        raise ScriptInvalid("'compatibility_flags' must be a list of flag names.")
-    return date, flags
+    return (main if upload.main_module else ""), ordered
 
 
 def _etag(modules: list[Part]) -> str:
@@ -308,39 +312,21 @@ def _etag(modules: list[Part]) -> str:
     return digest.hexdigest()
 
 
-def _stored_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The upload metadata without secret values and without the assets token."""
-    stored = dict(metadata)
-    if isinstance(stored.get("bindings"), list):
-        stored["bindings"] = [
-            {"name": b.get("name"), "type": b.get("type")}
-            if isinstance(b, dict) and b.get("type") in bindings.SECRET_TYPES
-            else b
-            for b in stored["bindings"]
-        ]
-    if isinstance(stored.get("assets"), dict):
-        stored["assets"] = {k: v for k, v in stored["assets"].items() if k != "jwt"}
-    return stored
-
-
 def _version_assets(
     *,
     account: CloudAccount,
-    metadata: dict[str, Any],
+    upload: UploadAssets | None,
     current: WorkerVersion | None,
     now: datetime,
 ) -> dict[str, Any]:
-    upload = metadata.get("assets")
     if upload is None:
         return {}
-    if not isinstance(upload, dict):
-        raise ScriptInvalid("'assets' must be an object.")
-    config = assets.clean_assets_config(upload.get("config"))
-    if upload.get("jwt"):
+    config = assets.clean_assets_config(upload.config)
+    if upload.completion_token:
         manifest = assets.completed_manifest(
-            account=account, completion_token=upload["jwt"], now=now
+            account=account, completion_token=upload.completion_token, now=now
         )
-    elif metadata.get("keep_assets") and current and current.assets:
+    elif upload.keep and current and current.assets:
         manifest = current.assets["manifest"]
     else:
         raise ScriptInvalid("'assets' needs the 'jwt' of a completed asset upload.")
@@ -390,7 +376,7 @@ def _script_for_upload(
 def _secrets_after_upload(
     *,
     script: WorkerScript,
-    metadata: dict[str, Any],
+    upload: WorkerUpload,
     resolved: bindings.ResolvedBindings,
 ) -> dict[str, list[str]]:
     """The secrets a new upload runs with: the deployed version's, less those
@@ -398,11 +384,7 @@ def _secrets_after_upload(
     current = script.current_version
     before = dict(current.secrets) if current else {}
     if not resolved.keep_secrets:
-        inherited = {
-            b.get("name")
-            for b in metadata.get("bindings") or []
-            if isinstance(b, dict) and b.get("type") == "inherit"
-        }
+        inherited = {b.name for b in upload.bindings if b.type == "inherit"}
         before = {name: v for name, v in before.items() if name in inherited}
     after = {**before, **{n: [t, v] for n, (t, v) in resolved.secrets.items()}}
     for binding in resolved.bindings:
@@ -489,14 +471,13 @@ def _start_before_lock(
     *,
     account: CloudAccount,
     script_name: str,
-    metadata: dict[str, Any],
+    upload: WorkerUpload,
     modules: list[Module],
     main_module: str,
-    compatibility: tuple[str, list[str]],
     now: datetime,
 ) -> lifecycle.StartChecked | None:
-    """Start the upload as it will be stored, read from the parts and the
-    script's current state without a lock. None when that state cannot be
+    """Start the upload as it will be stored, from its parsed parts and the
+    script's current state, without a lock. None when that state cannot be
     foreseen here (a bad upload, an inherited asset manifest): the check then
     runs under the lock, and so it does if anything changed meanwhile."""
     script = account.workers.filter(name=script_name).first()
@@ -504,13 +485,14 @@ def _start_before_lock(
     stored = {s.name: s for s in script.secrets.all()} if script else {}
     try:
         resolved = bindings.resolve(
-            metadata=metadata,
+            bindings=upload.bindings,
+            keep=upload.keep_bindings,
             previous=current.bindings if current else [],
             secret_names=set(stored),
         )
     except DomainError:
         return None
-    if metadata.get("assets") or metadata.get("migrations"):
+    if upload.assets is not None or upload.migrations is not None:
         return None
     secrets = (
         {}
@@ -527,8 +509,8 @@ def _start_before_lock(
         script_name=script_name,
         version_id="",
         version_created=now.isoformat(),
-        compatibility_date=compatibility[0],
-        compatibility_flags=tuple(compatibility[1]),
+        compatibility_date=upload.compatibility_date,
+        compatibility_flags=tuple(upload.compatibility_flags),
         modules=tuple(modules),
         bindings=tuple(resolved.bindings)
         + tuple(
@@ -542,7 +524,7 @@ def _start_before_lock(
         )
         if script
         else (),
-        service_worker=bool(metadata.get("body_part") and not main_module),
+        service_worker=bool(upload.body_part and not main_module),
     )
     return lifecycle.check_before_storing(spec=spec, account_id=account.pk)
 
@@ -551,7 +533,7 @@ def upload_version(
     *,
     account: CloudAccount,
     script_name: str,
-    parts: list[Part],
+    upload: WorkerUpload,
     deploy: bool,
     now: datetime,
     actor_label: str = "agent",
@@ -568,22 +550,18 @@ def upload_version(
     Raises ScriptInvalid / BindingInvalid / MigrationInvalid (10021 and kin),
     ScriptTooLarge, WorkerNotFound, AccountNotFound.
     """
-    metadata, modules = _read_parts(parts)
-    main_module, modules = _entry_first(metadata, modules)
-    date, flags = _compatibility(metadata)
+    _check_modules(upload.modules)
+    main_module, modules = _entry_first(upload)
     module_types = {p.name: _module_type(p) for p in modules}
-    annotations = metadata.get("annotations") or {}
-    if not isinstance(annotations, dict):
-        raise ScriptInvalid("'annotations' must be an object.")
+    annotations = upload.annotations
     # The slow part first, with nothing locked: a claim or purge of the account
     # never waits for workerd to start.
     checked = _start_before_lock(
         account=account,
         script_name=script_name,
-        metadata=metadata,
+        upload=upload,
         modules=[Module(p.name, module_types[p.name], p.data) for p in modules],
         main_module=main_module,
-        compatibility=(date, flags),
         now=now,
     )
 
@@ -594,17 +572,18 @@ def upload_version(
         )
         current = script.current_version
         version_assets = _version_assets(
-            account=account, metadata=metadata, current=current, now=now
+            account=account, upload=upload.assets, current=current, now=now
         )
         resolved = bindings.resolve(
-            metadata=metadata,
+            bindings=upload.bindings,
+            keep=upload.keep_bindings,
             previous=current.bindings if current else [],
             secret_names=set(current.secrets) if current else set(),
         )
         bindings.migrate(
             account=account,
             script=script,
-            migrations=metadata.get("migrations"),
+            migrations=upload.migrations,
             now=now,
         )
         bindings.check(
@@ -614,9 +593,7 @@ def upload_version(
             module_names=set(module_types),
             has_assets=bool(version_assets),
         )
-        secrets = _secrets_after_upload(
-            script=script, metadata=metadata, resolved=resolved
-        )
+        secrets = _secrets_after_upload(script=script, upload=upload, resolved=resolved)
         number = _next_version_number(script)
         version = WorkerVersion.objects.create(
             script=script,
@@ -624,10 +601,10 @@ def upload_version(
             created_at=now,
             etag=_etag(modules),
             main_module=main_module,
-            compatibility_date=date,
-            compatibility_flags=flags,
+            compatibility_date=upload.compatibility_date,
+            compatibility_flags=upload.compatibility_flags,
             bindings=resolved.bindings,
-            metadata=_stored_metadata(metadata),
+            metadata=upload.stored_metadata(),
             assets=version_assets,
             annotations=annotations,
             secrets=secrets,
