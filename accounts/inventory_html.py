@@ -31,7 +31,7 @@ def _joined(values: Iterable[str]) -> str:
 
 
 # The labels of the binding types we know, escaped once.
-_KIND_HTML = {label: escape(label) for label, _ in BINDING_KINDS.values()}
+_KIND_HTML = {label: escape(label) for label in BINDING_KINDS.values()}
 
 _SIZE_UNITS = ((1 << 50, "PB"), (1 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"))
 
