@@ -7,9 +7,7 @@ most of the first view of a claim page. Every text from the inventory is
 escaped as Django's templates escape it (``escape``, or ``_text`` for what
 may not be a string); numbers are written as they are. Names and sizes
 only: values of variables and secrets, and Hyperdrive passwords, are never
-shown. Pages keep what this renders until the inventory changes
-(views.inventory_fragments), so it shows nothing that depends on the moment or
-the viewer.
+shown. It shows nothing that depends on the viewer.
 """
 
 from collections.abc import Iterable
@@ -31,7 +29,7 @@ def _joined(values: Iterable[str]) -> str:
 
 
 # The labels of the binding types we know, escaped once.
-_KIND_HTML = {label: escape(label) for label, _ in BINDING_KINDS.values()}
+_KIND_HTML = {label: escape(label) for label in BINDING_KINDS.values()}
 
 _SIZE_UNITS = ((1 << 50, "PB"), (1 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"))
 
@@ -226,10 +224,10 @@ def inventory_html(inventory: Inventory) -> SafeString:
 
 def activity_html(activity: list[WorkerActivity], source_cap: int) -> SafeString:
     """Each Worker's modules and recent events (selectors.worker_activity),
-    as the claim and account pages show them. Made on every view, as events
-    come in all the time; written here for the reason the inventory is. The
-    source and every logged line are shown as text (escaped); secret values
-    were redacted from events before they were stored."""
+    as the claim and account pages show them, written here for the reason
+    the inventory is. The source and every logged line are shown as text
+    (escaped); secret values were redacted from events before they were
+    stored."""
     if not activity:
         return mark_safe("")
     parts = ['<section class="activity">\n<h3>Code and recent events</h3>\n']

@@ -6,6 +6,7 @@ person's login. Every resource hangs off a cloud account and is deleted with it.
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -488,6 +489,11 @@ class WorkerVersion(models.Model):
     # The secrets this version runs with, {name: [type, value]}: write-only, as
     # WorkerSecret (which holds those of the deployed version).
     secrets = models.JSONField(default=dict, blank=True)
+    # What the inventory shows of this version, worked out once when it is
+    # stored (version_summary) so pages do not parse bindings and manifest.
+    shown_bindings = models.JSONField(default=list, blank=True)
+    asset_files = models.PositiveIntegerField(default=0)
+    asset_bytes = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-number"]
@@ -499,6 +505,49 @@ class WorkerVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.script_id} v{self.number}"
+
+
+# The field of each binding type that names what it points at: an id the
+# inventory turns into the resource's current name, or a name.
+BINDING_TARGETS: dict[str, str] = {
+    "kv_namespace": "namespace_id",
+    "d1": "id",
+    "durable_object_namespace": "class_name",
+    "queue": "queue_name",
+    "hyperdrive": "id",
+    "mtls_certificate": "certificate_id",
+    "r2_bucket": "bucket_name",
+    "service": "service",
+    "analytics_engine": "dataset",
+    "workflow": "workflow_name",
+}
+
+
+def version_summary(*, bindings: Any, assets: Any) -> dict[str, Any]:
+    """WorkerVersion's shown_bindings, asset_files and asset_bytes for these
+    bindings and assets: each binding as [type, name, target] (never a
+    value), and the manifest's file count and total size."""
+    shown = []
+    for raw in bindings if isinstance(bindings, list) else []:
+        if not isinstance(raw, dict):
+            continue
+        kind = str(raw.get("type", ""))
+        target_field = BINDING_TARGETS.get(kind)
+        target = (
+            str(raw.get(target_field) or raw.get("database_id") or "")
+            if target_field
+            else ""
+        )
+        shown.append([kind, str(raw.get("name", "")), target])
+    manifest = assets.get("manifest") if isinstance(assets, dict) else None
+    entries = manifest.values() if isinstance(manifest, dict) else []
+    return {
+        "shown_bindings": shown,
+        "asset_files": len(entries),
+        "asset_bytes": sum(
+            int(entry.get("size") or 0) for entry in entries if isinstance(entry, dict)
+        ),
+    }
 
 
 class WorkerModule(models.Model):

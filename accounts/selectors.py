@@ -1,9 +1,11 @@
 """Reads shared by pages, the API and admin. Query counts do not grow with data."""
 
 import functools
+import hashlib
 import json
 import re
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,63 +37,6 @@ def accounts_owned_by(*, user: User) -> QuerySet[CloudAccount]:
 
 def owned_account(*, user: User, account_id: str) -> CloudAccount | None:
     return CloudAccount.objects.filter(owner=user, pk=account_id).first()
-
-
-def claim_link_for_key(*, key: str) -> ClaimLink | None:
-    """The link a raw claim key opens, with its account: one query."""
-    return _link_with_account(tokens.hash_secret(key))
-
-
-def _link_with_account(key_hash: str) -> ClaimLink | None:
-    """What select_related("account") reads, in SQL made once from the two
-    models: building that query on every claim page cost more than running
-    it. Values go through the converters the ORM would apply."""
-    sql, columns = _link_with_account_select()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key_hash])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    for i, (column, converters) in enumerate(columns):
-        for convert in converters:
-            values[i] = convert(values[i], column, connection)
-    link_fields = [f.attname for f in ClaimLink._meta.concrete_fields]
-    account_fields = [f.attname for f in CloudAccount._meta.concrete_fields]
-    link = ClaimLink.from_db(connection.alias, link_fields, values[: len(link_fields)])
-    link.account = CloudAccount.from_db(
-        connection.alias, account_fields, values[len(link_fields) :]
-    )
-    return link
-
-
-@functools.cache
-def _link_with_account_select() -> tuple[str, list[tuple[Any, list]]]:
-    quote = connection.ops.quote_name
-    link, account = quote(ClaimLink._meta.db_table), quote(CloudAccount._meta.db_table)
-    columns = [
-        field.get_col(meta.db_table)
-        for meta in (ClaimLink._meta, CloudAccount._meta)
-        for field in meta.concrete_fields
-    ]
-    selected = ", ".join(
-        f"{quote(c.alias)}.{quote(cast(str, c.target.column))}" for c in columns
-    )
-    # Names from the models' metadata only; the key's hash is a parameter.
-    sql = (
-        f"SELECT {selected} FROM {link} JOIN {account}"  # noqa: S608
-        f" ON {account}.{quote(cast(str, CloudAccount._meta.pk.column))}"
-        f" = {link}.account_id"
-        f" WHERE {link}.key_hash = %s"
-    )
-    return sql, [
-        (
-            column,
-            connection.ops.get_db_converters(column)
-            + column.get_db_converters(connection),
-        )
-        for column in columns
-    ]
 
 
 def usable_tokens(*, account_id: str, now: datetime) -> list[ApiToken]:
@@ -133,22 +78,153 @@ def _rows_of(statements: list[tuple[str, dict[str, Any]]]) -> list[list[tuple]]:
             return results
         # Django binds parameters on the client (its default), which puts them
         # in the text; PostgreSQL's simple protocol takes several statements in
-        # one text. Each statement's parameters get names of their own.
-        texts, merged = [], {}
+        # one text. Each runs as a statement prepared on this connection:
+        # planning them anew cost more than running them. Those not prepared
+        # yet are prepared in the same text.
+        prepared = _PREPARED.get(connection.connection, set())
+        texts = ["DEALLOCATE ALL"] if prepared is None else []
+        prepared = prepared or set()
+        merged: dict[str, Any] = {}
+        shown = [False] * len(texts)  # which results are an EXECUTE's rows
+        preparing: set[str] = set()
         for i, (sql, params) in enumerate(statements):
-            texts.append(_PARAMETER.sub(rf"%(s{i}_\1)s", sql))
-            merged.update({f"s{i}_{name}": value for name, value in params.items()})
+            name, prepare, order = _prepared_form(sql)
+            if name not in prepared and name not in preparing:
+                texts.append(prepare)
+                shown.append(False)
+                preparing.add(name)
+            arguments = ", ".join(f"%(s{i}_{p})s" for p in order)
+            texts.append(f"EXECUTE {name}({arguments})" if order else f"EXECUTE {name}")
+            shown.append(True)
+            merged.update({f"s{i}_{p}": params[p] for p in order})
+        # Until this text has run, which of its statements were prepared is
+        # not known (PREPARE outlives a rollback): the next text starts over.
+        _PREPARED[connection.connection] = None
         cursor.execute(";\n".join(texts), merged)
-        results = [cursor.fetchall()]
-        while cursor.nextset():
-            results.append(cursor.fetchall())
+        results = []
+        for has_rows in shown:
+            if has_rows:
+                results.append(cursor.fetchall())
+            cursor.nextset()
+        _PREPARED[connection.connection] = prepared | preparing
         return results
+
+
+# The names prepared on each connection (None: not known, so none are kept).
+# Django binds parameters on the client, so ours are its only prepared
+# statements, and DEALLOCATE ALL drops nothing else.
+_PREPARED: "weakref.WeakKeyDictionary[Any, set[str] | None]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _prepared_form(sql: str) -> tuple[str, str, tuple[str, ...]]:
+    """A name for the statement, the PREPARE that makes it, and the names of
+    its parameters in the order the prepared statement numbers them."""
+    order: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match[1] not in order:
+            order.append(match[1])
+        return f"${order.index(match[1]) + 1}"
+
+    text = _PARAMETER.sub(number, sql)
+    name = "read_" + hashlib.sha256(text.encode()).hexdigest()[:20]
+    return name, f"PREPARE {name} AS {text}", tuple(order)
 
 
 def _sends_together() -> bool:
     return connection.vendor == "postgresql" and not connection.settings_dict[
         "OPTIONS"
     ].get("server_side_binding")
+
+
+# --- The claim link, and the accounts a read is about ----------------------------
+
+
+def claim_link_for_key(*, key: str) -> ClaimLink | None:
+    """The link a raw claim key opens, with its account: one query."""
+    return read_together(claim_link_read(key=key))[0]
+
+
+def claim_link_read(*, key: str) -> Read[ClaimLink | None]:
+    """The link a raw claim key opens, with its account, as a read that can
+    go with reads of what the account holds (``Accounts.of_claim_key``)."""
+    sql, _ = _link_with_account_select()
+    return Read([(sql, {"key_hash": tokens.hash_secret(key)})], _link_from)
+
+
+def _link_from(rows: list[tuple]) -> ClaimLink | None:
+    """What select_related("account") makes of the row, its values through
+    the converters the ORM would apply."""
+    if not rows:
+        return None
+    _, columns = _link_with_account_select()
+    values = list(rows[0])
+    for i, (column, converters) in enumerate(columns):
+        for convert in converters:
+            values[i] = convert(values[i], column, connection)
+    link_fields = [f.attname for f in ClaimLink._meta.concrete_fields]
+    account_fields = [f.attname for f in CloudAccount._meta.concrete_fields]
+    link = ClaimLink.from_db(connection.alias, link_fields, values[: len(link_fields)])
+    link.account = CloudAccount.from_db(
+        connection.alias, account_fields, values[len(link_fields) :]
+    )
+    return link
+
+
+# select_related("account") in SQL made once from the two models: building
+# that query on every claim page cost more than running it.
+@functools.cache
+def _link_with_account_select() -> tuple[str, list[tuple[Any, list]]]:
+    quote = connection.ops.quote_name
+    link, account = quote(ClaimLink._meta.db_table), quote(CloudAccount._meta.db_table)
+    columns = [
+        field.get_col(meta.db_table)
+        for meta in (ClaimLink._meta, CloudAccount._meta)
+        for field in meta.concrete_fields
+    ]
+    selected = ", ".join(
+        f"{quote(c.alias)}.{quote(cast(str, c.target.column))}" for c in columns
+    )
+    # Names from the models' metadata only; the key's hash is a parameter.
+    sql = (
+        f"SELECT {selected} FROM {link} JOIN {account}"  # noqa: S608
+        f" ON {account}.{quote(cast(str, CloudAccount._meta.pk.column))}"
+        f" = {link}.account_id"
+        f" WHERE {link}.key_hash = %(key_hash)s"
+    )
+    return sql, [
+        (
+            column,
+            connection.ops.get_db_converters(column)
+            + column.get_db_converters(connection),
+        )
+        for column in columns
+    ]
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """The accounts a read is about, as SQL that gives their ids: by id, or
+    the account a claim key's link opens, so that the claim page reads the
+    link and what its account holds in one round trip."""
+
+    sql: str
+    params: dict[str, Any]
+
+    @classmethod
+    def by_id(cls, ids: list[str]) -> "Accounts":
+        params = {f"account{i}": account_id for i, account_id in enumerate(ids)}
+        return cls(", ".join(f"%({name})s" for name in params) or "NULL", params)
+
+    @classmethod
+    def of_claim_key(cls, key: str) -> "Accounts":
+        return cls(
+            "SELECT account_id FROM accounts_claimlink WHERE key_hash = %(key_hash)s",
+            {"key_hash": tokens.hash_secret(key)},
+        )
 
 
 # --- The inventory: everything a cloud account holds, as the claim page shows it --
@@ -249,49 +325,26 @@ class Inventory:
         )
 
 
-# Binding types as Cloudflare's upload metadata names them: a label for people
-# and the field that names what the binding points at.
-BINDING_KINDS: dict[str, tuple[str, str | None]] = {
-    "kv_namespace": ("KV namespace", "namespace_id"),
-    "d1": ("D1 database", "id"),
-    "durable_object_namespace": ("Durable Object", "class_name"),
-    "queue": ("Queue producer", "queue_name"),
-    "assets": ("Static assets", None),
-    "hyperdrive": ("Hyperdrive", "id"),
-    "mtls_certificate": ("mTLS certificate", "certificate_id"),
-    "r2_bucket": ("R2 bucket", "bucket_name"),
-    "service": ("Service", "service"),
-    "analytics_engine": ("Analytics Engine", "dataset"),
-    "workflow": ("Workflow", "workflow_name"),
-    "plain_text": ("Variable", None),
-    "json": ("Variable", None),
-    "secret_text": ("Secret", None),
+# Binding types as Cloudflare's upload metadata names them, as people read them
+# (what each points at: BINDING_TARGETS, worked out when a version is stored).
+BINDING_KINDS: dict[str, str] = {
+    "kv_namespace": "KV namespace",
+    "d1": "D1 database",
+    "durable_object_namespace": "Durable Object",
+    "queue": "Queue producer",
+    "assets": "Static assets",
+    "hyperdrive": "Hyperdrive",
+    "mtls_certificate": "mTLS certificate",
+    "r2_bucket": "R2 bucket",
+    "service": "Service",
+    "analytics_engine": "Analytics Engine",
+    "workflow": "Workflow",
+    "plain_text": "Variable",
+    "json": "Variable",
+    "secret_text": "Secret",
 }
 VAR_TYPES = {"plain_text", "json"}
 SECRET_TYPES = {"secret_text", "secret_key"}
-
-
-def _binding(raw: dict, names: dict[str, str]) -> Binding:
-    kind = str(raw.get("type", ""))
-    known = BINDING_KINDS.get(kind)
-    label, target_field = known or (kind.replace("_", " "), None)
-    target = ""
-    if target_field:
-        target = str(raw.get(target_field) or raw.get("database_id") or "")
-        target = names.get(target, target)
-    return Binding(name=str(raw.get("name", "")), kind=label, target=target)
-
-
-def _asset_totals(assets: dict) -> tuple[int, int]:
-    manifest = assets.get("manifest") if isinstance(assets, dict) else None
-    if not isinstance(manifest, dict):
-        return 0, 0
-    size = sum(
-        int(entry.get("size") or 0)
-        for entry in manifest.values()
-        if isinstance(entry, dict)
-    )
-    return len(manifest), size
 
 
 # The inventory is read with SQL written out, in two statements: building them
@@ -300,11 +353,14 @@ def _asset_totals(assets: dict) -> tuple[int, int]:
 # read; its values arrive as each driver gives them, so _json and _moment
 # bring them to one form.
 _SCRIPTS_SQL = """
-SELECT s.id, s.account_id, s.name, s.workers_dev_enabled, s.cron_schedules,
+SELECT s.id, s.account_id, a.subdomain, s.name, s.workers_dev_enabled,
+    s.cron_schedules,
     (SELECT MAX(d.created_at) FROM accounts_workerdeployment d
      WHERE d.script_id = s.id),
-    v.created_at, v.compatibility_date, v.compatibility_flags, v.bindings, v.assets
+    v.created_at, v.compatibility_date, v.compatibility_flags, v.shown_bindings,
+    v.asset_files, v.asset_bytes
 FROM accounts_workerscript s
+JOIN accounts_cloudaccount a ON a.id = s.account_id
 LEFT JOIN accounts_workerversion v ON v.id = s.current_version_id
 WHERE s.account_id IN ({accounts})
 ORDER BY s.name
@@ -363,44 +419,41 @@ def _moment(value: Any) -> datetime | None:
     return value
 
 
-def inventories_read(*, accounts: list[CloudAccount]) -> Read[dict[str, Inventory]]:
-    """What each account holds, by account id: two statements however many
-    accounts and resources there are."""
-    if not accounts:
-        return Read([], dict)
-    params = {f"account{i}": account.pk for i, account in enumerate(accounts)}
-    placeholders = ", ".join(f"%({name})s" for name in params)
+def inventories_read(*, accounts: Accounts) -> Read[dict[str, Inventory]]:
+    """What each account holds, by account id (an account that holds nothing
+    is left out): two statements however many accounts and resources."""
     return Read(
         [
-            (sql.format(accounts=placeholders), params)
+            (sql.format(accounts=accounts.sql), accounts.params)
             for sql in (_SCRIPTS_SQL, _RESOURCES_SQL)
         ],
-        functools.partial(_inventories_from, accounts),
+        _inventories_from,
     )
 
 
 def inventories(*, accounts: list[CloudAccount]) -> dict[str, Inventory]:
-    return read_together(inventories_read(accounts=accounts))[0]
+    if not accounts:
+        return {}
+    ids = [account.pk for account in accounts]
+    (found,) = read_together(inventories_read(accounts=Accounts.by_id(ids)))
+    return {account_id: found.get(account_id, Inventory()) for account_id in ids}
 
 
 def _inventories_from(
-    accounts: list[CloudAccount], scripts: list[tuple], resources: list[tuple]
+    scripts: list[tuple], resources: list[tuple]
 ) -> dict[str, Inventory]:
-    result = {account.pk: Inventory() for account in accounts}
-    subdomains = {account.pk: account.subdomain for account in accounts}
-    script_names = {str(script[0]): script[2] for script in scripts}
+    result: dict[str, Inventory] = defaultdict(Inventory)
+    script_names = {str(script[0]): script[3] for script in scripts}
+    # A version's bindings as [type, name, target] (version_summary).
+    bindings_of = {script[0]: _json(script[10]) or [] for script in scripts}
 
     secrets: dict[str, list[str]] = defaultdict(list)
     consumers: dict[str, list[str]] = defaultdict(list)
     producers: dict[tuple[str, str], list[str]] = defaultdict(list)
-    bindings_of = {
-        script[0]: [b for b in _json(script[9]) or [] if isinstance(b, dict)]
-        for script in scripts
-    }
-    for script_id, account_id, name, *_ in scripts:
-        for raw in bindings_of[script_id]:
-            if raw.get("type") == "queue":
-                producers[account_id, str(raw.get("queue_name"))].append(name)
+    for script_id, account_id, _, name, *_ in scripts:
+        for kind, _, target in bindings_of[script_id]:
+            if kind == "queue":
+                producers[account_id, target].append(name)
     # Bindings name resources by id; people know them by name.
     names: dict[str, str] = {}
     for kind, account_id, parent, ref, name, n1, n2, text1, text2, moment in resources:
@@ -455,6 +508,7 @@ def _inventories_from(
     for (
         script_id,
         account_id,
+        subdomain,
         name,
         previews,
         crons,
@@ -463,19 +517,17 @@ def _inventories_from(
         compatibility_date,
         compatibility_flags,
         _,
-        assets,
+        asset_files,
+        asset_bytes,
     ) in scripts:
         bindings = bindings_of[script_id]
-        files, size = _asset_totals(_json(assets) or {})
         secret_names = set(secrets.get(str(script_id), []))
-        secret_names.update(
-            str(b.get("name")) for b in bindings if b.get("type") in SECRET_TYPES
-        )
+        secret_names.update(name for kind, name, _ in bindings if kind in SECRET_TYPES)
         result[account_id].workers.append(
             WorkerItem(
                 name=name,
                 preview_url=(
-                    preview_url(script_name=name, subdomain=subdomains[account_id])
+                    preview_url(script_name=name, subdomain=subdomain)
                     if previews
                     else None
                 ),
@@ -483,13 +535,18 @@ def _inventories_from(
                 or _moment(version_created_at),
                 compatibility_date=compatibility_date or "",
                 compatibility_flags=[str(f) for f in _json(compatibility_flags) or []],
-                bindings=[_binding(b, names) for b in bindings],
-                var_names=[
-                    str(b.get("name")) for b in bindings if b.get("type") in VAR_TYPES
+                bindings=[
+                    Binding(
+                        name=binding_name,
+                        kind=BINDING_KINDS.get(kind) or kind.replace("_", " "),
+                        target=names.get(target, target),
+                    )
+                    for kind, binding_name, target in bindings
                 ],
+                var_names=[n for kind, n, _ in bindings if kind in VAR_TYPES],
                 secret_names=sorted(secret_names),
-                asset_files=files,
-                asset_bytes=size,
+                asset_files=asset_files or 0,
+                asset_bytes=asset_bytes or 0,
                 cron_schedules=[
                     str(c.get("cron", c)) if isinstance(c, dict) else str(c)
                     for c in _json(crons) or []
@@ -506,7 +563,7 @@ def _inventories_from(
             found.durable_objects,
         ):
             part.sort(key=attrgetter("name"))
-    return result
+    return dict(result)
 
 
 def inventory(*, account: CloudAccount) -> Inventory:
@@ -593,7 +650,7 @@ SELECT s.id, s.name, m.name, m.content_type, LENGTH(m.content),
     SUBSTR(m.content, 1, %(cap)s)
 FROM accounts_workerscript s
 LEFT JOIN accounts_workermodule m ON m.version_id = s.current_version_id
-WHERE s.account_id = %(account)s
+WHERE s.account_id IN ({accounts})
 ORDER BY s.name, s.id, m.id
 """
 # The newest events of each Worker, counted among the at most
@@ -604,7 +661,7 @@ SELECT script_id, created_at, data FROM (
         ROW_NUMBER() OVER (PARTITION BY e.script_id ORDER BY e.id DESC) AS newest
     FROM accounts_workerevent e
     JOIN accounts_workerscript s ON s.id = e.script_id
-    WHERE s.account_id = %(account)s
+    WHERE s.account_id IN ({accounts})
 ) recent
 WHERE newest <= %(events)s
 ORDER BY script_id, newest
@@ -612,23 +669,28 @@ ORDER BY script_id, newest
 
 
 def worker_activity_read(
-    *, account: CloudAccount, events: int = 10
+    *, account: Accounts, events: int = 10
 ) -> Read[list[WorkerActivity]]:
-    """Each Worker's modules (source capped at CLAIMPORTAL_MODULE_SOURCE_BYTES)
-    and its ``events`` most recent events, newest first: two statements."""
+    """Each Worker of the account (one) with its modules (source capped at
+    CLAIMPORTAL_MODULE_SOURCE_BYTES) and its ``events`` most recent events,
+    newest first: two statements."""
     params: dict[str, Any] = {
-        "account": account.pk,
+        **account.params,
         "cap": settings.CLAIMPORTAL_MODULE_SOURCE_BYTES,
         "events": events,
     }
     return Read(
-        [(_MODULES_SQL, params), (_EVENTS_SQL, params)],
+        [
+            (sql.format(accounts=account.sql), params)
+            for sql in (_MODULES_SQL, _EVENTS_SQL)
+        ],
         functools.partial(_activity_from, params["cap"]),
     )
 
 
 def worker_activity(*, account: CloudAccount, events: int = 10) -> list[WorkerActivity]:
-    return read_together(worker_activity_read(account=account, events=events))[0]
+    read = worker_activity_read(account=Accounts.by_id([account.pk]), events=events)
+    return read_together(read)[0]
 
 
 def _activity_from(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 from http import HTTPStatus
+from pathlib import Path
 
 import qrcode
 import qrcode.image.svg
@@ -46,7 +47,6 @@ from accounts.inventory_html import activity_html, inventory_html
 from accounts.models import ClaimLink, CloudAccount
 from accounts.services import claims, naming
 from accounts.services import health as health_service
-from accounts.services.inventory import Kept, keep_inventories, kept_inventories
 from accounts.services.provisioning import claim_url
 from preview_runtime.services import placement
 from preview_runtime.services.status import PreviewStatus, preview_status
@@ -90,10 +90,6 @@ def health(request: HttpRequest) -> JsonResponse:
 
 # --- Inventories -------------------------------------------------------------------
 
-# How long a rendered inventory is kept: it is replaced as soon as it changes,
-# so this bounds only a change whose new version the cache missed.
-INVENTORY_SECONDS = 300
-
 
 @dataclass(frozen=True)
 class InventoryFragment:
@@ -101,43 +97,20 @@ class InventoryFragment:
     workers: int
 
 
-def inventory_fragments(
-    accounts: list[CloudAccount], *along: selectors.Read
-) -> tuple[dict[str, InventoryFragment], list]:
-    """Each account's inventory as pages show it, by account id, and what the
-    ``along`` reads found, in one round trip to the database. Rendering 100
-    resources costs more than the rest of a page, so the HTML is kept under
-    the account's inventory version and made again only after a change."""
-    kept = kept_inventories(account_ids=[account.pk for account in accounts])
-    # Kept as a tuple of Django's SafeString and an int, which any later
-    # version of this code can read back.
-    fragments = {
-        account_id: InventoryFragment(*found.value)
-        for account_id, found in kept.items()
-        if found.value is not None
-    }
-    missing = [account for account in accounts if account.pk not in fragments]
-    read, *found_along = selectors.read_together(
-        selectors.inventories_read(accounts=missing), *along
+def _fragment(inventory: selectors.Inventory) -> InventoryFragment:
+    return InventoryFragment(
+        html=inventory_html(inventory), workers=len(inventory.workers)
     )
-    for account_id, inventory in read.items():
-        fragments[account_id] = InventoryFragment(
-            html=inventory_html(inventory),
-            workers=len(inventory.workers),
-        )
-    keep_inventories(
-        kept={
-            account_id: Kept(kept[account_id].version, (made.html, made.workers))
-            for account_id, made in fragments.items()
-            if account_id in read and account_id in kept
-        },
-        seconds=INVENTORY_SECONDS,
-    )
-    return fragments, found_along
+
+
+def inventory_fragments(accounts: list[CloudAccount]) -> dict[str, InventoryFragment]:
+    """Each account's inventory as pages show it, by account id: one read."""
+    found = selectors.inventories(accounts=accounts)
+    return {account_id: _fragment(inventory) for account_id, inventory in found.items()}
 
 
 def inventory_fragment(account: CloudAccount) -> InventoryFragment:
-    return inventory_fragments([account])[0][account.pk]
+    return inventory_fragments([account])[account.pk]
 
 
 @dataclass(frozen=True)
@@ -149,19 +122,43 @@ class Holdings:
     previews: PreviewStatus
 
 
-def _holdings(account: CloudAccount) -> Holdings:
-    """Read in one round trip to the database: the inventory (unless kept),
-    the Workers' activity, and which runtime to ask about the previews."""
-    fragments, (activity, state_dir) = inventory_fragments(
-        [account],
+def _holdings_reads(account: selectors.Accounts) -> list[selectors.Read]:
+    """The inventory, the Workers' activity, and which runtime to ask about
+    the previews: sent together, one round trip to the database."""
+    return [
+        selectors.inventories_read(accounts=account),
         selectors.worker_activity_read(account=account),
-        placement.state_dir_read(account_id=account.pk),
-    )
+        placement.state_dir_read(account=account),
+    ]
+
+
+def _holdings_from(
+    account: CloudAccount,
+    inventories: dict[str, selectors.Inventory],
+    activity: list[selectors.WorkerActivity],
+    state_dir: Path,
+) -> Holdings:
     return Holdings(
-        inventory=fragments[account.pk],
+        inventory=_fragment(inventories.get(account.pk, selectors.Inventory())),
         activity=activity_html(activity, settings.CLAIMPORTAL_MODULE_SOURCE_BYTES),
         previews=preview_status(account=account, state_dir=state_dir),
     )
+
+
+def _holdings(account: CloudAccount) -> Holdings:
+    reads = _holdings_reads(selectors.Accounts.by_id([account.pk]))
+    return _holdings_from(account, *selectors.read_together(*reads))
+
+
+def _link_with_holdings(key: str) -> tuple[ClaimLink | None, list]:
+    """The link a claim key opens and what _holdings_reads find of its
+    account, in one round trip: the reads find the account through the
+    key's link. Rendering waits for the page to be shown."""
+    link, *found = selectors.read_together(
+        selectors.claim_link_read(key=key),
+        *_holdings_reads(selectors.Accounts.of_claim_key(key)),
+    )
+    return link, found
 
 
 # --- Claiming ---------------------------------------------------------------------
@@ -211,6 +208,15 @@ class HeldClaim:
     link: ClaimLink | None
     offered_key: str | None = None
     offered_link: ClaimLink | None = None
+    # What _holdings_reads found of the link's account, when the page asked
+    # for them with the link.
+    holdings_found: list | None = None
+
+    def holdings(self) -> Holdings:
+        assert self.link is not None
+        if self.holdings_found is None:
+            return _holdings(self.link.account)
+        return _holdings_from(self.link.account, *self.holdings_found)
 
     def save(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         """Write what changed into the response's cookies, unless the view
@@ -227,11 +233,16 @@ class HeldClaim:
         return response
 
 
-def _held_claim(request: HttpRequest) -> HeldClaim:
+def _held_claim(request: HttpRequest, *, with_holdings: bool = False) -> HeldClaim:
     """What the cookies hold, settled: an offered link that is not open is
-    dropped, and one that is takes the place of a held link that no longer is."""
+    dropped, and one that is takes the place of a held link that no longer is.
+    ``with_holdings`` reads what the held link's account holds with the link."""
     key = _cookie_key(request, CLAIM_COOKIE)
-    held = HeldClaim(key=key, link=_link_for(key))
+    if with_holdings and key:
+        link, found = _link_with_holdings(key)
+        held = HeldClaim(key=key, link=link, holdings_found=found)
+    else:
+        held = HeldClaim(key=key, link=_link_for(key))
     offered = _cookie_key(request, CLAIM_OFFERED)
     if offered is None or offered == key:
         return held
@@ -299,24 +310,32 @@ def claim_open(request: HttpRequest, key: str, tail: str = "") -> HttpResponse:
     return response
 
 
-def _open_claim(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Pages about the claim this browser holds: the view gets the key and its
-    link while the link is open; any other state gets its own page instead, and
-    a second open link the choice between the two."""
+def _open_claim(
+    *, holdings: bool = False
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Pages about the claim this browser holds: the view gets the held claim
+    while its link is open; any other state gets its own page instead, and a
+    second open link the choice between the two. With ``holdings`` a page
+    that is read (GET, HEAD) reads what the account holds with the link."""
 
-    @wraps(view)
-    def wrapper(request: HttpRequest) -> HttpResponse:
-        held = _held_claim(request)
-        status = _status_of(request, held.link)
-        if status is not claims.ClaimStatus.OPEN:
-            response = _status_page(request, status, held.link)
-        elif held.offered_link is not None and request.method != "POST":
-            response = _choice_page(request, held)
-        else:
-            response = view(request, held.key, held.link)
-        return held.save(request, response)
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest) -> HttpResponse:
+            held = _held_claim(
+                request, with_holdings=holdings and request.method in ("GET", "HEAD")
+            )
+            status = _status_of(request, held.link)
+            if status is not claims.ClaimStatus.OPEN:
+                response = _status_page(request, status, held.link)
+            elif held.offered_link is not None and request.method != "POST":
+                response = _choice_page(request, held)
+            else:
+                response = view(request, held)
+            return held.save(request, response)
 
-    return wrapper
+        return wrapper
+
+    return decorator
 
 
 def _choice_page(request: HttpRequest, held: HeldClaim) -> HttpResponse:
@@ -350,9 +369,11 @@ def claim_choose(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
-@_open_claim
-def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpResponse:
+@_open_claim(holdings=True)
+def claim_review(request: HttpRequest, held: HeldClaim) -> HttpResponse:
     """What the agent built, and the one button that makes it yours."""
+    assert held.key is not None and held.link is not None
+    key, link = held.key, held.link
     account = link.account
     form = None
     if request.method == "POST":
@@ -388,7 +409,7 @@ def claim_review(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespons
             return _forget_claim(redirect("accounts:account", account.pk))
     elif request.user.is_authenticated:
         form = ConfirmClaimForm(initial={"account": account.pk, "name": account.name})
-    holdings = _holdings(account)
+    holdings = held.holdings()
     return render(
         request,
         claims.claim_page(claims.ClaimStatus.OPEN).template,
@@ -426,10 +447,11 @@ def _after_refusal(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
-@_open_claim
-def claim_decline(request: HttpRequest, key: str, link: ClaimLink) -> HttpResponse:
+@_open_claim()
+def claim_decline(request: HttpRequest, held: HeldClaim) -> HttpResponse:
     """Delete the whole deployment now, after a confirmation page."""
-    account = link.account
+    assert held.key is not None and held.link is not None
+    key, account = held.key, held.link.account
     if request.method == "POST":
         form = ClaimActionForm(request.POST)
         if form.is_valid():
@@ -469,7 +491,7 @@ def claim_decline(request: HttpRequest, key: str, link: ClaimLink) -> HttpRespon
 @require_safe
 def my_accounts(request: SignedInRequest) -> HttpResponse:
     accounts = list(selectors.accounts_owned_by(user=request.user))
-    found, _ = inventory_fragments(accounts)
+    found = inventory_fragments(accounts)
     return render(
         request,
         "accounts/mine.html",

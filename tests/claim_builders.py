@@ -19,6 +19,7 @@ from accounts.models import (
     WorkerScript,
     WorkerSecret,
     WorkerVersion,
+    version_summary,
 )
 
 # Appears in stored values only: a page containing it leaked a value.
@@ -116,6 +117,14 @@ def _worker(account: CloudAccount, name: str, **bound) -> WorkerScript:
     script = WorkerScript.objects.create(
         account=account, name=name, workers_dev_enabled=True
     )
+    assets = {
+        "manifest": {
+            "/index.html": {"hash": "a" * 32, "size": 1000},
+            "/app.js": {"hash": "b" * 32, "size": 2000},
+            "/logo.svg": {"hash": "c" * 32, "size": 48},
+        },
+        "config": {"html_handling": "auto-trailing-slash"},
+    }
     version = WorkerVersion.objects.create(
         script=script,
         number=1,
@@ -123,14 +132,8 @@ def _worker(account: CloudAccount, name: str, **bound) -> WorkerScript:
         compatibility_date="2026-11-01",
         compatibility_flags=["nodejs_compat"],
         bindings=bindings,
-        assets={
-            "manifest": {
-                "/index.html": {"hash": "a" * 32, "size": 1000},
-                "/app.js": {"hash": "b" * 32, "size": 2000},
-                "/logo.svg": {"hash": "c" * 32, "size": 48},
-            },
-            "config": {"html_handling": "auto-trailing-slash"},
-        },
+        assets=assets,
+        **version_summary(bindings=bindings, assets=assets),
     )
     script.current_version = version
     script.save(update_fields=["current_version"])

@@ -1,24 +1,24 @@
 """The inventory: everything an account holds, read in a fixed number of queries."""
 
 import pytest
+from django.db import DataError, connection
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import inventory_html, selectors
+from accounts.models import WorkerVersion, version_summary
 from accounts.services import kv, workers
-from accounts.services.inventory import inventory_changed
 from tests.claim_builders import add_resources, full_deploy
 
 pytestmark = pytest.mark.django_db
 
 # The inventory's two statements go to PostgreSQL together, as one query.
 INVENTORY_QUERIES = 1
-# The link with its account (the key is in a cookie), then the inventory with
-# each Worker's modules and recent events (never kept: they change all the
-# time) and which runtime holds the account (to ask it about the previews),
-# all sent together; a repeat view leaves the kept inventory out.
-CLAIM_PAGE_QUERIES = 2
+# The link with its account (the key is in a cookie), the inventory, each
+# Worker's modules and recent events, and which runtime holds the account (to
+# ask it about the previews): all sent together, found through the link.
+CLAIM_PAGE_QUERIES = 1
 
 
 def test_the_inventory_names_every_resource_and_where_bindings_point(provision):
@@ -83,6 +83,10 @@ def test_inventories_keep_accounts_apart(provision, django_assert_num_queries):
     assert "one" not in {w.name for w in found[second.pk].workers}
 
 
+def by_id(account) -> selectors.Accounts:
+    return selectors.Accounts.by_id([account.pk])
+
+
 def test_reads_sent_together_each_get_their_own_rows(
     provision, django_assert_num_queries
 ):
@@ -97,10 +101,10 @@ def test_reads_sent_together_each_get_their_own_rows(
 
     with django_assert_num_queries(1):
         together = selectors.read_together(
-            selectors.inventories_read(accounts=[second]),
-            selectors.worker_activity_read(account=first),
-            selectors.inventories_read(accounts=[]),
-            selectors.inventories_read(accounts=[first]),
+            selectors.inventories_read(accounts=by_id(second)),
+            selectors.worker_activity_read(account=by_id(first)),
+            selectors.inventories_read(accounts=selectors.Accounts.by_id([])),
+            selectors.inventories_read(accounts=by_id(first)),
         )
 
     assert together == [apart[0], apart[1], {}, apart[2]]
@@ -108,34 +112,64 @@ def test_reads_sent_together_each_get_their_own_rows(
     assert together[0][second.pk].resource_count == 12
 
 
+@pytest.mark.django_db(transaction=True)  # to start a new connection
 @pytest.mark.parametrize("resources", [1, 100])
-def test_the_claim_page_costs_the_same_queries_however_much_it_holds(
+def test_the_claim_page_costs_one_query_however_much_it_holds(
     client, provision, django_assert_num_queries, resources
 ):
     made = provision()
     add_resources(made.account, resources)
     assert selectors.inventory(account=made.account).resource_count == resources
     client.get(reverse("accounts:claim", args=[made.claim_key]))
-    client.get(reverse("accounts:claim_review"))  # draws the QR code once
-    inventory_changed(account_id=made.account.pk)
+    connection.close()  # a new connection: the page prepares its statements
 
     with django_assert_num_queries(CLAIM_PAGE_QUERIES) as first:
         response = client.get(reverse("accounts:claim_review"))
-    # Until the inventory changes again, its rendering is kept.
-    with django_assert_num_queries(CLAIM_PAGE_QUERIES) as repeat:
-        again = client.get(reverse("accounts:claim_review"))
+    with django_assert_num_queries(CLAIM_PAGE_QUERIES) as again:
+        repeat = client.get(reverse("accounts:claim_review"))
 
-    # The reads sent together are the one that asks for the recent events.
-    def sent_together(queries: list[dict]) -> str:
-        (sql,) = [q["sql"] for q in queries if "accounts_workerevent" in q["sql"]]
-        return sql
-
-    assert "accounts_kvnamespace" in sent_together(first.captured_queries)
-    assert "accounts_kvnamespace" not in sent_together(repeat.captured_queries)
-    assert "accounts_previewplacement" in sent_together(repeat.captured_queries)
-    assert response.status_code == again.status_code == 200
+    (sent,) = [q["sql"] for q in first.captured_queries]
+    for table in (
+        "accounts_claimlink",  # the link with its account
+        "accounts_kvnamespace",  # the inventory
+        "accounts_workerevent",  # the Workers' recent events
+        "accounts_previewplacement",  # which runtime to ask about previews
+    ):
+        assert table in sent, table
+    # Prepared once per connection, run by name from then on.
+    (sent_again,) = [q["sql"] for q in again.captured_queries]
+    assert "PREPARE" not in sent_again
+    assert sent_again.count("EXECUTE") == sent.count("EXECUTE") == 6
+    assert response.status_code == repeat.status_code == 200
     assert response.content.count(b"<tr>") >= resources
-    assert again.content == response.content
+    assert repeat.content == response.content
+
+
+@pytest.mark.django_db(transaction=True)  # to start a new connection
+def test_reads_are_prepared_once_per_connection_and_again_after_a_failure(
+    provision, django_assert_num_queries
+):
+    account = provision().account
+    full_deploy(account)
+    read = selectors.inventories_read(accounts=by_id(account))
+    failing = selectors.Read([("SELECT 1 / %(zero)s", {"zero": 0})], list)
+    connection.close()
+
+    def sent(*reads: selectors.Read) -> str:
+        with django_assert_num_queries(1) as sending:
+            found = selectors.read_together(*reads)
+        assert found[0][account.pk].workers[0].name == "hello-worker"
+        return sending.captured_queries[0]["sql"]
+
+    assert sent(read).count("PREPARE") == 2
+    assert "PREPARE" not in sent(read)
+    with pytest.raises(DataError):
+        selectors.read_together(read, failing)
+    # What the failed text prepared is not known: all are made anew.
+    assert sent(read).startswith("DEALLOCATE ALL")
+    assert "PREPARE" not in sent(read)
+    connection.close()
+    assert sent(read).count("PREPARE") == 2
 
 
 def test_the_claim_page_shows_a_change_at_once(client, provision):
@@ -162,7 +196,7 @@ def test_the_claim_page_shows_a_change_at_once(client, provision):
     )
 
 
-def test_pages_render_the_inventory_while_the_cache_is_unreachable(
+def test_the_claim_page_renders_while_the_cache_is_unreachable(
     client, provision, settings
 ):
     made = provision()
@@ -203,10 +237,14 @@ def test_the_claim_page_shows_every_name_the_agent_chose_as_text(client, provisi
         {"type": "plain_text", "name": f"VAR{markup}", "text": "x"},
         {"type": f"odd{markup}", "name": f"ODD{markup}"},
     ]
-    version.save(update_fields=["compatibility_flags", "bindings"])
+    summary = version_summary(bindings=version.bindings, assets=version.assets)
+    WorkerVersion.objects.filter(pk=version.pk).update(
+        compatibility_flags=version.compatibility_flags,
+        bindings=version.bindings,
+        **summary,
+    )
     script.cron_schedules = [markup]
     script.save(update_fields=["cron_schedules"])
-    inventory_changed(account_id=account.pk)
     client.get(reverse("accounts:claim", args=[made.claim_key]))
 
     page = client.get(reverse("accounts:claim_review")).content.decode()

@@ -18,7 +18,6 @@ from django.db.models import QuerySet
 
 from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
 from accounts.models import Certificate, CloudAccount, WorkerScript
-from accounts.services.inventory import changes_inventory
 from accounts.services.locking import lock_live_account
 from accounts.services.validation import is_hex_id
 
@@ -124,7 +123,6 @@ def _read_pem(chain: str, private_key: str | None) -> LeafDetails:
     )
 
 
-@changes_inventory
 def upload_certificate(
     *,
     account: CloudAccount,
@@ -194,7 +192,6 @@ def _users_of(certificate: Certificate) -> list[str]:
     return users
 
 
-@changes_inventory
 @transaction.atomic
 def delete_certificate(*, account: CloudAccount, certificate_id: str) -> None:
     """Raises CertificateNotFound, Conflict (still in use)."""

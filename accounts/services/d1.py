@@ -48,7 +48,6 @@ from accounts.exceptions import (
 from accounts.models import CloudAccount, D1Database, account_storage_prefix
 from accounts.services import d1_time_travel, metrics
 from accounts.services.concurrency import slot
-from accounts.services.inventory import changes_inventory, inventory_changed
 from accounts.services.locking import lock_live_account
 from accounts.services.validation import clean_text
 from claimportal.cache import CACHE_DOWN
@@ -113,7 +112,6 @@ def _is_uuid(value: str) -> bool:
     )
 
 
-@changes_inventory
 def create_database(*, account: CloudAccount, name: Any, now: datetime) -> D1Database:
     """A new, empty database and its file.
 
@@ -152,7 +150,6 @@ def create_database(*, account: CloudAccount, name: Any, now: datetime) -> D1Dat
     return database
 
 
-@changes_inventory
 def delete_database(*, account: CloudAccount, id_or_name: str) -> None:
     """Delete a database and, once that is committed, its file. A query still
     running finishes on the unlinked file. Raises DatabaseNotFound."""
@@ -569,7 +566,6 @@ def _record_size(database: D1Database, conn: sqlite3.Connection) -> None:
     D1Database.objects.filter(pk=database.pk).update(
         file_size=database.file_size, table_count=database.table_count
     )
-    inventory_changed(account_id=database.account_id)
 
 
 # --- Imports (wrangler d1 execute --file --remote) ---------------------------------

@@ -10,7 +10,6 @@ from django.db.models import QuerySet
 
 from accounts.exceptions import Conflict, DomainError, InvalidInput, NotFound
 from accounts.models import Certificate, CloudAccount, HyperdriveConfig
-from accounts.services.inventory import changes_inventory
 from accounts.services.locking import lock_live_account
 from accounts.services.validation import is_hex_id
 
@@ -73,7 +72,6 @@ def _mtls(
     return mtls
 
 
-@changes_inventory
 def create_config(
     *,
     account: CloudAccount,
@@ -113,7 +111,6 @@ def create_config(
     return config
 
 
-@changes_inventory
 def update_config(
     *,
     account: CloudAccount,
@@ -161,7 +158,6 @@ def update_config(
     return config
 
 
-@changes_inventory
 def delete_config(*, account: CloudAccount, config_id: str) -> None:
     with transaction.atomic():
         lock_live_account(account_id=account.pk)

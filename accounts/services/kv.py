@@ -24,7 +24,6 @@ from accounts.exceptions import (
 )
 from accounts.models import CloudAccount, KVEntry, KVNamespace
 from accounts.services import event_subscriptions
-from accounts.services.inventory import changes_inventory
 from accounts.services.locking import lock_live_account
 from accounts.services.validation import (
     clean_text,
@@ -66,7 +65,6 @@ def _namespaces(account: CloudAccount, namespace_id: str) -> QuerySet[KVNamespac
     return account.kv_namespaces.filter(pk=namespace_id)
 
 
-@changes_inventory
 def create_namespace(
     *, account: CloudAccount, title: str, now: datetime
 ) -> KVNamespace:
@@ -93,7 +91,6 @@ def create_namespace(
         return namespace
 
 
-@changes_inventory
 @transaction.atomic
 def rename_namespace(
     *, account: CloudAccount, namespace_id: str, title: str
@@ -114,7 +111,6 @@ def rename_namespace(
     return namespace
 
 
-@changes_inventory
 @transaction.atomic
 def delete_namespace(*, account: CloudAccount, namespace_id: str) -> None:
     """Delete a namespace and every key in it. Raises NamespaceNotFound.
@@ -231,7 +227,6 @@ def live_entries(*, namespace: KVNamespace, now: datetime) -> QuerySet[KVEntry]:
     )
 
 
-@changes_inventory
 def bulk_put(*, namespace: KVNamespace, writes: list[KVWrite], now: datetime) -> int:
     """Store every write or none; the last write of a repeated key wins.
 
@@ -311,7 +306,6 @@ def bulk_get(
     return {key: found.get(key) for key in keys}
 
 
-@changes_inventory
 def delete_key(*, namespace: KVNamespace, key: str) -> None:
     """Forget ``key``; deleting a missing key is not an error."""
     key = check_key(key)
@@ -320,7 +314,6 @@ def delete_key(*, namespace: KVNamespace, key: str) -> None:
         namespace.entries.filter(key=key).delete()
 
 
-@changes_inventory
 def bulk_delete(*, namespace: KVNamespace, keys: list[str]) -> int:
     if len(keys) > BULK_MAX_KEYS:
         raise InvalidInput(f"At most {BULK_MAX_KEYS} keys may be deleted at once.")

@@ -26,7 +26,6 @@ from accounts.models import (
     QueueMessage,
     WorkerScript,
 )
-from accounts.services.inventory import changes_inventory
 from accounts.services.locking import lock_live_account
 from accounts.services.validation import clean_text, is_hex_id, whole_number
 
@@ -121,7 +120,6 @@ def _check_name(name: Any) -> str:
     return name
 
 
-@changes_inventory
 def create_queue(
     *,
     account: CloudAccount,
@@ -177,7 +175,6 @@ def update_queue(
     return queue
 
 
-@changes_inventory
 def delete_queue(*, account: CloudAccount, queue_id: str) -> None:
     with transaction.atomic():
         lock_live_account(account_id=account.pk)
@@ -219,7 +216,6 @@ def _consumer_fields(
     }
 
 
-@changes_inventory
 @transaction.atomic
 def add_consumer(
     *,
@@ -255,7 +251,6 @@ def add_consumer(
     return QueueConsumer.objects.create(queue=queue, created_at=now, **fields)
 
 
-@changes_inventory
 def update_consumer(
     *,
     queue: Queue,
@@ -283,7 +278,6 @@ def _apply(consumer: QueueConsumer, fields: dict[str, Any]) -> QueueConsumer:
     return consumer
 
 
-@changes_inventory
 def delete_consumer(*, queue: Queue, consumer_id: str) -> None:
     with transaction.atomic():
         lock_live_account(account_id=queue.account_id)

@@ -37,11 +37,11 @@ from accounts.models import (
     WorkerScript,
     WorkerSecret,
     WorkerVersion,
+    version_summary,
 )
 from accounts.services import assets, bindings
 from accounts.services.audit import record_event
 from accounts.services.bindings import Migrations, NewBinding
-from accounts.services.inventory import changes_inventory
 from accounts.services.locking import lock_live_account
 from accounts.services.multipart import Part
 from preview_runtime.render import DurableObjectClass, Module, WorkerSpec
@@ -466,7 +466,6 @@ def _deploy_whole(
     return deployment
 
 
-@changes_inventory
 def _start_before_lock(
     *,
     account: CloudAccount,
@@ -608,6 +607,7 @@ def upload_version(
             assets=version_assets,
             annotations=annotations,
             secrets=secrets,
+            **version_summary(bindings=resolved.bindings, assets=version_assets),
         )
         WorkerModule.objects.bulk_create(
             WorkerModule(
@@ -663,7 +663,6 @@ def _deployment_versions(
     return clean, chosen
 
 
-@changes_inventory
 def create_deployment(
     *,
     account: CloudAccount,
@@ -702,7 +701,6 @@ def create_deployment(
     return deployment
 
 
-@changes_inventory
 @transaction.atomic
 def delete_script(*, account: CloudAccount, script_name: str, now: datetime) -> None:
     """Delete a Worker with its versions, secrets and Durable Object namespaces,
@@ -720,7 +718,6 @@ def delete_script(*, account: CloudAccount, script_name: str, now: datetime) -> 
 # --- settings, secrets, triggers --------------------------------------------------
 
 
-@changes_inventory
 @transaction.atomic
 def update_script_settings(
     *,
@@ -837,6 +834,9 @@ def _version_with_secrets(
         source=base.source,
         startup_time_ms=base.startup_time_ms,
         secrets=secrets,
+        shown_bindings=base.shown_bindings,
+        asset_files=base.asset_files,
+        asset_bytes=base.asset_bytes,
     )
     WorkerModule.objects.bulk_create(
         WorkerModule(
@@ -870,7 +870,6 @@ def _secret_annotations(*, message: str | None, tag: str | None) -> dict[str, An
     }
 
 
-@changes_inventory
 @transaction.atomic
 def change_secrets(
     *,
@@ -900,7 +899,6 @@ def change_secrets(
     )
 
 
-@changes_inventory
 @transaction.atomic
 def patch_latest_version(
     *,
@@ -944,7 +942,6 @@ def clean_cron(cron: str) -> str:
     return " ".join(fields)
 
 
-@changes_inventory
 @transaction.atomic
 def set_schedules(
     *, account: CloudAccount, script_name: str, crons: list[str], now: datetime
@@ -973,7 +970,6 @@ def set_schedules(
     return script.cron_schedules
 
 
-@changes_inventory
 @transaction.atomic
 def set_workers_dev(
     *,
@@ -997,7 +993,6 @@ def subdomain_is_available(*, name: str) -> bool:
     )
 
 
-@changes_inventory
 @transaction.atomic
 def change_subdomain(
     *, account: CloudAccount, subdomain: str, now: datetime

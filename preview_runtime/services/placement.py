@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 
 from accounts.models import PreviewPlacement, PreviewRuntime
-from accounts.selectors import Read, read_together
+from accounts.selectors import Accounts, Read, read_together
 
 
 def report_in(*, name: str, state_dir: Path, now: datetime) -> None:
@@ -109,14 +109,16 @@ def state_dirs() -> list[Path]:
 _STATE_DIR_SQL = """
 SELECT r.state_dir FROM accounts_previewplacement p
 JOIN accounts_previewruntime r ON r.name = p.runtime_id
-WHERE p.account_id = %(account)s
+WHERE p.account_id IN ({accounts})
 """
 
 
-def state_dir_read(*, account_id: str) -> Read[Path]:
+def state_dir_read(*, account: Accounts) -> Read[Path]:
     """The state folder of the runtime holding the account (this install's
     own when none does yet), as a read that can go with a page's others."""
-    return Read([(_STATE_DIR_SQL, {"account": account_id})], _state_dir_from)
+    return Read(
+        [(_STATE_DIR_SQL.format(accounts=account.sql), account.params)], _state_dir_from
+    )
 
 
 def _state_dir_from(rows: list[tuple]) -> Path:
@@ -124,4 +126,4 @@ def _state_dir_from(rows: list[tuple]) -> Path:
 
 
 def state_dir_of(*, account_id: str) -> Path:
-    return read_together(state_dir_read(account_id=account_id))[0]
+    return read_together(state_dir_read(account=Accounts.by_id([account_id])))[0]
