@@ -168,8 +168,9 @@ def test_suspend_and_expiry_change_the_answer_within_seconds(runtime, account):
     )
 
     def answer_or_none():
-        # The Worker's process is stopped as the suspension lands: a request
-        # caught in it is cut, and the visitor's next one gets the page.
+        # The Worker's process is stopped as the suspension (or the expiry)
+        # lands: a request caught in it is cut, and the visitor's next one
+        # gets the page.
         try:
             return runtime.get(host)
         except OSError:
@@ -186,7 +187,8 @@ def test_suspend_and_expiry_change_the_answer_within_seconds(runtime, account):
     past = timezone.now() - timedelta(minutes=1)
     CloudAccount.objects.filter(pk=account.pk).update(claim_expires_at=past)
     expired = runtime.wait_for(
-        lambda: (a := runtime.get(host)).status == 410 and a, what="expiry"
+        lambda: (a := answer_or_none()) is not None and a.status == 410 and a,
+        what="expiry",
     )
     assert expired.headers["x-claimportal-preview"] == "expired"
     assert "expired" in expired.text

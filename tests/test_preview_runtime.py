@@ -146,7 +146,10 @@ def test_a_busy_worker_holds_few_threads_and_its_traces_are_kept(runtime, accoun
         for thread in visitors:
             thread.join()
     assert len(answered) > 100 and set(answered) == {200}
-    assert most < 60, most
+    # Before, the count grew with every request (past 1,000 within these
+    # 3 s); now it is the traces in flight at once, a few dozen on a busy
+    # machine.
+    assert most < 250, most
     kept = settings.CLAIMPORTAL_EVENTS_KEPT
     deadline = time.monotonic() + 10
     while WorkerEvent.objects.filter(script=script).count() < kept:
