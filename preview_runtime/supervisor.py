@@ -410,7 +410,14 @@ class Supervisor:
             logger.exception("preview runtime: cannot read the records")
             return
         self.desired = desired
-        for key in [k for k in self.slots if k not in desired.targets]:
+        leaving = [k for k in self.slots if k not in desired.targets]
+        if leaving:
+            # Their hosts go to our pages (suspended, expired ...) before their
+            # processes stop, so a visitor meanwhile finds the page, not a
+            # socket nobody answers.
+            self._update_routes(desired)
+            self._publish_running()
+        for key in leaving:
             self._remove(self.slots.pop(key))
         for target in desired.targets.values():
             self._converge(target)
