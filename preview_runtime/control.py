@@ -8,7 +8,6 @@ the process table is never touched by two threads.
 import json
 import logging
 import queue
-import socketserver
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -18,6 +17,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from .unix import ThreadingUnixServer
 
 logger = logging.getLogger("claimportal.previews")
 
@@ -75,8 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # the supervisor logs what the commands do
 
 
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+class _Server(ThreadingUnixServer):
     commands: "queue.Queue[Command]"
     direct: dict[str, Callable[[Command], Any]]
     timeout_seconds: float

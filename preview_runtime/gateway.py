@@ -20,7 +20,6 @@ credential names its account.
 import http.client
 import json
 import logging
-import socketserver
 import threading
 import time
 from collections import OrderedDict, deque
@@ -30,7 +29,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from .unix import UnixHTTPConnection
+from .unix import ThreadingUnixServer, UnixHTTPConnection
 
 logger = logging.getLogger("claimportal.previews")
 
@@ -129,8 +128,8 @@ class TraceBuffer:
     four visitors in a loop held 1,500 of the runtime's threads, and its
     sockets outgrew what ``select`` can watch. The gateway answers a trace at
     once instead, and one thread sends each version's pending traces in a
-    single call, every ``interval`` seconds, taking its account's turn in the
-    limiter like any binding call. A Worker tracing faster than they can be
+    single call, at most once every ``interval`` seconds, taking its account's
+    turn in the limiter like any binding call. A Worker tracing faster than they can be
     stored loses its oldest traces, never anyone's binding calls.
     """
 
@@ -140,7 +139,7 @@ class TraceBuffer:
         send: Callable[[str, list[Any]], None],
         limiter: FairLimiter,
         per_version: int = 50,
-        interval: float = 0.2,
+        interval: float = 0.05,
     ) -> None:
         self.send, self.limiter = send, limiter
         self.per_version, self.interval = per_version, interval
@@ -160,8 +159,10 @@ class TraceBuffer:
     def run(self) -> None:
         while not self._stopped.is_set():
             if self._arrived.wait(1.0):
-                time.sleep(self.interval)  # let a burst come together
                 self.flush()
+                # What arrives meanwhile goes together in the next round: a
+                # lone trace is stored at once, a flood 20 times a second.
+                time.sleep(self.interval)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -292,8 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # a flood of calls must not become a flood of log lines
 
 
-class Gateway(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+class Gateway(ThreadingUnixServer):
     request_queue_size = 1024
     limiter: FairLimiter
     traces: TraceBuffer

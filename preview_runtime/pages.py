@@ -6,12 +6,13 @@ HAProxy's error files (a Worker that crashed or took too long mid-request).
 """
 
 import html
-import socketserver
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from .unix import ThreadingUnixServer
 
 PAGES = {
     "unknown": (404, "No Worker is deployed at this address."),
@@ -112,8 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+class _Server(ThreadingUnixServer):
     lookup: Callable[[str], tuple[str, str]]
 
 

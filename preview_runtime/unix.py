@@ -3,7 +3,21 @@ talk (the runtime's sockets are never on the network)."""
 
 import http.client
 import socket
+import socketserver
+import sys
 from pathlib import Path
+
+
+class ThreadingUnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """A server on a unix socket, a thread per connection. A peer that went
+    away mid-answer (a Worker stopped or swapped, a visitor gone) is no error
+    worth a traceback in the run log."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
