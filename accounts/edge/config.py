@@ -157,7 +157,11 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         "    option dontlog-normal",
         '    log-format "%b %tsc %ST"',
         "    option http-keep-alive",
-        "    http-reuse always",
+        # A request reuses only its own client's connection to a Worker: an
+        # idle pooled one may be the replaced process closing it as it drains,
+        # and a client's first request lost on it was a 502 (a kept-alive
+        # client's later one is closed unanswered, which clients retry).
+        "    http-reuse safe",
         "    timeout http-request 10s",
         "    timeout http-keep-alive 10s",
         "    timeout client 30s",
