@@ -1,29 +1,20 @@
 """Migration 0009: versions stored before it get the summary a deploy writes."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from accounts import selectors
 from accounts.models import CloudAccount
+from tests.migrating import migrate, migrate_to_latest
 
 BEFORE = [("accounts", "0008_preview_placement")]
 AFTER = [("accounts", "0009_version_summary")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.fixture
 def at_0008(transactional_db):
-    apps = migrate(BEFORE)
-    yield apps
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    yield migrate(BEFORE)
+    migrate_to_latest()
 
 
 def test_stored_versions_show_their_bindings_and_assets_after_it(at_0008):
