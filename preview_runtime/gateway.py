@@ -129,8 +129,8 @@ class TraceBuffer:
     sockets outgrew what ``select`` can watch. The gateway answers a trace at
     once instead, and one thread sends each version's pending traces in a
     single call, at most once every ``interval`` seconds, taking its account's
-    turn in the limiter like any binding call. A Worker tracing faster than they can be
-    stored loses its oldest traces, never anyone's binding calls.
+    turn in the limiter like any binding call. A Worker tracing faster than
+    they can be stored loses its oldest traces, never anyone's binding calls.
     """
 
     def __init__(
@@ -149,11 +149,21 @@ class TraceBuffer:
         self._stopped = threading.Event()
 
     def add(self, token: str, key: str, traces: list[Any]) -> None:
+        """Traces of ``token``'s version, newer than those pending."""
         with self._lock:
             _, pending = self._pending.setdefault(
                 token, (key, deque(maxlen=self.per_version))
             )
             pending.extend(traces)
+        self._arrived.set()
+
+    def _put_back(self, token: str, key: str, traces: deque[Any]) -> None:
+        """A round's traces whose account had no turn: they go before any
+        that came since (the newest ``per_version`` stay)."""
+        with self._lock:
+            _, newer = self._pending.get(token, (key, ()))
+            traces.extend(newer)
+            self._pending[token] = (key, traces)
         self._arrived.set()
 
     def run(self) -> None:
@@ -173,7 +183,7 @@ class TraceBuffer:
             pending, self._pending = self._pending, {}
         for token, (key, traces) in pending.items():
             if not self.limiter.acquire(key, timeout=self.interval):
-                self.add(token, key, list(traces))  # its account is busy: next time
+                self._put_back(token, key, traces)  # its account is busy: next time
                 continue
             try:
                 self.send(token, list(traces))

@@ -68,3 +68,24 @@ def test_traces_are_sent_together_newest_kept_and_wait_for_their_accounts_turn()
     assert sent[1:] == [("v1", [2, 3, 4])]  # one call, the newest three
     buffer.flush()
     assert len(sent) == 2
+
+
+def test_traces_held_back_for_a_busy_account_go_before_newer_ones():
+    limiter = FairLimiter(total=4, per_key=1)
+    sent: list[tuple[str, list[int]]] = []
+    buffer = TraceBuffer(
+        send=lambda token, traces: sent.append((token, traces)),
+        limiter=limiter,
+        per_version=3,
+        interval=1.0,  # how long a round waits for the busy account's turn
+    )
+    buffer.add("v1", "account-a", [1, 2])
+    assert limiter.acquire("account-a", timeout=0)  # account a is busy
+    # Newer traces come while the round waits for a turn that never comes.
+    later = threading.Timer(0.2, buffer.add, args=("v1", "account-a", [3, 4]))
+    later.start()
+    buffer.flush()
+    later.join()
+    limiter.release("account-a")
+    buffer.flush()
+    assert sent == [("v1", [2, 3, 4])]  # in order, the newest three
