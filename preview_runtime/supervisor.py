@@ -410,12 +410,12 @@ class Supervisor:
             logger.exception("preview runtime: cannot read the records")
             return
         self.desired = desired
+        self._update_routes(desired)
         leaving = [k for k in self.slots if k not in desired.targets]
         if leaving:
             # Their hosts go to our pages (suspended, expired ...) before their
             # processes stop, so a visitor meanwhile finds the page, not a
             # socket nobody answers.
-            self._update_routes(desired)
             self._publish_running()
         for key in leaving:
             self._remove(self.slots.pop(key))
@@ -424,7 +424,6 @@ class Supervisor:
         self._remove_orphaned_files(desired)
         if self.sandbox:
             sandbox.remove_empty_groups(self.cgroups)
-        self._update_routes(desired)
 
     def _converge(self, target: Target) -> None:
         slot = self.slots.get(target.key)
