@@ -49,6 +49,7 @@ from django.utils import timezone  # noqa: E402
 
 from accounts.services.provisioning import create_temporary_account  # noqa: E402
 from preview_runtime import process  # noqa: E402
+from preview_runtime.unix import UnixHTTPConnection  # noqa: E402
 from tests.conftest import subprocess_env  # noqa: E402
 from tests.preview_runtime import Runtime, host_of, make_worker  # noqa: E402
 
@@ -64,19 +65,6 @@ def portal_timed(connection: http.client.HTTPConnection) -> float:
     if response.status != 200:
         raise RuntimeError(f"the portal answered {response.status}")
     return elapsed
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP over a unix socket: a Worker's own ``http.sock``."""
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(str(self.path))
 
 
 def pages_pool(socket_path: Path, port: int) -> subprocess.Popen:
