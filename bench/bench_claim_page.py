@@ -4,9 +4,9 @@ claimportal runs under gunicorn as bin/run starts it, on PostgreSQL and Redis;
 one client on a kept-alive loopback connection sends one request at a time, with
 the session cookie the claim link gave it. The trivial view is the home page: a
 short template in the same base layout, through the same middleware and session,
-with no query of its own. Requests to the three pages are interleaved so drift
-hits all of them alike. The claim page is what a person sees before signing in:
-inventory, countdown and QR code.
+with no query of its own. Requests to the pages are interleaved, in a new order
+each round, so drift hits all of them alike. The claim page is what a person
+sees before signing in: inventory, countdown and QR code.
 
 Nothing of the page is kept between views: each one reads what the account
 holds and renders it, as the first view after a deploy does. To show that,
@@ -23,6 +23,7 @@ its own.
 """
 
 import argparse
+import functools
 import http.client
 import statistics
 import subprocess
@@ -32,7 +33,13 @@ import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-from harness import ROOT, gunicorn_server, setup_django, throwaway_database
+from harness import (
+    ROOT,
+    gunicorn_server,
+    interleaved,
+    setup_django,
+    throwaway_database,
+)
 
 setup_django()
 
@@ -105,17 +112,16 @@ def measure(origin: str, requests: int) -> dict:
         return browsers[size].timed("/claim/", b"What will be yours")
 
     cases = {size: [False, True] if namespaces[size] else [False] for size in SIZES}
-    times: dict = {"trivial": [], **{(s, w): [] for s in SIZES for w in cases[s]}}
-    for _ in range(20):  # warm up workers, connections and template caches
-        trivial.timed("/", b"claimportal")
-        for size in SIZES:
-            timed(size, written=cases[size][-1])
-    for _ in range(requests):
-        times["trivial"].append(trivial.timed("/", b"claimportal"))
-        for size in SIZES:
-            for written in cases[size]:
-                times[size, written].append(timed(size, written=written))
-    return times
+    calls = {
+        "trivial": (trivial.timed, "/", b"claimportal"),
+        **{
+            (s, w): (functools.partial(timed, written=w), s)
+            for s in SIZES
+            for w in cases[s]
+        },
+    }
+    interleaved(20, *calls.values())  # warm up workers, connections and templates
+    return dict(zip(calls, interleaved(requests, *calls.values()), strict=True))
 
 
 def main() -> None:
