@@ -84,6 +84,7 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         "    option dontlog-normal",  # the supervisor hears of failures only
         '    log-format "%b %tsc %ST"',
         "    option http-keep-alive",
+        "    option http-no-delay",  # each answer out as it comes (bench_edge)
         "    timeout http-request 10s",  # the whole head (and a buffered body)
         "    timeout http-keep-alive 10s",
         "    timeout client 30s",  # a client silent this long mid-request
@@ -157,6 +158,7 @@ def render(*, paths: EdgePaths, binds: list[str]) -> str:
         "    option dontlog-normal",
         '    log-format "%b %tsc %ST"',
         "    option http-keep-alive",
+        "    option http-no-delay",  # each answer out as it comes (bench_edge)
         # A request reuses only its own client's connection to a Worker: an
         # idle pooled one may be the replaced process closing it as it drains,
         # and a client's first request lost on it was a 502 (a kept-alive
