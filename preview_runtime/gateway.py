@@ -1,13 +1,16 @@
 """The binding gateway: where every Worker's binding calls (KV, D1, queues)
 enter, and where they are shared out fairly between accounts.
 
-Workers reach it on ``control.sock``; it forwards to Django's binding endpoints
-(their own gunicorn, on a socket only the runtime can open). It never lets
-more calls through than Django has threads, so nothing waits in gunicorn's own
-queue, and it lets each account through only so many at once: a flood of KV
-reads or a few slow D1 queries from one account hold that account's share and
-no more, while others' calls are taken in turn. A call that waits past the
-limit gets a clear 429 in the Worker.
+Each Worker reaches it on a socket of its own (its ``control.sock``, a
+``Doors`` door); it forwards to Django's binding endpoints (their own gunicorn,
+on a socket only the runtime can open). It never lets more calls through than
+Django has threads, so nothing waits in gunicorn's own queue, and it lets each
+account through only so many at once: a flood of KV reads or a few slow D1
+queries from one account hold that account's share and no more, while others'
+calls are taken in turn. A call that waits past the limit gets a clear 429 in
+the Worker. A door takes a few calls at once; the rest of a flood waits in
+that Worker's own socket queue, so thousands of calls at once cost the
+runtime no more threads than a few, and delay no other Worker's.
 
 Traces (what the runtime's tail Worker reports of every invocation) are not
 forwarded one by one: the gateway takes them at once and ``TraceBuffer``
@@ -20,6 +23,8 @@ credential names its account.
 import http.client
 import json
 import logging
+import selectors
+import socket
 import threading
 import time
 from collections import OrderedDict, deque
@@ -27,9 +32,9 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from .unix import ThreadingUnixServer, UnixHTTPConnection
+from .unix import UnixHTTPConnection
 
 logger = logging.getLogger("claimportal.previews")
 
@@ -194,8 +199,19 @@ class TraceBuffer:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # workerd keeps its connections open
-    server: "Gateway"
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # a call silent this long mid-request is dropped
+
+    @property
+    def gateway(self) -> "Gateway":
+        return cast("Gateway", self.server)  # what Gateway.answer passed in
+
+    def end_headers(self) -> None:
+        # One call per connection: a connection kept open for a later call
+        # would hold a place at its door while the Worker's next calls wait
+        # in the queue behind it.
+        self.send_header("Connection", "close")
+        super().end_headers()
 
     def _handle(self) -> None:
         body = self._body()
@@ -204,22 +220,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         bearer = scheme.lower() == "bearer"
-        key = self.server.account_of(token.strip()) if bearer else None
+        key = self.gateway.account_of(token.strip()) if bearer else None
         if key is None:
             self._reply(HTTPStatus.FORBIDDEN, "This binding call is not allowed.")
             return
         if self.path == EVENTS_PATH and self.command == "POST":
             self._take_traces(token.strip(), key, body)
             return
-        limiter = self.server.limiter
-        if not limiter.acquire(key, timeout=self.server.wait_seconds):
+        limiter = self.gateway.limiter
+        if not limiter.acquire(key, timeout=self.gateway.wait_seconds):
             self._reply(
                 HTTPStatus.TOO_MANY_REQUESTS,
                 # The reason phrase too: KV's binding shows only the status line.
                 reason=TOO_MANY,
                 message=f"{TOO_MANY}: at most "
                 f"{limiter.per_key} run together, and this one waited "
-                f"{self.server.wait_seconds:g} s for its turn. Make fewer calls "
+                f"{self.gateway.wait_seconds:g} s for its turn. Make fewer calls "
                 "at once (or wait for the ones under way).",
             )
             return
@@ -259,7 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(traces, list):
             self._reply(HTTPStatus.BAD_REQUEST, "Traces come as a JSON list.")
             return
-        self.server.traces.add(token, key, traces)
+        self.gateway.traces.add(token, key, traces)
         self._reply(HTTPStatus.ACCEPTED, "Taken.")
 
     def _forward(self, body: bytes) -> None:
@@ -269,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
             if name.lower() not in HOP_BY_HOP
         }
         try:
-            status, reply_headers, answer = self.server.call(
+            status, reply_headers, answer = self.gateway.call(
                 self.command, self.path, body, headers
             )
         except (OSError, http.client.HTTPException):
@@ -303,14 +319,23 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # a flood of calls must not become a flood of log lines
 
 
-class Gateway(ThreadingUnixServer):
-    request_queue_size = 1024
-    limiter: FairLimiter
-    traces: TraceBuffer
-    account_of: Callable[[str], str | None]
-    upstream: Path
-    upstream_timeout: float
-    wait_seconds: float
+class Gateway:
+    """What every door shares: the limiter, the traces, and the way to the
+    binding endpoints."""
+
+    def __init__(
+        self,
+        *,
+        upstream: Path,
+        account_of: Callable[[str], str | None],
+        limiter: FairLimiter,
+        wait_seconds: float,
+        upstream_timeout: float,
+    ) -> None:
+        self.upstream, self.upstream_timeout = upstream, upstream_timeout
+        self.account_of, self.limiter = account_of, limiter
+        self.wait_seconds = wait_seconds
+        self.traces = TraceBuffer(send=self.store_traces, limiter=limiter)
 
     def call(
         self, method: str, path: str, body: bytes, headers: dict[str, str]
@@ -335,37 +360,159 @@ class Gateway(ThreadingUnixServer):
         if status != HTTPStatus.OK:
             logger.warning("binding gateway: traces refused with status %s", status)
 
-    def shutdown(self) -> None:
-        self.traces.stop()
-        super().shutdown()
+    def answer(self, connection: socket.socket) -> None:
+        """The call on ``connection``, answered."""
+        try:
+            _Handler(connection, "", self)  # type: ignore[arg-type]
+        except (ConnectionError, TimeoutError):
+            pass  # the Worker went away or fell silent: nobody to answer
+        except Exception:
+            logger.exception("binding gateway: a call failed")
+
+
+class _Door:
+    def __init__(self, listener: socket.socket) -> None:
+        self.listener = listener
+        self.calls = 0  # connections taken and not yet answered
+        self.watched = False
+        self.closed = False
+
+
+class Doors:
+    """Each Worker's own socket into the gateway, bound into its cell as its
+    only way to the binding endpoints. One thread accepts on all of them. A
+    door takes at most ``per_door`` calls at once and stops accepting until
+    one is answered: more wait in that socket's own queue, where no other
+    Worker's calls are. (One shared socket let a flood of 3,000 calls fill
+    the queue every Worker connected through: another account's reads failed
+    or waited seconds.)"""
+
+    def __init__(self, gateway: Gateway, *, per_door: int) -> None:
+        self.gateway, self.per_door = gateway, per_door
+        self._selector = selectors.DefaultSelector()
+        self._wake, self._woken = socket.socketpair()
+        self._woken.setblocking(False)
+        self._selector.register(self._woken, selectors.EVENT_READ)
+        self._lock = threading.Lock()
+        self._changes: list[Callable[[], None]] = []
+        self._doors: dict[socket.socket, _Door] = {}  # touched by run() alone
+        self._stopped = False
+
+    def add(self, listener: socket.socket) -> None:
+        """Take calls on ``listener`` (a listening unix socket)."""
+        listener.setblocking(False)
+        self._later(lambda: self._open(listener))
+
+    def remove(self, listener: socket.socket) -> None:
+        """Stop taking calls on ``listener`` and close it; calls under way
+        are answered."""
+        self._later(lambda: self._close(listener))
+
+    def stop(self) -> None:
+        self._later(self._stop)
+
+    def run(self) -> None:
+        while not self._stopped:
+            for key, _ in self._selector.select():
+                if key.fileobj is self._woken:
+                    self._apply_changes()
+                else:
+                    self._accept(key.data)
+        self._selector.close()
+        for door in self._doors.values():
+            door.listener.close()
+
+    def _later(self, change: Callable[[], None]) -> None:
+        """Selector changes are the accepting thread's: queued, then woken."""
+        with self._lock:
+            self._changes.append(change)
+        self._wake.send(b"\0")
+
+    def _apply_changes(self) -> None:
+        while True:
+            try:
+                if not self._woken.recv(4096):
+                    break
+            except BlockingIOError:
+                break
+        with self._lock:
+            changes, self._changes = self._changes, []
+        for change in changes:
+            change()
+
+    def _accept(self, door: _Door) -> None:
+        try:
+            connection, _ = door.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        connection.setblocking(True)
+        door.calls += 1
+        if door.calls >= self.per_door:
+            self._unwatch(door)
+        threading.Thread(
+            target=self._answer, args=(door, connection), daemon=True
+        ).start()
+
+    def _answer(self, door: _Door, connection: socket.socket) -> None:
+        try:
+            self.gateway.answer(connection)
+        finally:
+            connection.close()
+            self._later(lambda: self._answered(door))
+
+    def _answered(self, door: _Door) -> None:
+        door.calls -= 1
+        if not door.closed and not door.watched and door.calls < self.per_door:
+            self._watch(door)
+
+    def _open(self, listener: socket.socket) -> None:
+        door = self._doors[listener] = _Door(listener)
+        self._watch(door)
+
+    def _close(self, listener: socket.socket) -> None:
+        door = self._doors.pop(listener, None)
+        if door is not None:
+            self._unwatch(door)
+            door.closed = True
+        listener.close()
+
+    def _watch(self, door: _Door) -> None:
+        self._selector.register(door.listener, selectors.EVENT_READ, door)
+        door.watched = True
+
+    def _unwatch(self, door: _Door) -> None:
+        if door.watched:
+            self._selector.unregister(door.listener)
+            door.watched = False
+
+    def _stop(self) -> None:
+        self._stopped = True
+        self.gateway.traces.stop()
 
 
 def serve(
-    listener_path: Path,
     *,
     upstream: Path,
     account_of: Callable[[str], str | None],
     limiter: FairLimiter,
     wait_seconds: float,
     upstream_timeout: float,
-) -> Gateway:
-    """Answer binding calls on ``listener_path`` in a background thread,
-    forwarding each to ``upstream`` once ``limiter`` lets its account through
-    (traces: together, from a thread of their own).
-    ``account_of`` maps a credential to its account id (None: refused)."""
-    listener_path.unlink(missing_ok=True)
-    gateway = Gateway(str(listener_path), _Handler)
-    listener_path.chmod(0o666)
-    gateway.limiter = limiter
-    gateway.account_of = account_of
-    gateway.upstream = upstream
-    gateway.upstream_timeout = upstream_timeout
-    gateway.wait_seconds = wait_seconds
-    gateway.traces = TraceBuffer(send=gateway.store_traces, limiter=limiter)
-    threading.Thread(
-        target=gateway.serve_forever, daemon=True, name="binding-gateway"
-    ).start()
+    per_door: int,
+) -> Doors:
+    """Answer binding calls on the doors added to the result, in background
+    threads, forwarding each to ``upstream`` once ``limiter`` lets its account
+    through (traces: together, from a thread of their own). ``account_of``
+    maps a credential to its account id (None: refused)."""
+    gateway = Gateway(
+        upstream=upstream,
+        account_of=account_of,
+        limiter=limiter,
+        wait_seconds=wait_seconds,
+        upstream_timeout=upstream_timeout,
+    )
+    doors = Doors(gateway, per_door=per_door)
+    threading.Thread(target=doors.run, daemon=True, name="binding-gateway").start()
     threading.Thread(
         target=gateway.traces.run, daemon=True, name="binding-gateway-traces"
     ).start()
-    return gateway
+    return doors

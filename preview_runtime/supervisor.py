@@ -19,7 +19,8 @@ Sandboxed (``sandbox``), each process runs in a cell of its own: the
 account's UID, its own namespaces and a cgroup per process (``sandbox.py``);
 the version folder and the Durable Object folder belong to that UID, the
 folders above them to root and the edge's group (0710), ``http.sock`` to the
-UID and the edge's group (0660), ``admin.sock`` and the log to root.
+UID and the edge's group (0660), ``control.sock`` (its door to the binding
+gateway) to the UID, ``admin.sock`` and the log to root.
 
 The edge connects straight to a Worker's ``http.sock`` (through the symlink of
 the slot its host holds). A stopped Worker keeps its sockets: a visitor's
@@ -94,6 +95,7 @@ class Slot:
     directory: Path
     http: socket.socket | None = None
     admin: socket.socket | None = None
+    control: socket.socket | None = None  # its door to the binding gateway
     process: subprocess.Popen | None = None
     version_id: str = ""
     banner: str = ""  # what the running process adds to HTML pages
@@ -204,8 +206,9 @@ class Supervisor:
 
     def _start_internal_endpoints(self) -> None:
         """Django's binding endpoints in their own gunicorn, never on the public
-        web server, on a socket only this process opens; Workers reach them on
-        ``control.sock`` through the gateway, which shares them out by account."""
+        web server, on a socket only this process opens; each Worker reaches
+        them on its own ``control.sock`` through the gateway, which shares them
+        out by account."""
         config = self.config
         processes, threads = config.binding_processes, config.binding_threads
         upstream = self.root / "bindings.sock"
@@ -243,7 +246,6 @@ class Supervisor:
         )
         listener.close()
         self.gateway = gateway.serve(
-            self.root / "control.sock",
             upstream=upstream,
             account_of=self.lookups.account_of_token,
             limiter=gateway.FairLimiter(
@@ -252,6 +254,9 @@ class Supervisor:
             ),
             wait_seconds=config.binding_wait_seconds,
             upstream_timeout=config.binding_call_seconds + 15,
+            # Its share running and three times that waiting their turn in
+            # the limiter, where a wait has its deadline and its clear 429.
+            per_door=4 * config.binding_concurrency,
         )
 
     def _wait_for_internal_endpoints(self) -> None:
@@ -395,7 +400,7 @@ class Supervisor:
         for old, _deadline in self.retiring:
             process.stop(old, grace=0)
         process.stop(self.internal, grace=5)
-        self.gateway.shutdown()
+        self.gateway.stop()
         self.control_server.shutdown()
         if self.sandbox:
             sandbox.remove_empty_groups(self.cgroups, itself=True)
@@ -498,7 +503,7 @@ class Supervisor:
             directory,
             process.worker_paths(
                 directory=directory,
-                control_socket=self.root / "control.sock",
+                control_socket=slot.directory / "control.sock",
                 objects=objects,
                 cell=identity is not None,
             ),
@@ -516,7 +521,7 @@ class Supervisor:
             cgroup=f"{self.cgroups}/{target.key}-{slot.cells}",
             limits=self.config.limits,
             objects=objects,
-            control=self.root / "control.sock",
+            control=slot.directory / "control.sock",
         )
         return config, cell
 
@@ -539,6 +544,11 @@ class Supervisor:
             admin = slot.admin = process.unix_listener(
                 slot.directory / "admin.sock", owner=(0, 0) if cell else None
             )
+            slot.control = process.unix_listener(
+                slot.directory / "control.sock",
+                owner=(cell.identity.uid, 0) if cell else None,
+            )
+            self.gateway.add(slot.control)
         old = slot.running
         if old is not None and target.has_durable_objects:
             # Two processes must never share one Durable Object's SQLite file:
@@ -657,6 +667,10 @@ class Supervisor:
         """Stop the process and remove the sockets: the edge then sends the
         Worker's visitors to our pages, which say why."""
         self._end_process(slot)
+        if slot.control is not None:
+            self.gateway.remove(slot.control)  # which closes it
+            (slot.directory / "control.sock").unlink(missing_ok=True)
+            slot.control = None
         for name in ("http", "admin"):
             listener = getattr(slot, name)
             if listener is not None:

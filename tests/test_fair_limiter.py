@@ -1,9 +1,15 @@
-"""The binding gateway's limiter (a share per account, granted in turn) and
-its trace buffer."""
+"""The binding gateway's limiter (a share per account, granted in turn), its
+trace buffer, and its doors (a socket per Worker, a few calls at a time)."""
 
+import http.server
+import tempfile
 import threading
+from pathlib import Path
 
+from preview_runtime import gateway
 from preview_runtime.gateway import FairLimiter, TraceBuffer
+from preview_runtime.process import unix_listener
+from preview_runtime.unix import ThreadingUnixServer, UnixHTTPConnection
 
 
 def test_each_key_has_its_share_and_waiting_keys_take_turns():
@@ -89,3 +95,87 @@ def test_traces_held_back_for_a_busy_account_go_before_newer_ones():
     limiter.release("account-a")
     buffer.flush()
     assert sent == [("v1", [2, 3, 4])]  # in order, the newest three
+
+
+class _HeldUpstream(ThreadingUnixServer):
+    """Binding endpoints that answer once the test lets them, counting the
+    calls they hold."""
+
+    def __init__(self, path: Path) -> None:
+        self.release, self.lock = threading.Event(), threading.Lock()
+        self.holding = self.most = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                with outer.lock:
+                    outer.holding += 1
+                    outer.most = max(outer.most, outer.holding)
+                outer.release.wait(10)
+                with outer.lock:
+                    outer.holding -= 1
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(str(path), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def _call(door: Path, account: str) -> int:
+    connection = UnixHTTPConnection(door, timeout=10)
+    try:
+        connection.request("GET", "/kv", headers={"Authorization": f"Bearer {account}"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_a_door_takes_a_few_calls_at_once_and_the_rest_wait_in_its_own_queue():
+    root = Path(tempfile.mkdtemp(prefix="cp-doors-"))
+    upstream = _HeldUpstream(root / "upstream.sock")
+    doors = gateway.serve(
+        upstream=root / "upstream.sock",
+        account_of=lambda token: token,  # the token names its account
+        limiter=FairLimiter(total=20, per_key=10),
+        wait_seconds=10,
+        upstream_timeout=10,
+        per_door=2,
+    )
+    try:
+        for name in ("noisy", "quiet"):
+            doors.add(unix_listener(root / f"{name}.sock"))
+        answers: list[int] = []
+        flood = [
+            threading.Thread(
+                target=lambda: answers.append(_call(root / "noisy.sock", "noisy"))
+            )
+            for _ in range(6)
+        ]
+        for thread in flood:
+            thread.start()
+        while upstream.holding < 2:
+            threading.Event().wait(0.01)
+        threading.Event().wait(0.2)  # time for more, had the door taken them
+        assert upstream.holding == 2  # its door's share: the rest wait in its queue
+        # Another Worker's door is not behind them.
+        quiet = threading.Thread(
+            target=lambda: answers.append(_call(root / "quiet.sock", "quiet"))
+        )
+        quiet.start()
+        while upstream.holding < 3:
+            threading.Event().wait(0.01)
+        upstream.release.set()
+        for thread in [*flood, quiet]:
+            thread.join(10)
+        assert answers == [200] * 7
+        assert upstream.most == 3
+    finally:
+        doors.stop()
+        upstream.shutdown()

@@ -1,7 +1,9 @@
 """One account's binding calls never starve another's, through real workerd:
 a flood of KV reads and slow D1 queries from one account leave another
-account's KV read fast; over its share, a call waits, then fails clearly."""
+account's KV read fast; over its share, a call waits, then fails clearly;
+thousands of calls at once hold a few of the runtime's threads."""
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -142,6 +144,38 @@ def test_a_flood_of_kv_reads_leaves_another_accounts_read_fast(runtime, two_acco
         "alone": sorted(alone),
         "during the flood": sorted(samples),
     }
+
+
+def test_thousands_of_calls_at_once_hold_few_threads_and_delay_no_one_else(
+    runtime, two_accounts
+):
+    """Every Worker's calls came in on one socket, a thread each: 3,000 at
+    once from one Worker held 2,000 of the runtime's threads, filled the
+    queue the others connected through, and another account's reads failed
+    (500) or waited seconds. Each Worker has a door of its own now."""
+    noisy, quiet = two_accounts
+    probe(runtime, quiet)
+    alone = [probe(runtime, quiet) for _ in range(100)]
+    task_dir = f"/proc/{runtime.process.pid}/task"
+    flooded: list = []
+    flooding = threading.Thread(
+        target=lambda: flooded.append(runtime.get(noisy, "/flood?n=3000", timeout=60))
+    )
+    flooding.start()
+    samples: list[float] = []
+    most_threads = 0
+    try:
+        while flooding.is_alive() or len(samples) < 20:
+            most_threads = max(most_threads, len(os.listdir(task_dir)))
+            samples.append(probe(runtime, quiet))
+    finally:
+        flooding.join()
+    (answer,) = flooded
+    assert answer.status == 200, answer.text  # its Worker lives on
+    # A door's share and the runtime's own threads: a few dozen.
+    assert most_threads < 100, most_threads
+    bound = max(p99(alone) + FLOOD_ALLOWANCE_MS, FLOOD_RATIO * p99(alone))
+    assert p99(samples) < bound, {"alone": sorted(alone), "during": sorted(samples)}
 
 
 def test_slow_d1_queries_give_another_account_no_504(runtime, two_accounts):
