@@ -29,6 +29,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -200,17 +201,22 @@ class TraceBuffer:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    timeout = 30  # a call silent this long mid-request is dropped
+    timeout = 30  # a connection silent this long (mid-call or idle) is closed
+
+    @property
+    def place(self) -> "_Place":
+        return cast("_Place", self.server)  # what Gateway.answer passed in
 
     @property
     def gateway(self) -> "Gateway":
-        return cast("Gateway", self.server)  # what Gateway.answer passed in
+        return self.place.gateway
 
     def end_headers(self) -> None:
-        # One call per connection: a connection kept open for a later call
-        # would hold a place at its door while the Worker's next calls wait
-        # in the queue behind it.
-        self.send_header("Connection", "close")
+        # Kept open for the Worker's next call while its door has room; at a
+        # full door, closed, so the place goes to a call waiting in its queue
+        # instead of to this connection's next one, which may never come.
+        if not self.place.door_has_room():
+            self.send_header("Connection", "close")
         super().end_headers()
 
     def _handle(self) -> None:
@@ -360,32 +366,43 @@ class Gateway:
         if status != HTTPStatus.OK:
             logger.warning("binding gateway: traces refused with status %s", status)
 
-    def answer(self, connection: socket.socket) -> None:
-        """The call on ``connection``, answered."""
+    def answer(
+        self, connection: socket.socket, door_has_room: Callable[[], bool]
+    ) -> None:
+        """The calls on ``connection``, answered, until it closes."""
         try:
-            _Handler(connection, "", self)  # type: ignore[arg-type]
+            _Handler(connection, "", _Place(self, door_has_room))  # type: ignore[arg-type]
         except (ConnectionError, TimeoutError):
             pass  # the Worker went away or fell silent: nobody to answer
         except Exception:
             logger.exception("binding gateway: a call failed")
 
 
+@dataclass(frozen=True)
+class _Place:
+    """One connection's place at its door."""
+
+    gateway: Gateway
+    door_has_room: Callable[[], bool]
+
+
 class _Door:
     def __init__(self, listener: socket.socket) -> None:
         self.listener = listener
-        self.calls = 0  # connections taken and not yet answered
-        self.watched = False
+        self.connections = 0  # taken and not yet closed (under Doors._lock)
+        self.full = False  # so it takes no more (under Doors._lock)
+        self.watched = False  # by the selector (the accepting thread's)
         self.closed = False
 
 
 class Doors:
     """Each Worker's own socket into the gateway, bound into its cell as its
     only way to the binding endpoints. One thread accepts on all of them. A
-    door takes at most ``per_door`` calls at once and stops accepting until
-    one is answered: more wait in that socket's own queue, where no other
-    Worker's calls are. (One shared socket let a flood of 3,000 calls fill
-    the queue every Worker connected through: another account's reads failed
-    or waited seconds.)"""
+    door holds at most ``per_door`` connections (a call each at a time) and
+    stops accepting until one closes: more wait in that socket's own queue,
+    where no other Worker's calls are. (One shared socket let a flood of 3,000
+    calls fill the queue every Worker connected through: another account's
+    reads failed or waited seconds.)"""
 
     def __init__(self, gateway: Gateway, *, per_door: int) -> None:
         self.gateway, self.per_door = gateway, per_door
@@ -446,8 +463,10 @@ class Doors:
         except (BlockingIOError, InterruptedError):
             return
         connection.setblocking(True)
-        door.calls += 1
-        if door.calls >= self.per_door:
+        with self._lock:
+            door.connections += 1
+            full = door.full = door.connections >= self.per_door
+        if full:  # an answer since then watches it again (_rewatch)
             self._unwatch(door)
         threading.Thread(
             target=self._answer, args=(door, connection), daemon=True
@@ -455,14 +474,17 @@ class Doors:
 
     def _answer(self, door: _Door, connection: socket.socket) -> None:
         try:
-            self.gateway.answer(connection)
+            self.gateway.answer(connection, lambda: door.connections < self.per_door)
         finally:
             connection.close()
-            self._later(lambda: self._answered(door))
+            with self._lock:
+                door.connections -= 1
+                reopen, door.full = door.full, False
+            if reopen:  # the accepting thread watches it again
+                self._later(lambda: self._rewatch(door))
 
-    def _answered(self, door: _Door) -> None:
-        door.calls -= 1
-        if not door.closed and not door.watched and door.calls < self.per_door:
+    def _rewatch(self, door: _Door) -> None:
+        if not door.closed and not door.watched and not door.full:
             self._watch(door)
 
     def _open(self, listener: socket.socket) -> None:

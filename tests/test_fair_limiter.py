@@ -4,6 +4,8 @@ trace buffer, and its doors (a socket per Worker, a few calls at a time)."""
 import http.server
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from preview_runtime import gateway
@@ -137,7 +139,8 @@ def _call(door: Path, account: str) -> int:
         connection.close()
 
 
-def test_a_door_takes_a_few_calls_at_once_and_the_rest_wait_in_its_own_queue():
+@contextmanager
+def _doors(per_door: int) -> Iterator[tuple[Path, _HeldUpstream]]:
     root = Path(tempfile.mkdtemp(prefix="cp-doors-"))
     upstream = _HeldUpstream(root / "upstream.sock")
     doors = gateway.serve(
@@ -146,11 +149,43 @@ def test_a_door_takes_a_few_calls_at_once_and_the_rest_wait_in_its_own_queue():
         limiter=FairLimiter(total=20, per_key=10),
         wait_seconds=10,
         upstream_timeout=10,
-        per_door=2,
+        per_door=per_door,
     )
+    for name in ("noisy", "quiet"):
+        doors.add(unix_listener(root / f"{name}.sock"))
     try:
-        for name in ("noisy", "quiet"):
-            doors.add(unix_listener(root / f"{name}.sock"))
+        yield root, upstream
+    finally:
+        doors.stop()
+        upstream.shutdown()
+
+
+def _kept(door: Path, account: str) -> tuple[UnixHTTPConnection, str | None]:
+    """A call on a connection the caller keeps open, as workerd keeps its
+    own, and whether the answer closed it."""
+    connection = UnixHTTPConnection(door, timeout=5)
+    connection.request("GET", "/kv", headers={"Authorization": f"Bearer {account}"})
+    response = connection.getresponse()
+    assert (response.status, response.read()) == (200, b"ok")
+    return connection, response.getheader("Connection")
+
+
+def test_a_door_keeps_connections_while_it_has_room_and_closes_them_when_full():
+    with _doors(per_door=2) as (root, upstream):
+        upstream.release.set()
+        kept, closing = _kept(root / "quiet.sock", "quiet")
+        assert closing is None  # room for another: kept for the next call
+        # Now it holds a place. Calls on connections kept open too: each
+        # answer at a full door closes its connection, or the next would
+        # wait for a place nobody gives up.
+        later = [_kept(root / "quiet.sock", "quiet") for _ in range(3)]
+        assert [closing for _, closing in later] == ["close"] * 3
+        for connection in [kept, *(connection for connection, _ in later)]:
+            connection.close()
+
+
+def test_a_door_takes_a_few_calls_at_once_and_the_rest_wait_in_its_own_queue():
+    with _doors(per_door=2) as (root, upstream):
         answers: list[int] = []
         flood = [
             threading.Thread(
@@ -176,6 +211,3 @@ def test_a_door_takes_a_few_calls_at_once_and_the_rest_wait_in_its_own_queue():
             thread.join(10)
         assert answers == [200] * 7
         assert upstream.most == 3
-    finally:
-        doors.stop()
-        upstream.shutdown()
