@@ -216,6 +216,11 @@ class Accounts:
 
     @classmethod
     def by_id(cls, ids: list[str]) -> "Accounts":
+        # Padded to a power of two with the last id again (IN takes repeats):
+        # each number of ids is a statement to prepare on each connection, so
+        # a person with 3 accounts and one with 4 share theirs.
+        if ids:
+            ids = ids + ids[-1:] * ((1 << (len(ids) - 1).bit_length()) - len(ids))
         params = {f"account{i}": account_id for i, account_id in enumerate(ids)}
         return cls(", ".join(f"%({name})s" for name in params) or "NULL", params)
 

@@ -172,6 +172,27 @@ def test_reads_are_prepared_once_per_connection_and_again_after_a_failure(
     assert sent(read).count("PREPARE") == 2
 
 
+@pytest.mark.django_db(transaction=True)  # to start a new connection
+def test_reads_of_three_and_of_four_accounts_share_their_statements(
+    provision, django_assert_num_queries
+):
+    """Each number of accounts was a statement prepared anew on every
+    connection that met it; the numbers are padded to a power of two."""
+    accounts = [provision().account for _ in range(5)]
+    for account in accounts:
+        full_deploy(account)
+    ids = lambda some: {account.pk for account in some}  # noqa: E731
+    connection.close()
+    assert set(selectors.inventories(accounts=accounts[:3])) == ids(accounts[:3])
+    with django_assert_num_queries(1) as sending:
+        found = selectors.inventories(accounts=accounts[:4])
+    assert "PREPARE" not in sending.captured_queries[0]["sql"]
+    assert [len(found[account.pk].workers) for account in accounts[:4]] == [1] * 4
+    with django_assert_num_queries(1) as sending:
+        assert set(selectors.inventories(accounts=accounts)) == ids(accounts)
+    assert "PREPARE" in sending.captured_queries[0]["sql"]  # 5: the next size
+
+
 def test_the_claim_page_shows_a_change_at_once(client, provision):
     made = provision()
     full_deploy(made.account)
