@@ -11,9 +11,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.backends.postgresql.operations import DatabaseOperations
 from django.utils import timezone
+from psycopg.errors import DeadlockDetected
 
 from accounts.services.provisioning import (
     ProvisionedAccount,
@@ -120,12 +121,26 @@ def _delete_every_row(
 
 
 _truncate_every_table = DatabaseOperations.sql_flush
+_run_flush = DatabaseOperations.execute_sql_flush
+
+
+def _run_flush_until_done(self, sql_list) -> None:
+    """The flush, again if PostgreSQL broke a deadlock by cancelling it: a
+    runtime still writing can hold a row the flush deletes (a runtime's
+    record, locked FOR UPDATE) while it waits for a table the flush locked."""
+    for attempt in range(5):
+        try:
+            return _run_flush(self, sql_list)
+        except OperationalError as error:
+            if attempt == 4 or not isinstance(error.__cause__, DeadlockDetected):
+                raise
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _flush_by_delete() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DatabaseOperations, "sql_flush", _delete_every_row)
+        patch.setattr(DatabaseOperations, "execute_sql_flush", _run_flush_until_done)
         yield
 
 
