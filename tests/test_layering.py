@@ -40,6 +40,7 @@ LAYER_OF_PREFIX = {
     "accounts.api.wire": "kit",
     "accounts.api.failures": "kit",
     "accounts.edge": "runtime",
+    "accounts.tail_server": "runtime",  # behind the edge, as the runtime is
     # The preview runtime: a core that knows no Django (processes, cells,
     # routes, config rendering, the supervisor loop), its model-backed
     # services, and the binding endpoints.
@@ -75,6 +76,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 }
 EXCEPTIONS = {
     ("accounts.management.commands.edge", "runtime"),
+    ("accounts.management.commands.tail_server", "runtime"),
 }
 # Layers that import no framework at all (the runtime's core runs, and is
 # tested, without Django's setup).
