@@ -25,6 +25,7 @@ class RuntimeConfig:
     reconcile_seconds: float  # how often the desired state is read again
     idle_seconds: float  # stop a Worker idle this long (0: never)
     cpu_pinned_seconds: float  # stop a Worker at its whole quota this long
+    storage_mb: int  # a Worker's Durable Object data, and its largest file
     # The binding endpoints: a WSGI app served by gunicorn from project_dir.
     bindings_app: str
     project_dir: Path

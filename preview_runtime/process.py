@@ -9,9 +9,11 @@ refused, while a Worker's process is replaced.
 """
 
 import ctypes
+import functools
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -122,6 +124,17 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _in_child(file_bytes: int, *, die: bool) -> None:  # pragma: no cover - child
+    """A Worker's process: no file past ``file_bytes`` (the kernel ends a
+    process that writes past it) and no core dump; with ``die``, it goes
+    when the runtime does (a cell's bwrap sees to that itself)."""
+    if file_bytes:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if die:
+        _die_with_parent()
+
+
 def unix_listener(path: Path, *, owner: tuple[int, int] | None = None) -> socket.socket:
     """A listening unix socket; ``owner`` (uid, gid) alone may connect
     (mode 0660), else anyone who can reach its folder may."""
@@ -206,13 +219,16 @@ def spawn(
     cell: Cell | None,
     timeout: float,
     binary: Path,
+    file_bytes: int = 0,
 ) -> Started:
     """Start ``workerd serve config`` on the given listening sockets (in
     ``cell`` when given) and wait until it accepts on all of them. Raises
     StartupFailed with workerd's own words (or a time-out) after killing it.
 
     Everything workerd reads is in the config's folder (modules, assets, our
-    helpers under ``js/``): inside a cell that folder is all it sees."""
+    helpers under ``js/``): inside a cell that folder is all it sees.
+    ``file_bytes`` (when given) is the most any file it writes may hold: its
+    log, each Durable Object's database; writing past it ends the process."""
     read_end, write_end = os.pipe()
     fds = [write_end, *(s.fileno() for s in sockets.values())]
     folder = sandbox.INSIDE_VERSION if cell else str(config.parent)
@@ -236,7 +252,9 @@ def spawn(
         }
         if cell is None:
             process = subprocess.Popen(
-                [str(binary), *arguments], preexec_fn=_die_with_parent, **options
+                [str(binary), *arguments],
+                preexec_fn=functools.partial(_in_child, file_bytes, die=True),
+                **options,
             )
         else:
             process = sandbox.Jailed(
@@ -252,6 +270,7 @@ def spawn(
                 cgroup=cell.cgroup,
                 identity=cell.identity,
                 start_new_session=True,
+                preexec_fn=functools.partial(_in_child, file_bytes, die=False),
                 **options,
             )
     os.close(write_end)

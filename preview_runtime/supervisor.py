@@ -28,6 +28,7 @@ connection waits in the socket's queue, which is how the loop learns of the
 visit (wake-on-visit) and starts the Worker; the request is answered then.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -60,6 +61,8 @@ RETRY_FAILED = 60.0  # a version that failed to start is tried again after this
 DRAIN_SECONDS = 5.0  # an old process finishes its requests for at most this long
 RETIRE_WAIT = 1.0  # how long a swap waits for the old process to let go
 TICK = 0.2
+LOG_LIMIT = 1 << 20  # a Worker's log past this keeps only its end ...
+LOG_KEPT = 256 << 10  # ... this much of it
 ASK_WAIT = 3.0  # how long a trigger waits for the main thread (then: again)
 
 
@@ -112,6 +115,7 @@ class Slot:
     pinned_since: float = 0.0  # when it started using its whole CPU quota
     cpu_sample: tuple[float, float] = (0.0, 0.0)  # (monotonic, cpu seconds)
     cells: int = 0  # cgroups made for it so far (each process has its own)
+    storage_checked: float = 0.0  # when guard_storage last looked (monotonic)
 
     @property
     def running(self) -> subprocess.Popen | None:
@@ -289,6 +293,7 @@ class Supervisor:
                 next_reconcile = time.monotonic() + interval
             self.stop_idle()
             self.stop_pinned()
+            self.guard_storage()
             self._publish_running()
 
     def _publish_running(self) -> None:
@@ -527,6 +532,9 @@ class Supervisor:
 
     def _launch(self, slot: Slot, target: Target) -> None:
         began = time.monotonic()
+        if problem := self._storage_problem(slot):
+            self._failed(slot, target, problem)
+            return
         try:
             config, cell = self._prepare(slot, target)
         except RecordsUnavailable:
@@ -567,6 +575,7 @@ class Supervisor:
                 cell=cell,
                 timeout=self.config.startup_timeout,
                 binary=self.binary,
+                file_bytes=self.config.storage_mb << 20,
             )
         except process.StartupFailed as failure:
             if cell is not None:
@@ -634,6 +643,34 @@ class Supervisor:
                     f"It used its whole CPU quota for {limit} s and was stopped."
                 )
                 self.say(f"preview {slot.key}: stopped, pinned at its CPU quota")
+
+    def guard_storage(self) -> None:
+        """Each second, for every running Worker: a log past LOG_LIMIT keeps
+        its last LOG_KEPT bytes, and a Worker whose Durable Objects hold more
+        than CLAIMPORTAL_PREVIEW_STORAGE_MB is stopped and stays so while
+        the data is there, saying why. Between looks a Worker
+        can write past either for a second at most, and no single file past
+        the limit (process.spawn)."""
+        now = time.monotonic()
+        for slot in self.slots.values():
+            if not slot.alive or now - slot.storage_checked < 1.0:
+                continue
+            slot.storage_checked = now
+            _cut_log(slot.directory / "log")
+            if problem := self._storage_problem(slot):
+                self._close(slot)
+                slot.state, slot.error = "failed", problem
+                slot.failed_version, slot.failed_at = slot.version_id, now
+                self.say(f"preview {slot.key}: stopped, over its storage limit")
+
+    def _storage_problem(self, slot: Slot) -> str:
+        limit = self.config.storage_mb
+        if _bytes_under(slot.directory / "do") <= limit << 20:
+            return ""
+        return (
+            f"Its Durable Objects hold more than {limit} MiB, the most a preview "
+            "may keep, so it was stopped."
+        )
 
     def _failed(self, slot: Slot, target: Target, message: str) -> None:
         slot.failed_version, slot.failed_at = target.version_id, time.monotonic()
@@ -859,3 +896,30 @@ class Supervisor:
             running.wait()
             self.reap()
         return {"state": slot.state if slot else "absent"}
+
+
+def _bytes_under(folder: Path) -> int:
+    """The bytes of the files below ``folder`` (none if it is not there)."""
+    total = 0
+    for root, _folders, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):  # gone meanwhile
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def _cut_log(path: Path) -> None:
+    """Keep a log past LOG_LIMIT to its last LOG_KEPT bytes: what a Worker
+    logs is in its events; the file is for why it failed or crashed. The
+    process appends, so what it writes next goes after the kept end."""
+    try:
+        if path.stat().st_size <= LOG_LIMIT:
+            return
+        with open(path, "r+b") as log:
+            log.seek(-LOG_KEPT, os.SEEK_END)
+            kept = log.read()
+            log.seek(0)
+            log.write(b"(earlier lines cut)\n" + kept)
+            log.truncate()
+    except OSError:
+        pass  # gone with its version

@@ -42,10 +42,12 @@ pytestmark = [
 ]
 
 CPU_PERCENT = 20
+STORAGE_MB = 8
 RUNTIME_ENV = {
     "CLAIMPORTAL_PREVIEW_SANDBOX": "on",
     "CLAIMPORTAL_PREVIEW_CPU_PERCENT": str(CPU_PERCENT),
     "CLAIMPORTAL_PREVIEW_CPU_PINNED_SECONDS": "6",
+    "CLAIMPORTAL_PREVIEW_STORAGE_MB": str(STORAGE_MB),
 }
 runtime = preview_runtime.runtime
 preview_settings = preview_runtime.preview_settings
@@ -59,6 +61,11 @@ export class Vault {
     while (Date.now() < end) {}
   }
   async fetch(request) {
+    if (new URL(request.url).pathname === "/fill") {
+      this.state.storage.sql.exec("CREATE TABLE IF NOT EXISTS t (v TEXT)");
+      this.state.storage.sql.exec("INSERT INTO t VALUES (?)", "x".repeat(1 << 20));
+      return new Response("stored a MiB");
+    }
     if (new URL(request.url).pathname === "/alarm") {
       await this.state.storage.setAlarm(Date.now() + 100);
       return new Response("alarm set");
@@ -73,6 +80,14 @@ export default {
     const url = new URL(request.url);
     if (url.pathname === "/vault" || url.pathname === "/alarm") {
       return env.VAULT.get(env.VAULT.idFromName("x")).fetch(request);
+    }
+    if (url.pathname === "/fill") {  // a new object each time: no file grows
+      return env.VAULT.get(env.VAULT.newUniqueId()).fetch(request);
+    }
+    if (url.pathname === "/log") {
+      const line = "y".repeat(10000);
+      for (let i = 0; i < 500; i++) console.log(line);  // 5 MB
+      return new Response("logged");
     }
     if (url.pathname === "/hoard") {
       const big = new Uint8Array(1024 * 1024 * 1024);
@@ -449,3 +464,41 @@ def test_a_durable_object_alarm_burning_cpu_stays_within_the_quota(
     assert used > 0.3 * elapsed * CPU_PERCENT / 100
     assert used <= 1.2 * elapsed * CPU_PERCENT / 100
     assert runtime.get(host_of(bystander)).text == "fine"
+
+
+def test_durable_objects_past_the_storage_limit_stop_their_worker_for_good(
+    runtime, account, provision
+):
+    """A Worker's Durable Objects wrote to the runtime's disk without limit
+    (146 MB in 5 s from one account): now, past CLAIMPORTAL_PREVIEW_STORAGE_MB,
+    it is stopped within about a second, and no visit starts it again."""
+    filler = live(runtime, account, "filler")
+    bystander = live(runtime, provision().account, "bystander")
+    host, answered = host_of(filler), []  # (when, status)
+    deadline = time.monotonic() + 60
+    while not answered or answered[-1][1] == 200:
+        assert time.monotonic() < deadline, f"never stopped: {len(answered)} MiB"
+        answered.append((time.monotonic(), runtime.get(host, "/fill").status))
+    stopped_at = answered[-1][0]
+    stored_late = sum(1 for at, _ in answered[:-1] if at > stopped_at - 2)
+    used = sum(f.stat().st_size for f in (runtime.worker_dir(filler) / "do").rglob("*"))
+    # Past the limit by what it wrote in the seconds the runtime takes to look.
+    assert STORAGE_MB << 20 < used <= (STORAGE_MB + stored_late + 1) << 20
+    status = runtime.command("GET", "/status")["workers"][str(filler.pk)]
+    assert status["state"] == "failed", status
+    assert f"more than {STORAGE_MB} MiB" in status["error"]
+    time.sleep(1.5)
+    assert runtime.get(host).status != 200  # a visit does not start it
+    assert runtime.get(host_of(bystander)).text == "fine"
+
+
+def test_a_worker_that_logs_megabytes_keeps_a_short_log(runtime, account):
+    """What a Worker logs went to its log file without end; past a MiB the
+    file keeps only its last 256 KiB (its events keep what was logged)."""
+    chatty = live(runtime, account, "chatty")
+    log = runtime.worker_dir(chatty) / "log"
+    assert runtime.get(host_of(chatty), "/log").text == "logged"
+    runtime.wait_for(
+        lambda: log.stat().st_size < 300 << 10, timeout=5, what="the log to be cut"
+    )
+    assert runtime.get(host_of(chatty)).text == "fine"

@@ -98,6 +98,7 @@ def runtime_config(*, binary: Path, sandboxed: bool) -> RuntimeConfig:
         request_timeout=settings.CLAIMPORTAL_PREVIEW_REQUEST_TIMEOUT_SECONDS,
         reconcile_seconds=settings.CLAIMPORTAL_PREVIEW_RECONCILE_SECONDS,
         idle_seconds=settings.CLAIMPORTAL_PREVIEW_IDLE_SECONDS,
+        storage_mb=settings.CLAIMPORTAL_PREVIEW_STORAGE_MB,
         cpu_pinned_seconds=settings.CLAIMPORTAL_PREVIEW_CPU_PINNED_SECONDS,
         bindings_app=BINDINGS_APP,
         project_dir=Path(settings.BASE_DIR),
