@@ -431,10 +431,13 @@ class Doors:
     def run(self) -> None:
         while not self._stopped:
             for key, _ in self._selector.select():
-                if key.fileobj is self._woken:
-                    self._apply_changes()
-                else:
-                    self._accept(key.data)
+                try:
+                    if key.fileobj is self._woken:
+                        self._apply_changes()
+                    else:
+                        self._accept(key.data)
+                except Exception:  # one door's trouble; the others go on
+                    logger.exception("binding gateway: a door failed")
         self._selector.close()
         for door in self._doors.values():
             door.listener.close()
@@ -461,6 +464,10 @@ class Doors:
         try:
             connection, _ = door.listener.accept()
         except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # out of descriptors: the call waits in its queue
+            logger.warning("binding gateway: cannot take a call now")
+            time.sleep(0.05)
             return
         connection.setblocking(True)
         with self._lock:

@@ -1,7 +1,11 @@
 """The binding gateway's limiter (a share per account, granted in turn), its
 trace buffer, and its doors (a socket per Worker, a few calls at a time)."""
 
+import http.client
 import http.server
+import os
+import resource
+import socket
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -211,3 +215,33 @@ def test_a_door_takes_a_few_calls_at_once_and_the_rest_wait_in_its_own_queue():
             thread.join(10)
         assert answers == [200] * 7
         assert upstream.most == 3
+
+
+def test_a_gateway_out_of_descriptors_takes_the_call_once_it_has_them():
+    """Accepting with no descriptor left raised out of the accepting thread,
+    and every Worker's calls would have gone unanswered from then on."""
+    with _doors(per_door=2) as (root, upstream):
+        upstream.release.set()
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.settimeout(10)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
+        filling: list[int] = []
+        try:
+            while True:  # every free number below the limit taken
+                filling.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError:
+            pass
+        try:
+            client.connect(str(root / "quiet.sock"))
+            client.sendall(b"GET /kv HTTP/1.1\r\nAuthorization: Bearer quiet\r\n\r\n")
+            threading.Event().wait(0.3)  # the gateway tries, and cannot take it
+        finally:
+            for fd in filling:
+                os.close(fd)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        response = http.client.HTTPResponse(client)
+        response.begin()
+        assert (response.status, response.read()) == (200, b"ok")
+        client.close()
