@@ -390,9 +390,7 @@ class _Door:
     def __init__(self, listener: socket.socket) -> None:
         self.listener = listener
         self.connections = 0  # taken and not yet closed (under Doors._lock)
-        self.full = False  # so it takes no more (under Doors._lock)
         self.watched = False  # by the selector (the accepting thread's)
-        self.closed = False
 
 
 class Doors:
@@ -472,8 +470,8 @@ class Doors:
         connection.setblocking(True)
         with self._lock:
             door.connections += 1
-            full = door.full = door.connections >= self.per_door
-        if full:  # an answer since then watches it again (_rewatch)
+            full = door.connections >= self.per_door
+        if full:  # a connection closed since then watches it again (_rewatch)
             self._unwatch(door)
         threading.Thread(
             target=self._answer, args=(door, connection), daemon=True
@@ -485,13 +483,13 @@ class Doors:
         finally:
             connection.close()
             with self._lock:
+                reopen = door.connections == self.per_door  # it was full
                 door.connections -= 1
-                reopen, door.full = door.full, False
             if reopen:  # the accepting thread watches it again
                 self._later(lambda: self._rewatch(door))
 
     def _rewatch(self, door: _Door) -> None:
-        if not door.closed and not door.watched and not door.full:
+        if self._doors.get(door.listener) is door and not door.watched:
             self._watch(door)
 
     def _open(self, listener: socket.socket) -> None:
@@ -502,7 +500,6 @@ class Doors:
         door = self._doors.pop(listener, None)
         if door is not None:
             self._unwatch(door)
-            door.closed = True
         listener.close()
 
     def _watch(self, door: _Door) -> None:

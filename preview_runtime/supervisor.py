@@ -647,10 +647,10 @@ class Supervisor:
     def guard_storage(self) -> None:
         """Each second, for every running Worker: a log past LOG_LIMIT keeps
         its last LOG_KEPT bytes, and a Worker whose Durable Objects hold more
-        than CLAIMPORTAL_PREVIEW_STORAGE_MB is stopped and stays so while
-        the data is there, saying why. Between looks a Worker
-        can write past either for a second at most, and no single file past
-        the limit (process.spawn)."""
+        than CLAIMPORTAL_PREVIEW_STORAGE_MB is stopped and stays so while the
+        data is there, saying why. Between looks a Worker can write past
+        either for a second at most, and no single file past the limit
+        (process.spawn)."""
         now = time.monotonic()
         for slot in self.slots.values():
             if not slot.alive or now - slot.storage_checked < 1.0:
