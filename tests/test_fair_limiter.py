@@ -60,15 +60,23 @@ def test_a_wait_that_runs_out_leaves_no_trace():
     assert limiter.held("a") == 0
 
 
-def test_traces_are_sent_together_newest_kept_and_wait_for_their_accounts_turn():
+def _buffer(
+    interval: float,
+) -> tuple[FairLimiter, list[tuple[str, list[int]]], TraceBuffer]:
+    """A trace buffer keeping three per version, and what it sent."""
     limiter = FairLimiter(total=4, per_key=1)
     sent: list[tuple[str, list[int]]] = []
     buffer = TraceBuffer(
         send=lambda token, traces: sent.append((token, traces)),
         limiter=limiter,
         per_version=3,
-        interval=0.01,
+        interval=interval,
     )
+    return limiter, sent, buffer
+
+
+def test_traces_are_sent_together_newest_kept_and_wait_for_their_accounts_turn():
+    limiter, sent, buffer = _buffer(interval=0.01)
     for n in range(5):
         buffer.add("v1", "account-a", [n])
     buffer.add("v2", "account-b", ["b"])
@@ -83,14 +91,8 @@ def test_traces_are_sent_together_newest_kept_and_wait_for_their_accounts_turn()
 
 
 def test_traces_held_back_for_a_busy_account_go_before_newer_ones():
-    limiter = FairLimiter(total=4, per_key=1)
-    sent: list[tuple[str, list[int]]] = []
-    buffer = TraceBuffer(
-        send=lambda token, traces: sent.append((token, traces)),
-        limiter=limiter,
-        per_version=3,
-        interval=1.0,  # how long a round waits for the busy account's turn
-    )
+    # interval: how long a round waits for the busy account's turn
+    limiter, sent, buffer = _buffer(interval=1.0)
     buffer.add("v1", "account-a", [1, 2])
     assert limiter.acquire("account-a", timeout=0)  # account a is busy
     # Newer traces come while the round waits for a turn that never comes.
@@ -134,13 +136,26 @@ class _HeldUpstream(ThreadingUnixServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
+def _ask(
+    door: Path, account: str, *, timeout: float
+) -> tuple[UnixHTTPConnection, int, bytes, str | None]:
+    """A call through ``door``: its connection (left open), the answer's
+    status and body, and whether the answer closed the connection."""
+    connection = UnixHTTPConnection(door, timeout=timeout)
+    connection.request("GET", "/kv", headers={"Authorization": f"Bearer {account}"})
+    response = connection.getresponse()
+    return (
+        connection,
+        response.status,
+        response.read(),
+        response.getheader("Connection"),
+    )
+
+
 def _call(door: Path, account: str) -> int:
-    connection = UnixHTTPConnection(door, timeout=10)
-    try:
-        connection.request("GET", "/kv", headers={"Authorization": f"Bearer {account}"})
-        return connection.getresponse().status
-    finally:
-        connection.close()
+    connection, status, _, _ = _ask(door, account, timeout=10)
+    connection.close()
+    return status
 
 
 @contextmanager
@@ -167,11 +182,9 @@ def _doors(per_door: int) -> Iterator[tuple[Path, _HeldUpstream]]:
 def _kept(door: Path, account: str) -> tuple[UnixHTTPConnection, str | None]:
     """A call on a connection the caller keeps open, as workerd keeps its
     own, and whether the answer closed it."""
-    connection = UnixHTTPConnection(door, timeout=5)
-    connection.request("GET", "/kv", headers={"Authorization": f"Bearer {account}"})
-    response = connection.getresponse()
-    assert (response.status, response.read()) == (200, b"ok")
-    return connection, response.getheader("Connection")
+    connection, status, body, closing = _ask(door, account, timeout=5)
+    assert (status, body) == (200, b"ok")
+    return connection, closing
 
 
 def test_a_door_keeps_connections_while_it_has_room_and_closes_them_when_full():
